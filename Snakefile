@@ -1,0 +1,20 @@
+# DeFineMed: FineWeb2 German -> LLM labels -> medical classifier -> FineMed-de -> continual
+# pre-training -> SLERP merges -> benchmarks and judges -> the paper's tables and figures.
+#
+# Paper run:  snakemake --profile profiles/slurm            (config.yaml)
+# Miniature:  snakemake --profile profiles/miniature        (config/miniature.yaml, CPU, minutes)
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/fineweb.smk"
+include: "rules/labelling.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,114 @@
+"""A seeded German web-text fixture in FineWeb2's parquet layout, for the miniature and the tests.
+
+Documents are drawn from the topics of definemed.fixture_text: scientific medical text (which
+states facts of MEDICAL_FACTS, so later benchmarks can ask about them), ordinary web text, and a
+small share of health-adjacent hard negatives (advertising, doctor directories, popular press).
+The ground truth (is the document high-quality medical text?) is written to a separate file that
+only tests and reports read: the pipeline sees the shards alone, exactly as with FineWeb2.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from definemed import fixture_text as ft
+from definemed.fineweb import SCHEMA
+
+MEDICAL = sorted(k for k, t in ft.TOPICS.items() if t["medical"])
+HARD_NEGATIVE = ["wellness_werbung", "praxis_verzeichnis", "gesundheit_news"]
+OTHER = sorted(k for k, t in ft.TOPICS.items() if not t["medical"] and k not in HARD_NEGATIVE)
+FACTS_BY_TOPIC = {
+    topic: [i for i, f in enumerate(ft.MEDICAL_FACTS) if f["topic"] == topic] for topic in MEDICAL
+}
+BOILERPLATE = [
+    "Teilen Sie diesen Artikel mit Ihren Freunden.",
+    "Diese Website verwendet Cookies, um Ihnen das beste Erlebnis zu bieten.",
+    "Alle Angaben ohne Gewähr.",
+    "Kommentare sind für diesen Beitrag geschlossen.",
+    "Melden Sie sich für unseren Newsletter an und verpassen Sie keine Neuigkeiten mehr.",
+]
+DUMPS = ["CC-MAIN-2023-14", "CC-MAIN-2023-50", "CC-MAIN-2024-10", "CC-MAIN-2024-33"]
+DOMAINS = ["de", "at", "ch"]
+TRUTH_SCHEMA = pa.schema(
+    [("id", pa.string()), ("is_medical", pa.bool_()), ("topic", pa.string()),
+     ("facts", pa.list_(pa.int32()))]
+)
+
+
+def _fill(rng, sentence: str) -> str:
+    return sentence.format(**{k: v[rng.integers(len(v))] for k, v in ft.SLOTS.items()})
+
+
+def generate_document(rng: np.random.Generator, kind: str) -> dict:
+    """One document of `kind` in {"medical", "other", "hard_negative"}."""
+    pool = {"medical": MEDICAL, "other": OTHER, "hard_negative": HARD_NEGATIVE}[kind]
+    topic = pool[rng.integers(len(pool))]
+    spec = ft.TOPICS[topic]
+    # Web documents: many short, a long tail of long ones.
+    n_sentences = int(np.clip(rng.lognormal(mean=2.0, sigma=0.6), 2, 60))
+    sentences = [_fill(rng, spec["sentences"][i])
+                 for i in rng.integers(len(spec["sentences"]), size=n_sentences)]
+    facts = []
+    if kind == "medical" and FACTS_BY_TOPIC.get(topic):
+        candidates = FACTS_BY_TOPIC[topic]
+        for f in rng.choice(candidates, size=min(len(candidates), 1 + rng.integers(3)), replace=False):
+            statement = ft.MEDICAL_FACTS[f]["statements"][rng.integers(3)]
+            sentences.insert(int(rng.integers(len(sentences) + 1)), statement)
+            facts.append(int(f))
+    if kind != "medical" and rng.random() < 0.3:
+        sentences.append(BOILERPLATE[rng.integers(len(BOILERPLATE))])
+    paragraphs, i = [], 0
+    while i < len(sentences):
+        step = int(rng.integers(2, 6))
+        paragraphs.append(" ".join(sentences[i : i + step]))
+        i += step
+    title = _fill(rng, spec["titles"][rng.integers(len(spec["titles"]))])
+    return {"text": title + "\n\n" + "\n\n".join(paragraphs), "topic": topic,
+            "is_medical": kind == "medical", "facts": sorted(facts)}
+
+
+def generate_documents(seed, n: int, medical_share: float, hard_negative_share: float,
+                       stream: str = "shard", index: int = 0) -> list[dict]:
+    """`n` documents from the seed stream (`stream`, `index`): independent streams for shards, the
+    tokenizer corpus and the labeller's fitting data, so none of them overlaps another."""
+    key = [seed, sum(map(ord, stream)) * 1000 + len(stream), index]
+    rng = np.random.default_rng(key)
+    kinds = rng.choice(
+        ["medical", "hard_negative", "other"], size=n,
+        p=[medical_share, hard_negative_share, 1 - medical_share - hard_negative_share],
+    )
+    return [generate_document(rng, k) for k in kinds]
+
+
+def fixture_shard(seed: int, shard_index: int, n: int, medical_share: float,
+                  hard_negative_share: float) -> tuple[pa.Table, pa.Table]:
+    """(shard table in FineWeb2's schema, ground-truth table) for one fixture shard."""
+    docs = generate_documents(seed, n, medical_share, hard_negative_share, "shard", shard_index)
+    rng = np.random.default_rng([seed, shard_index, 7])
+    rows = {name: [] for name in SCHEMA.names}
+    truth = {name: [] for name in TRUTH_SCHEMA.names}
+    for j, doc in enumerate(docs):
+        uid = "<urn:uuid:%08x-%04x-4%03x-8%03x-%012x>" % (
+            shard_index, j, seed % 4096, j % 4096, int(rng.integers(1 << 40)))
+        dump = DUMPS[rng.integers(len(DUMPS))]
+        score = float(np.round(0.9 + 0.1 * rng.random(), 6))
+        rows["text"].append(doc["text"])
+        rows["id"].append(uid)
+        rows["dump"].append(dump)
+        rows["url"].append(f"https://www.{doc['topic'].replace('_', '-')}-{j % 97}."
+                           f"{DOMAINS[j % 3]}/artikel/{shard_index}-{j}")
+        rows["date"].append(f"{dump[8:12]}-0{1 + j % 9}-{10 + j % 18}T12:00:00Z")
+        rows["file_path"].append(f"s3://commoncrawl/crawl-data/{dump}/segments/fixture/{shard_index}.warc.gz")
+        rows["language"].append("deu")
+        rows["language_score"].append(score)
+        rows["language_script"].append("Latn")
+        rows["minhash_cluster_size"].append(int(1 + rng.poisson(1.0)))
+        rows["top_langs"].append(json.dumps({"deu_Latn_score": score}))
+        truth["id"].append(uid)
+        truth["is_medical"].append(doc["is_medical"])
+        truth["topic"].append(doc["topic"])
+        truth["facts"].append(doc["facts"])
+    return pa.table(rows, schema=SCHEMA), pa.table(truth, schema=TRUTH_SCHEMA)

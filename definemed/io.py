@@ -1,0 +1,89 @@
+"""Crash-safe file output: everything is written to a temporary name in the target folder and
+renamed into place, so a killed job never leaves a half-written file under the final name."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ""):
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_parquet(path, table: pa.Table, metadata: dict | None = None) -> None:
+    """Write `table` atomically; `metadata` (JSON-serialisable) goes into the schema metadata."""
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged[b"definemed"] = json.dumps(metadata, sort_keys=True).encode()
+        table = table.replace_schema_metadata(merged)
+    with atomic_path(path, suffix=".parquet") as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def parquet_metadata(path) -> dict:
+    """The `definemed` metadata written by write_parquet, or {}."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(b"definemed")
+    return json.loads(raw) if raw else {}
+
+
+def sha256_file(path, block: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike):
+    """Yield a fresh temporary folder beside `path`; it replaces `path` only if the block succeeds.
+    A partial folder of an earlier killed attempt (same name + .partial) is handed back for reuse,
+    so downloads that resume (huggingface_hub's local_dir) pick up where they stopped."""
+    import shutil
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    yield tmp
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)

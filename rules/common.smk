@@ -1,0 +1,80 @@
+import os
+import re
+import json
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+ROOT = config[
+    "root"
+]  # "" (paper run) or "miniature/": every output path starts with it
+MODELS = config["models"]
+HUB_MODELS = [m for m, spec in MODELS.items() if "hub" in spec]
+TINY_MODELS = [m for m, spec in MODELS.items() if "tiny" in spec]
+FIXTURE = config["fineweb"]["source"] == "fixture"
+
+
+def one_of(names):
+    """Wildcard constraint matching exactly `names` (nothing when empty)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+def as_json(obj):
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True)
+
+
+def model_dir(name):
+    if name not in MODELS:
+        raise ValueError(f"config: model {name!r} is not defined under 'models'")
+    return f"{ROOT}models/{name}"
+
+
+def shard_names():
+    if FIXTURE:
+        return [
+            f"train-000_{i:05d}" for i in range(config["fineweb"]["fixture"]["shards"])
+        ]
+    from definemed.fineweb import read_manifest
+
+    return [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
+
+
+SHARDS = shard_names()
+
+
+def shard_files():
+    return expand(f"{ROOT}data/fineweb2/{{shard}}.parquet", shard=SHARDS)
+
+
+def truth_files():
+    """The fixture's ground truth: read only by miniature reports and tests."""
+    return expand(f"{ROOT}data/fixture_truth/{{shard}}.parquet", shard=SHARDS)
+
+
+def annotation_files():
+    """Filled annotation sheets: simulated in the miniature, from config in the paper run."""
+    validation = config["label_validation"]
+    if "simulate_annotators" in validation:
+        return expand(
+            f"{ROOT}results/labels/annotation/simulated/annotator-{{k}}.csv",
+            k=range(1, validation["annotators"] + 1),
+        )
+    return validation["annotation_files"]
+
+
+def all_targets():
+    targets = [model_dir(m) for m in MODELS]
+    targets += [
+        f"{ROOT}results/labels/llm_labels.parquet",
+        f"{ROOT}results/labels/split_stats.json",
+        f"{ROOT}results/labels/annotation/key.csv",
+    ]
+    if annotation_files():
+        targets.append(f"{ROOT}results/labels/label_validation.json")
+    if FIXTURE:
+        targets.append(f"{ROOT}results/labels/fixture_label_agreement.json")
+    return targets

@@ -1,0 +1,46 @@
+# Every model in config becomes a local folder models/<name>: fetched from the Hub at a pinned
+# revision, or built locally as a tiny model for the miniature. Downstream rules see only paths.
+
+
+rule fetch_model:
+    output:
+        directory(f"{ROOT}models/{{model}}"),
+    log:
+        f"{ROOT}logs/models/{{model}}.log",
+    benchmark:
+        f"{ROOT}benchmarks/models/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(HUB_MODELS),
+    conda:
+        "../envs/hub.yaml"
+    resources:
+        runtime=240,
+    params:
+        repo=lambda w: MODELS[w.model]["hub"]["repo"],
+        revision=lambda w: MODELS[w.model]["hub"]["revision"],
+    shell:
+        "python scripts/fetch_model.py --name {wildcards.model} --repo {params.repo}"
+        " --revision {params.revision} --out {output} > {log} 2>&1"
+
+
+rule build_tiny_model:
+    output:
+        directory(f"{ROOT}models/{{model}}"),
+    log:
+        f"{ROOT}logs/models/{{model}}.log",
+    benchmark:
+        f"{ROOT}benchmarks/models/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(TINY_MODELS),
+    conda:
+        "../envs/transformers.yaml"
+    threads: config["threads"]
+    params:
+        spec=lambda w: as_json(MODELS[w.model]),
+        labelling=as_json(config["labelling"]),
+        fixture=as_json(config["fineweb"].get("fixture", {})),
+        seed=config["seed"],
+    shell:
+        "python scripts/build_tiny_model.py --name {wildcards.model} --spec {params.spec:q}"
+        " --labelling {params.labelling:q} --fixture {params.fixture:q} --seed {params.seed}"
+        " --threads {threads} --out {output} > {log} 2>&1"
