@@ -33,12 +33,14 @@ def select_items(labels: pa.Table, texts: pa.Table, medical: int, other: int, se
     order = rng.permutation(np.concatenate(picks))
     chosen = labels.take(pa.array(order))
     text_of = dict(zip(texts.column("id").to_pylist(), texts.column("text").to_pylist()))
-    return pa.table({
-        "item": [f"item-{i + 1:04d}" for i in range(len(order))],
-        "id": chosen.column("id"),
-        "llm_label": chosen.column("label"),
-        "text": [text_of[i] for i in chosen.column("id").to_pylist()],
-    })
+    return pa.table(
+        {
+            "item": [f"item-{i + 1:04d}" for i in range(len(order))],
+            "id": chosen.column("id"),
+            "llm_label": chosen.column("label"),
+            "text": [text_of[i] for i in chosen.column("id").to_pylist()],
+        }
+    )
 
 
 def write_annotation_sheets(items: pa.Table, out_dir, annotators: int) -> list[Path]:
@@ -47,12 +49,17 @@ def write_annotation_sheets(items: pa.Table, out_dir, annotators: int) -> list[P
     paths = []
     for a in range(1, annotators + 1):
         path = out_dir / f"annotator-{a}.csv"
-        _write_csv(path, ["item", "text", ANSWER_COLUMN],
-                   zip(items.column("item").to_pylist(), items.column("text").to_pylist(),
-                       [""] * items.num_rows))
+        _write_csv(
+            path,
+            ["item", "text", ANSWER_COLUMN],
+            zip(items.column("item").to_pylist(), items.column("text").to_pylist(), [""] * items.num_rows),
+        )
         paths.append(path)
-    _write_csv(out_dir / "key.csv", ["item", "id", "llm_label"],
-               zip(*(items.column(c).to_pylist() for c in ("item", "id", "llm_label"))))
+    _write_csv(
+        out_dir / "key.csv",
+        ["item", "id", "llm_label"],
+        zip(*(items.column(c).to_pylist() for c in ("item", "id", "llm_label"))),
+    )
     return paths
 
 
@@ -77,8 +84,10 @@ def read_annotations(path, items: list[str]) -> dict[str, int]:
             elif value in NO:
                 answers[row["item"]] = 0
             else:
-                raise ValueError(f"{path}: row {row_no} (item {row['item']}): "
-                                 f"'{ANSWER_COLUMN}' is {row[ANSWER_COLUMN]!r}; expected yes/no or 1/0")
+                raise ValueError(
+                    f"{path}: row {row_no} (item {row['item']}): "
+                    f"'{ANSWER_COLUMN}' is {row[ANSWER_COLUMN]!r}; expected yes/no or 1/0"
+                )
     missing = [i for i in items if i not in answers]
     if missing:
         raise ValueError(f"{path}: {len(missing)} item(s) not annotated, e.g. {missing[:3]}")

@@ -33,8 +33,7 @@ BOILERPLATE = [
 DUMPS = ["CC-MAIN-2023-14", "CC-MAIN-2023-50", "CC-MAIN-2024-10", "CC-MAIN-2024-33"]
 DOMAINS = ["de", "at", "ch"]
 TRUTH_SCHEMA = pa.schema(
-    [("id", pa.string()), ("is_medical", pa.bool_()), ("topic", pa.string()),
-     ("facts", pa.list_(pa.int32()))]
+    [("id", pa.string()), ("is_medical", pa.bool_()), ("topic", pa.string()), ("facts", pa.list_(pa.int32()))]
 )
 
 
@@ -49,8 +48,9 @@ def generate_document(rng: np.random.Generator, kind: str) -> dict:
     spec = ft.TOPICS[topic]
     # Web documents: many short, a long tail of long ones.
     n_sentences = int(np.clip(rng.lognormal(mean=2.0, sigma=0.6), 2, 60))
-    sentences = [_fill(rng, spec["sentences"][i])
-                 for i in rng.integers(len(spec["sentences"]), size=n_sentences)]
+    sentences = [
+        _fill(rng, spec["sentences"][i]) for i in rng.integers(len(spec["sentences"]), size=n_sentences)
+    ]
     facts = []
     if kind == "medical" and FACTS_BY_TOPIC.get(topic):
         candidates = FACTS_BY_TOPIC[topic]
@@ -66,40 +66,49 @@ def generate_document(rng: np.random.Generator, kind: str) -> dict:
         paragraphs.append(" ".join(sentences[i : i + step]))
         i += step
     title = _fill(rng, spec["titles"][rng.integers(len(spec["titles"]))])
-    return {"text": title + "\n\n" + "\n\n".join(paragraphs), "topic": topic,
-            "is_medical": kind == "medical", "facts": sorted(facts)}
+    return {
+        "text": title + "\n\n" + "\n\n".join(paragraphs),
+        "topic": topic,
+        "is_medical": kind == "medical",
+        "facts": sorted(facts),
+    }
 
 
-def generate_documents(seed, n: int, medical_share: float, hard_negative_share: float,
-                       stream: str = "shard", index: int = 0) -> list[dict]:
+def generate_documents(
+    seed, n: int, medical_share: float, hard_negative_share: float, stream: str = "shard", index: int = 0
+) -> list[dict]:
     """`n` documents from the seed stream (`stream`, `index`): independent streams for shards, the
     tokenizer corpus and the labeller's fitting data, so none of them overlaps another."""
     key = [seed, sum(map(ord, stream)) * 1000 + len(stream), index]
     rng = np.random.default_rng(key)
     kinds = rng.choice(
-        ["medical", "hard_negative", "other"], size=n,
+        ["medical", "hard_negative", "other"],
+        size=n,
         p=[medical_share, hard_negative_share, 1 - medical_share - hard_negative_share],
     )
     return [generate_document(rng, k) for k in kinds]
 
 
-def fixture_shard(seed: int, shard_index: int, n: int, medical_share: float,
-                  hard_negative_share: float) -> tuple[pa.Table, pa.Table]:
+def fixture_shard(
+    seed: int, shard_index: int, n: int, medical_share: float, hard_negative_share: float
+) -> tuple[pa.Table, pa.Table]:
     """(shard table in FineWeb2's schema, ground-truth table) for one fixture shard."""
     docs = generate_documents(seed, n, medical_share, hard_negative_share, "shard", shard_index)
     rng = np.random.default_rng([seed, shard_index, 7])
     rows = {name: [] for name in SCHEMA.names}
     truth = {name: [] for name in TRUTH_SCHEMA.names}
     for j, doc in enumerate(docs):
-        uid = "<urn:uuid:%08x-%04x-4%03x-8%03x-%012x>" % (
-            shard_index, j, seed % 4096, j % 4096, int(rng.integers(1 << 40)))
+        rand = int(rng.integers(1 << 40))
+        uid = f"<urn:uuid:{shard_index:08x}-{j % 65536:04x}-4{seed % 4096:03x}-8{j % 4096:03x}-{rand:012x}>"
         dump = DUMPS[rng.integers(len(DUMPS))]
         score = float(np.round(0.9 + 0.1 * rng.random(), 6))
         rows["text"].append(doc["text"])
         rows["id"].append(uid)
         rows["dump"].append(dump)
-        rows["url"].append(f"https://www.{doc['topic'].replace('_', '-')}-{j % 97}."
-                           f"{DOMAINS[j % 3]}/artikel/{shard_index}-{j}")
+        rows["url"].append(
+            f"https://www.{doc['topic'].replace('_', '-')}-{j % 97}."
+            f"{DOMAINS[j % 3]}/artikel/{shard_index}-{j}"
+        )
         rows["date"].append(f"{dump[8:12]}-0{1 + j % 9}-{10 + j % 18}T12:00:00Z")
         rows["file_path"].append(f"s3://commoncrawl/crawl-data/{dump}/segments/fixture/{shard_index}.warc.gz")
         rows["language"].append("deu")

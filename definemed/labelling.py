@@ -138,8 +138,15 @@ class VLLMScorer:
     """GPU backend (paper): vLLM with prefix caching (the prompt's instruction part is shared by
     every request) and generation restricted to the yes/no tokens."""
 
-    def __init__(self, model_dir, answer_words, tensor_parallel_size=1, gpu_memory_utilization=0.9,
-                 max_model_len=4096, dtype="bfloat16"):
+    def __init__(
+        self,
+        model_dir,
+        answer_words,
+        tensor_parallel_size=1,
+        gpu_memory_utilization=0.9,
+        max_model_len=4096,
+        dtype="bfloat16",
+    ):
         from vllm import LLM, SamplingParams
 
         self.llm = LLM(
@@ -182,13 +189,17 @@ def make_scorer(backend: str, model_dir, answer_words, batch_size=16, vllm_args=
     raise ValueError(f"unknown labelling backend {backend!r} (expected 'vllm' or 'transformers')")
 
 
-def label_documents(sample: pa.Table, scorer, prompt: str, max_document_tokens: int,
-                    chunk_size: int, work_dir, request: dict) -> pa.Table:
+def label_documents(
+    sample: pa.Table, scorer, prompt: str, max_document_tokens: int, chunk_size: int, work_dir, request: dict
+) -> pa.Table:
     """Label every row of `sample` (columns id, text), chunk by chunk, reusing finished chunks.
 
     `request` is everything besides the documents that shapes a label (model fingerprint, prompt,
     cut, answer words); a chunk is reused only if its request and document ids match."""
     work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for stale in work_dir.glob(".chunk-*.tmp"):  # left by a job killed while writing
+        stale.unlink()
     request_hash = sha256_text(json.dumps(request, sort_keys=True))
     ids = sample.column("id").to_pylist()
     texts = sample.column("text").to_pylist()
@@ -203,8 +214,9 @@ def label_documents(sample: pa.Table, scorer, prompt: str, max_document_tokens: 
             continue
         t0 = time.perf_counter()
         prompts = [
-            render_prompt(scorer.tokenizer, prompt,
-                          truncate_document(scorer.tokenizer, t, max_document_tokens))
+            render_prompt(
+                scorer.tokenizer, prompt, truncate_document(scorer.tokenizer, t, max_document_tokens)
+            )
             for t in texts[start : start + chunk_size]
         ]
         labels, scores = scorer.score(prompts)

@@ -13,17 +13,30 @@ from pathlib import Path
 
 import numpy as np
 
+from definemed.fixtures import generate_documents
 from definemed.labelling import SOURCE_FILE, answer_token_ids, render_prompt, truncate_document
 
 # Special tokens as the real tokenizers name them.
 FAMILIES = {
     "mixtral-v0.1": {"bos": "<s>", "eos": "</s>", "unk": "<unk>", "extra": ["[INST]", "[/INST]"]},
     "mistral-v0.3": {"bos": "<s>", "eos": "</s>", "unk": "<unk>", "extra": ["[INST]", "[/INST]"]},
-    "mistral-small-2501": {"bos": "<s>", "eos": "</s>", "unk": "<unk>",
-                           "extra": ["[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"]},
+    "mistral-small-2501": {
+        "bos": "<s>",
+        "eos": "</s>",
+        "unk": "<unk>",
+        "extra": ["[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"],
+    },
     "qwen2.5": {"eos": "<|im_end|>", "pad": "<|endoftext|>", "extra": ["<|im_start|>"]},
-    "xlm-roberta": {"bos": "<s>", "eos": "</s>", "unk": "<unk>", "pad": "<pad>", "mask": "<mask>",
-                    "cls": "<s>", "sep": "</s>", "extra": []},
+    "xlm-roberta": {
+        "bos": "<s>",
+        "eos": "</s>",
+        "unk": "<unk>",
+        "pad": "<pad>",
+        "mask": "<mask>",
+        "cls": "<s>",
+        "sep": "</s>",
+        "extra": [],
+    },
 }
 
 
@@ -43,19 +56,24 @@ def train_tokenizer(texts, vocab_size: int, family: str):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, min_frequency=2,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
     bos = spec.get("bos")
     if family == "xlm-roberta":
         tok.post_processor = processors.TemplateProcessing(
-            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-            special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))])
+            single="<s> $A </s>",
+            pair="<s> $A </s> </s> $B </s>",
+            special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))],
+        )
     elif bos:  # Mistral-family tokenizers prepend BOS when encoding
         tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
-            special_tokens=[(bos, tok.token_to_id(bos))])
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]
+        )
     kwargs = {f"{k}_token": v for k, v in named.items()}
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs)
     if spec["extra"]:
@@ -72,12 +90,18 @@ def _model_config(tiny: dict, tokenizer, family: str):
     arch = tiny["architecture"]
     vocab = len(tokenizer)
     common = dict(
-        vocab_size=vocab, hidden_size=tiny["hidden_size"], num_hidden_layers=tiny["num_layers"],
-        num_attention_heads=tiny["num_heads"], intermediate_size=tiny["intermediate_size"],
+        vocab_size=vocab,
+        hidden_size=tiny["hidden_size"],
+        num_hidden_layers=tiny["num_layers"],
+        num_attention_heads=tiny["num_heads"],
+        intermediate_size=tiny["intermediate_size"],
         max_position_embeddings=tiny["max_position_embeddings"],
     )
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-               pad_token_id=tokenizer.pad_token_id)
+    ids = dict(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     if arch == "xlm-roberta":
         # RoBERTa offsets positions by padding_idx + 1: two extra rows
         common["max_position_embeddings"] += 2
@@ -88,24 +112,39 @@ def _model_config(tiny: dict, tokenizer, family: str):
     if arch == "qwen2":
         return Qwen2Config(**common, **kv, use_sliding_window=False)
     if arch == "mixtral":
-        return MixtralConfig(**common, **kv, num_local_experts=tiny["num_experts"],
-                             num_experts_per_tok=tiny["experts_per_token"], sliding_window=None)
+        return MixtralConfig(
+            **common,
+            **kv,
+            num_local_experts=tiny["num_experts"],
+            num_experts_per_tok=tiny["experts_per_token"],
+            sliding_window=None,
+        )
     raise ValueError(f"unknown tiny architecture {arch!r}")
 
 
-def build_tiny_model(name: str, spec: dict, out_dir, seed: int, labelling: dict | None = None,
-                     fixture: dict | None = None, log=print) -> None:
+def build_tiny_model(
+    name: str,
+    spec: dict,
+    out_dir,
+    seed: int,
+    labelling: dict | None = None,
+    fixture: dict | None = None,
+    log=print,
+) -> None:
     """Build model `name` from its config entry `spec` into `out_dir` (HF format)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from definemed.fixtures import generate_documents
-
     tiny = spec["tiny"]
     family = "xlm-roberta" if tiny["architecture"] == "xlm-roberta" else spec["chat_template"]
     fixture = fixture or {"medical_share": 0.3, "hard_negative_share": 0.05}
-    docs = generate_documents(seed, tiny["tokenizer_documents"], fixture["medical_share"],
-                              fixture["hard_negative_share"], stream="tokenizer")
+    docs = generate_documents(
+        seed,
+        tiny["tokenizer_documents"],
+        fixture["medical_share"],
+        fixture["hard_negative_share"],
+        stream="tokenizer",
+    )
     texts = [d["text"] for d in docs]
     if labelling:  # real tokenizers know English too: let the instruction's words become tokens
         texts += [labelling["prompt"]] * 20
@@ -126,9 +165,14 @@ def build_tiny_model(name: str, spec: dict, out_dir, seed: int, labelling: dict 
     tokenizer.save_pretrained(out)
     if family != "xlm-roberta":
         model.generation_config.save_pretrained(out)
-    source = {"name": name, "tiny": tiny, "chat_template": spec.get("chat_template"), "seed": seed,
-              "fitted_labeller": fitted,
-              "parameters": int(sum(p.numel() for p in model.parameters()))}
+    source = {
+        "name": name,
+        "tiny": tiny,
+        "chat_template": spec.get("chat_template"),
+        "seed": seed,
+        "fitted_labeller": fitted,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+    }
     (out / SOURCE_FILE).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
 
 
@@ -137,12 +181,18 @@ def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixtur
     from a seed stream disjoint from the shards. Loss on the answer token alone."""
     import torch
 
-    docs = generate_documents(seed, fit["documents"], fixture["medical_share"],
-                              fixture["hard_negative_share"], stream="labeller")
+    docs = generate_documents(
+        seed, fit["documents"], fixture["medical_share"], fixture["hard_negative_share"], stream="labeller"
+    )
     yes_ids, no_ids = answer_token_ids(tokenizer, labelling["answer_words"])
-    prompts = [render_prompt(tokenizer, labelling["prompt"],
-                             truncate_document(tokenizer, d["text"], labelling["max_document_tokens"]))
-               for d in docs]
+    prompts = [
+        render_prompt(
+            tokenizer,
+            labelling["prompt"],
+            truncate_document(tokenizer, d["text"], labelling["max_document_tokens"]),
+        )
+        for d in docs
+    ]
     # the first yes/no word as the model's own tokenizer spells it
     yes_tok = tokenizer(labelling["answer_words"]["yes"][0], add_special_tokens=False)["input_ids"][0]
     no_tok = tokenizer(labelling["answer_words"]["no"][0], add_special_tokens=False)["input_ids"][0]
@@ -158,10 +208,14 @@ def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixtur
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for row, i in enumerate(idx):
-            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]):] = 1
-        logits = model(input_ids=ids, attention_mask=mask,
-                       position_ids=(mask.cumsum(-1) - 1).clamp(min=0), logits_to_keep=1).logits[:, -1]
+            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]) :] = 1
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            logits_to_keep=1,
+        ).logits[:, -1]
         loss = torch.nn.functional.cross_entropy(logits, torch.tensor([targets[i] for i in idx]))
         opt.zero_grad()
         loss.backward()
@@ -170,5 +224,10 @@ def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixtur
         if step % 50 == 0 or step == fit["steps"] - 1:
             log(f"fit_labeller step {step}: loss {loss.item():.4f}")
     model.eval()
-    return {"documents": fit["documents"], "steps": fit["steps"], "final_loss": round(loss.item(), 6),
-            "yes_ids": yes_ids, "no_ids": no_ids}
+    return {
+        "documents": fit["documents"],
+        "steps": fit["steps"],
+        "final_loss": round(loss.item(), 6),
+        "yes_ids": yes_ids,
+        "no_ids": no_ids,
+    }

@@ -8,7 +8,6 @@ import argparse
 import json
 
 from _cli import setup_logging
-
 from definemed.config import validated
 from definemed.io import atomic_dir
 from definemed.tiny_models import build_tiny_model
@@ -29,7 +28,13 @@ if args.threads:
 
     torch.set_num_threads(args.threads)
 with atomic_dir(args.out) as tmp:
-    build_tiny_model(args.name, validated(json.loads(args.spec), "model"), tmp, args.seed,
-                     labelling=json.loads(args.labelling) if args.labelling else None,
-                     fixture=json.loads(args.fixture) if args.fixture else None, log=log.info)
+    build_tiny_model(
+        args.name,
+        validated(json.loads(args.spec), "model"),
+        tmp,
+        args.seed,
+        labelling=json.loads(args.labelling) if args.labelling else None,
+        fixture=json.loads(args.fixture) if args.fixture else None,
+        log=log.info,
+    )
 log.info("built %s -> %s", args.name, args.out)

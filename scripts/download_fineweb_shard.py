@@ -1,13 +1,13 @@
 """Fetch one FineWeb2 shard listed in the manifest (Hub or local mirror) and verify it.
 
     python scripts/download_fineweb_shard.py --manifest data/fineweb2-deu_Latn.manifest.tsv \
-        --shard train-000_00000 --repo HuggingFaceFW/fineweb-2 --revision af9c133... --out data/fineweb2/train-000_00000.parquet
+        --shard train-000_00000 --repo HuggingFaceFW/fineweb-2 --revision af9c133... \
+        --out data/fineweb2/train-000_00000.parquet
 """
 
 import argparse
 
 from _cli import setup_logging
-
 from definemed.fineweb import fetch_shard, read_manifest
 
 log = setup_logging()

@@ -9,7 +9,6 @@ import argparse
 import csv
 
 from _cli import setup_logging
-
 from definemed.annotation import read_annotations, validation_metrics
 from definemed.io import write_json
 
@@ -28,5 +27,11 @@ metrics = validation_metrics(key, sheets)
 metrics["simulated_annotators"] = args.simulated
 metrics["annotation_files"] = args.annotations
 write_json(args.out, metrics)
-log.info("precision %.3f recall %.3f F1 %.3f accuracy %.3f, Fleiss kappa %s", metrics["precision"],
-         metrics["recall"], metrics["f1"], metrics["accuracy"], metrics["fleiss_kappa"])
+log.info(
+    "precision %.3f recall %.3f F1 %.3f accuracy %.3f, Fleiss kappa %s",
+    metrics["precision"],
+    metrics["recall"],
+    metrics["f1"],
+    metrics["accuracy"],
+    metrics["fleiss_kappa"],
+)

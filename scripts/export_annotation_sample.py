@@ -9,8 +9,8 @@ Hand out annotator-<k>.csv; key.csv (ids and LLM labels) stays with the workflow
 import argparse
 
 import pyarrow.parquet as pq
-from _cli import setup_logging
 
+from _cli import setup_logging
 from definemed.annotation import select_items, write_annotation_sheets
 
 log = setup_logging()
@@ -24,7 +24,12 @@ p.add_argument("--seed", type=int, required=True)
 p.add_argument("--out-dir", required=True)
 args = p.parse_args()
 
-items = select_items(pq.read_table(args.labels), pq.read_table(args.sample, columns=["id", "text"]),
-                     args.medical, args.other, args.seed)
+items = select_items(
+    pq.read_table(args.labels),
+    pq.read_table(args.sample, columns=["id", "text"]),
+    args.medical,
+    args.other,
+    args.seed,
+)
 paths = write_annotation_sheets(items, args.out_dir, args.annotators)
 log.info("%d items for %d annotators -> %s", items.num_rows, len(paths), args.out_dir)

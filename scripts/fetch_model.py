@@ -10,7 +10,6 @@ import json
 import re
 
 from _cli import setup_logging
-
 from definemed.io import atomic_dir
 from definemed.labelling import SOURCE_FILE
 
@@ -25,16 +24,31 @@ args = p.parse_args()
 from huggingface_hub import snapshot_download  # noqa: E402
 
 if not re.fullmatch(r"[0-9a-f]{40}", args.revision):
-    log.warning("%s: revision %r is not a commit SHA; the download is not reproducible",
-                args.repo, args.revision)
+    log.warning(
+        "%s: revision %r is not a commit SHA; the download is not reproducible", args.repo, args.revision
+    )
 with atomic_dir(args.out) as tmp:
-    snapshot_download(repo_id=args.repo, revision=args.revision, local_dir=tmp,
-                      allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja",
-                                      "tokenizer*", "*.py", "*.md"])
+    snapshot_download(
+        repo_id=args.repo,
+        revision=args.revision,
+        local_dir=tmp,
+        allow_patterns=[
+            "*.json",
+            "*.safetensors",
+            "*.model",
+            "*.txt",
+            "*.jinja",
+            "tokenizer*",
+            "*.py",
+            "*.md",
+        ],
+    )
     if not (tmp / "config.json").exists():
         raise SystemExit(f"{args.repo}@{args.revision}: no config.json; not a transformers model")
     if not any(tmp.glob("*.safetensors")):
         raise SystemExit(f"{args.repo}@{args.revision}: no safetensors weights")
-    (tmp / SOURCE_FILE).write_text(json.dumps(
-        {"name": args.name, "hub": {"repo": args.repo, "revision": args.revision}}, indent=2) + "\n")
+    (tmp / SOURCE_FILE).write_text(
+        json.dumps({"name": args.name, "hub": {"repo": args.repo, "revision": args.revision}}, indent=2)
+        + "\n"
+    )
 log.info("%s@%s -> %s", args.repo, args.revision, args.out)

@@ -7,8 +7,8 @@ import argparse
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _cli import setup_logging
 
+from _cli import setup_logging
 from definemed.io import write_json
 
 log = setup_logging()
@@ -19,7 +19,11 @@ p.add_argument("--out", required=True)
 args = p.parse_args()
 
 from sklearn.metrics import (  # noqa: E402
-    accuracy_score, cohen_kappa_score, precision_score, recall_score)
+    accuracy_score,
+    cohen_kappa_score,
+    precision_score,
+    recall_score,
+)
 
 labels = pq.read_table(args.labels, columns=["id", "label"])
 truth = pa.concat_tables(pq.read_table(t, columns=["id", "is_medical"]) for t in args.truth)
@@ -36,5 +40,6 @@ result = {
     "recall": float(recall_score(y_true, y_pred, zero_division=0)),
 }
 write_json(args.out, result)
-log.info("kappa %.3f accuracy %.3f on %d documents", result["cohen_kappa"], result["accuracy"],
-         result["documents"])
+log.info(
+    "kappa %.3f accuracy %.3f on %d documents", result["cohen_kappa"], result["accuracy"], result["documents"]
+)

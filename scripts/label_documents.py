@@ -10,8 +10,8 @@ import argparse
 import json
 
 import pyarrow.parquet as pq
-from _cli import setup_logging
 
+from _cli import setup_logging
 from definemed.io import sha256_text, write_parquet
 from definemed.labelling import label_documents, make_scorer, model_fingerprint
 
@@ -37,12 +37,28 @@ request = {
     "answer_words": settings["answer_words"],
     "max_document_tokens": settings["max_document_tokens"],
 }
-scorer = make_scorer(settings["backend"], args.model_dir, settings["answer_words"],
-                     batch_size=settings.get("batch_size", 16), vllm_args=settings.get("vllm"))
-labels = label_documents(pq.read_table(args.sample, columns=["id", "text"]), scorer, settings["prompt"],
-                         settings["max_document_tokens"], settings.get("chunk_size", 10000),
-                         args.work_dir, request)
-write_parquet(args.out, labels, metadata={**request, "yes_token_ids": scorer.yes_ids,
-                                          "no_token_ids": scorer.no_ids})
-log.info("%d documents labelled, %d medical -> %s", labels.num_rows,
-         sum(labels.column("label").to_pylist()), args.out)
+scorer = make_scorer(
+    settings["backend"],
+    args.model_dir,
+    settings["answer_words"],
+    batch_size=settings.get("batch_size", 16),
+    vllm_args=settings.get("vllm"),
+)
+labels = label_documents(
+    pq.read_table(args.sample, columns=["id", "text"]),
+    scorer,
+    settings["prompt"],
+    settings["max_document_tokens"],
+    settings.get("chunk_size", 10000),
+    args.work_dir,
+    request,
+)
+write_parquet(
+    args.out, labels, metadata={**request, "yes_token_ids": scorer.yes_ids, "no_token_ids": scorer.no_ids}
+)
+log.info(
+    "%d documents labelled, %d medical -> %s",
+    labels.num_rows,
+    sum(labels.column("label").to_pylist()),
+    args.out,
+)

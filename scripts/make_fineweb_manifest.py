@@ -21,9 +21,13 @@ from huggingface_hub import HfApi  # noqa: E402
 
 folder = f"data/{args.language}/{args.split}"
 files = sorted(
-    (f for f in HfApi().list_repo_tree(args.repo, path_in_repo=folder, repo_type="dataset",
-                                       revision=args.revision, expand=True)
-     if f.path.endswith(".parquet")),
+    (
+        f
+        for f in HfApi().list_repo_tree(
+            args.repo, path_in_repo=folder, repo_type="dataset", revision=args.revision, expand=True
+        )
+        if f.path.endswith(".parquet")
+    ),
     key=lambda f: f.path,
 )
 out = sys.stdout

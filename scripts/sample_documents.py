@@ -1,12 +1,12 @@
 """Draw a seeded uniform sample of documents across FineWeb2 shards (paper 3.2).
 
-    python scripts/sample_documents.py --n 260000 --seed 42 --out results/labels/sample.parquet data/fineweb2/*.parquet
+python scripts/sample_documents.py --n 260000 --seed 42 --out results/labels/sample.parquet \
+        data/fineweb2/*.parquet
 """
 
 import argparse
 
 from _cli import setup_logging
-
 from definemed.fineweb import sample_documents, write_sample
 
 log = setup_logging()

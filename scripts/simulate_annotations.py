@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _cli import setup_logging
 
+from _cli import setup_logging
 from definemed.annotation import ANSWER_COLUMN, _write_csv, simulate_annotator
 
 log = setup_logging()
@@ -29,6 +29,9 @@ items = [row["item"] for row in key]
 truth_by_item = {row["item"]: is_medical[row["id"]] for row in key}
 for a, out in enumerate(args.out, start=1):
     answers = simulate_annotator(truth_by_item, items, args.error_rate, seed=args.seed * 100 + a)
-    _write_csv(Path(out), ["item", ANSWER_COLUMN, "simulated"],
-               ((i, "yes" if answers[i] else "no", "true") for i in items))
+    _write_csv(
+        Path(out),
+        ["item", ANSWER_COLUMN, "simulated"],
+        ((i, "yes" if answers[i] else "no", "true") for i in items),
+    )
 log.info("simulated %d annotators on %d items", len(args.out), len(items))

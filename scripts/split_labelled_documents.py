@@ -3,14 +3,15 @@
 
     python scripts/split_labelled_documents.py --labels results/labels/llm_labels.parquet \
         --sample results/labels/sample.parquet --test-fraction 0.1 --seed 42 \
-        --train results/labels/train.parquet --test results/labels/test.parquet --stats results/labels/split_stats.json
+        --train results/labels/train.parquet --test results/labels/test.parquet \
+        --stats results/labels/split_stats.json
 """
 
 import argparse
 
 import pyarrow.parquet as pq
-from _cli import setup_logging
 
+from _cli import setup_logging
 from definemed.io import write_json, write_parquet
 from definemed.splits import join_labels, split, split_statistics
 

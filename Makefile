@@ -1,0 +1,40 @@
+# Set-up is part of every target: a fresh machine needs only `make miniature` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: setup miniature test lint format report clean-miniature
+
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The whole DAG on CPU with tiny models and the fixture corpus; outputs under miniature/.
+miniature: $(STAMP)
+	$(BIN)/snakemake --profile profiles/miniature
+
+# Unit tests, an end-to-end miniature run in a scratch copy, lint and format checks.
+test: $(STAMP)
+	$(BIN)/pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/snakefmt .
+	$(BIN)/ruff format .
+
+report: $(STAMP)
+	$(BIN)/snakemake --profile profiles/miniature --report miniature/report.html
+
+clean-miniature:
+	rm -rf miniature

@@ -1,0 +1,81 @@
+"""The config schema and the paper run's DAG."""
+
+import time
+
+import yaml
+from conftest import REPO, copy_repo, snakemake
+
+from definemed.fineweb import read_manifest
+
+
+def test_paper_dag_has_one_download_per_manifest_shard_and_is_fast():
+    start = time.perf_counter()
+    proc = snakemake(REPO, "-n", "--quiet", "rules")
+    elapsed = time.perf_counter() - start
+    shards = read_manifest(REPO / "data" / "fineweb2-deu_Latn.manifest.tsv")
+    counts = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts["download_fineweb_shard"] == len(shards)
+    assert counts["fetch_model"] == 7
+    for rule in (
+        "sample_documents",
+        "label_documents",
+        "split_labelled_documents",
+        "export_annotation_sample",
+    ):
+        assert counts[rule] == 1
+    assert elapsed < 10, f"dry run took {elapsed:.1f} s"
+
+
+def test_schema_error_names_the_key(tmp_path):
+    work = copy_repo(tmp_path)
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    cfg["labelling"]["chunk_size"] = "many"
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    proc = snakemake(work, "-n", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "chunk_size" in out and "'many' is not of type 'integer'" in out
+
+
+def test_prompt_without_placeholder_is_refused(tmp_path):
+    work = copy_repo(tmp_path)
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    cfg["labelling"]["prompt"] = "Is this medical?"
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    proc = snakemake(work, "-n", check=False)
+    assert proc.returncode != 0
+    assert "prompt" in proc.stdout + proc.stderr
+
+
+def test_unknown_key_is_refused(tmp_path):
+    work = copy_repo(tmp_path)
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    cfg["labeling"] = cfg.pop("labelling")  # a typo must not silently fall back to nothing
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    proc = snakemake(work, "-n", check=False)
+    assert proc.returncode != 0
+    assert "labeling" in proc.stdout + proc.stderr
+
+
+def test_miniature_outputs_live_under_their_own_root():
+    proc = snakemake(REPO, "--profile", "profiles/miniature", "-n", "--quiet", "rules")
+    proc2 = snakemake(REPO, "--profile", "profiles/miniature", "--list-target-rules")
+    assert proc.returncode == 0 and proc2.returncode == 0
+    from definemed.config import load
+
+    assert load(REPO / "config" / "miniature.yaml")["root"] == "miniature/"
+    assert load(REPO / "config.yaml")["root"] == ""
+
+
+def test_paper_config_values_come_with_their_section():
+    text = (REPO / "config.yaml").read_text()
+    prompt = yaml.safe_load(text)["labelling"]["prompt"]
+    # appendix A.1, verbatim
+    assert prompt.startswith("You are a medical expert tasked with identifying whether the provided")
+    assert prompt.endswith("Content: <DOCUMENT>")
+    assert "Restrict your response to ’yes’ or ’no’." in prompt
+    assert text.count("LOST") >= 3  # values the paper's text lost are marked as such
