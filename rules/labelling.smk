@@ -30,11 +30,7 @@ rule label_documents:
         sample=f"{LABELS}/sample.parquet",
         model=model_dir(LABELLING["model"]),
     output:
-        report(
-            f"{LABELS}/llm_labels.parquet",
-            caption="../report/llm_labels.rst",
-            category="Labelling",
-        ),
+        f"{LABELS}/llm_labels.parquet",
     log:
         f"{ROOT}logs/labels/label_documents.log",
     benchmark:
@@ -50,6 +46,7 @@ rule label_documents:
         gpu=LABELLING["resources"].get("gpu", 0),
         runtime=LABELLING["resources"].get("runtime", 60),
         mem_mb=LABELLING["resources"].get("mem_mb", 8000),
+        cpus_per_task=LABELLING["resources"].get("cpus_per_task", config["threads"]),
     params:
         settings=as_json(LABELLING),
         # finished chunks live outside the declared output, so a killed job resumes from them
