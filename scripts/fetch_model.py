@@ -42,6 +42,9 @@ with atomic_dir(args.out) as tmp:
             "*.py",
             "*.md",
         ],
+        # Mistral repositories also ship consolidated.safetensors (mistral-inference format): a
+        # second full copy of the weights that transformers never reads
+        ignore_patterns=["consolidated*", "original/*"],
     )
     if not (tmp / "config.json").exists():
         raise SystemExit(f"{args.repo}@{args.revision}: no config.json; not a transformers model")
