@@ -12,6 +12,8 @@ include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/fineweb.smk"
 include: "rules/labelling.smk"
+include: "rules/classifier.smk"
+include: "rules/finemed.smk"
 
 
 rule all:

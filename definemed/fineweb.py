@@ -65,9 +65,7 @@ def read_manifest(path) -> list[ManifestEntry]:
                 raise ValueError(f"{path}: row {lineno}: size {size!r} is not an integer") from None
             if sha not in ("", "-") and len(sha) != 64:
                 raise ValueError(f"{path}: row {lineno}: sha256 {sha!r} is not 64 hex digits")
-            entries.append(
-                ManifestEntry(shard, row["path"].strip(), size_val, sha if sha not in ("", "-") else None)
-            )
+            entries.append(ManifestEntry(shard, row["path"].strip(), size_val, sha if sha not in ("", "-") else None))
     if not entries:
         raise ValueError(f"{path}: manifest lists no shards")
     return entries
@@ -87,9 +85,7 @@ def verify_shard(path, entry: ManifestEntry | None = None) -> int:
     if entry is not None and entry.sha256 is not None:
         actual = sha256_file(path)
         if actual != entry.sha256:
-            raise ShardError(
-                f"{path}: sha256 {actual} differs from the manifest's {entry.sha256} ({entry.path})"
-            )
+            raise ShardError(f"{path}: sha256 {actual} differs from the manifest's {entry.sha256} ({entry.path})")
     try:
         meta = pq.read_metadata(path)
         names = set(meta.schema.names)
@@ -113,9 +109,7 @@ def fetch_shard(entry: ManifestEntry, out, repo_id: str, revision: str, local_di
         else:
             from huggingface_hub import hf_hub_download
 
-            cached = hf_hub_download(
-                repo_id=repo_id, filename=entry.path, repo_type="dataset", revision=revision
-            )
+            cached = hf_hub_download(repo_id=repo_id, filename=entry.path, repo_type="dataset", revision=revision)
             shutil.copyfile(cached, tmp)
         try:
             verify_shard(tmp, entry)

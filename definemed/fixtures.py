@@ -20,9 +20,7 @@ from definemed.fineweb import SCHEMA
 MEDICAL = sorted(k for k, t in ft.TOPICS.items() if t["medical"])
 HARD_NEGATIVE = ["wellness_werbung", "praxis_verzeichnis", "gesundheit_news"]
 OTHER = sorted(k for k, t in ft.TOPICS.items() if not t["medical"] and k not in HARD_NEGATIVE)
-FACTS_BY_TOPIC = {
-    topic: [i for i, f in enumerate(ft.MEDICAL_FACTS) if f["topic"] == topic] for topic in MEDICAL
-}
+FACTS_BY_TOPIC = {topic: [i for i, f in enumerate(ft.MEDICAL_FACTS) if f["topic"] == topic] for topic in MEDICAL}
 BOILERPLATE = [
     "Teilen Sie diesen Artikel mit Ihren Freunden.",
     "Diese Website verwendet Cookies, um Ihnen das beste Erlebnis zu bieten.",
@@ -48,9 +46,7 @@ def generate_document(rng: np.random.Generator, kind: str) -> dict:
     spec = ft.TOPICS[topic]
     # Web documents: many short, a long tail of long ones.
     n_sentences = int(np.clip(rng.lognormal(mean=2.0, sigma=0.6), 2, 60))
-    sentences = [
-        _fill(rng, spec["sentences"][i]) for i in rng.integers(len(spec["sentences"]), size=n_sentences)
-    ]
+    sentences = [_fill(rng, spec["sentences"][i]) for i in rng.integers(len(spec["sentences"]), size=n_sentences)]
     facts = []
     if kind == "medical" and FACTS_BY_TOPIC.get(topic):
         candidates = FACTS_BY_TOPIC[topic]
@@ -106,8 +102,7 @@ def fixture_shard(
         rows["id"].append(uid)
         rows["dump"].append(dump)
         rows["url"].append(
-            f"https://www.{doc['topic'].replace('_', '-')}-{j % 97}."
-            f"{DOMAINS[j % 3]}/artikel/{shard_index}-{j}"
+            f"https://www.{doc['topic'].replace('_', '-')}-{j % 97}.{DOMAINS[j % 3]}/artikel/{shard_index}-{j}"
         )
         rows["date"].append(f"{dump[8:12]}-0{1 + j % 9}-{10 + j % 18}T12:00:00Z")
         rows["file_path"].append(f"s3://commoncrawl/crawl-data/{dump}/segments/fixture/{shard_index}.warc.gz")

@@ -72,9 +72,7 @@ def answer_token_ids(tokenizer, answer_words: dict) -> tuple[list[int], list[int
     shared = yes & no
     yes, no = sorted(yes - shared), sorted(no - shared)
     if not yes or not no:
-        raise ValueError(
-            f"answer words {answer_words} leave no distinct first token for yes and no in this tokenizer"
-        )
+        raise ValueError(f"answer words {answer_words} leave no distinct first token for yes and no in this tokenizer")
     return yes, no
 
 
@@ -162,16 +160,12 @@ class VLLMScorer:
         self.tokenizer = self.llm.get_tokenizer()
         self.yes_ids, self.no_ids = answer_token_ids(self.tokenizer, answer_words)
         allowed = self.yes_ids + self.no_ids
-        self.params = SamplingParams(
-            max_tokens=1, temperature=0.0, allowed_token_ids=allowed, logprobs=len(allowed)
-        )
+        self.params = SamplingParams(max_tokens=1, temperature=0.0, allowed_token_ids=allowed, logprobs=len(allowed))
 
     def score(self, prompts: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         from vllm.inputs import TokensPrompt
 
-        outputs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=p) for p in prompts], self.params, use_tqdm=False
-        )
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], self.params, use_tqdm=False)
         vocab = max(self.yes_ids + self.no_ids) + 1
         logits = np.full((len(prompts), vocab), -np.inf)
         for row, out in enumerate(outputs):
@@ -214,9 +208,7 @@ def label_documents(
             continue
         t0 = time.perf_counter()
         prompts = [
-            render_prompt(
-                scorer.tokenizer, prompt, truncate_document(scorer.tokenizer, t, max_document_tokens)
-            )
+            render_prompt(scorer.tokenizer, prompt, truncate_document(scorer.tokenizer, t, max_document_tokens))
             for t in texts[start : start + chunk_size]
         ]
         labels, scores = scorer.score(prompts)

@@ -75,6 +75,15 @@ def all_targets():
     ]
     if annotation_files():
         targets.append(f"{ROOT}results/labels/label_validation.json")
+    targets += [
+        f"{ROOT}results/classifier/metrics.json",
+        f"{ROOT}results/classifier/threshold_curve.json",
+        f"{ROOT}results/finemed/statistics.json",
+        f"{ROOT}results/ablation/statistics.json",
+    ]
     if FIXTURE:
-        targets.append(f"{ROOT}results/labels/fixture_label_agreement.json")
+        targets += [
+            f"{ROOT}results/labels/fixture_label_agreement.json",
+            f"{ROOT}results/finemed/fixture_precision.json",
+        ]
     return targets

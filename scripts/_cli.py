@@ -8,7 +8,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def setup_logging() -> logging.Logger:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return logging.getLogger(Path(sys.argv[0]).stem)

@@ -24,9 +24,7 @@ args = p.parse_args()
 from huggingface_hub import snapshot_download  # noqa: E402
 
 if not re.fullmatch(r"[0-9a-f]{40}", args.revision):
-    log.warning(
-        "%s: revision %r is not a commit SHA; the download is not reproducible", args.repo, args.revision
-    )
+    log.warning("%s: revision %r is not a commit SHA; the download is not reproducible", args.repo, args.revision)
 with atomic_dir(args.out) as tmp:
     snapshot_download(
         repo_id=args.repo,
@@ -51,7 +49,6 @@ with atomic_dir(args.out) as tmp:
     if not any(tmp.glob("*.safetensors")):
         raise SystemExit(f"{args.repo}@{args.revision}: no safetensors weights")
     (tmp / SOURCE_FILE).write_text(
-        json.dumps({"name": args.name, "hub": {"repo": args.repo, "revision": args.revision}}, indent=2)
-        + "\n"
+        json.dumps({"name": args.name, "hub": {"repo": args.repo, "revision": args.revision}}, indent=2) + "\n"
     )
 log.info("%s@%s -> %s", args.repo, args.revision, args.out)

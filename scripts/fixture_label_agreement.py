@@ -40,6 +40,4 @@ result = {
     "recall": float(recall_score(y_true, y_pred, zero_division=0)),
 }
 write_json(args.out, result)
-log.info(
-    "kappa %.3f accuracy %.3f on %d documents", result["cohen_kappa"], result["accuracy"], result["documents"]
-)
+log.info("kappa %.3f accuracy %.3f on %d documents", result["cohen_kappa"], result["accuracy"], result["documents"])

@@ -53,9 +53,7 @@ labels = label_documents(
     args.work_dir,
     request,
 )
-write_parquet(
-    args.out, labels, metadata={**request, "yes_token_ids": scorer.yes_ids, "no_token_ids": scorer.no_ids}
-)
+write_parquet(args.out, labels, metadata={**request, "yes_token_ids": scorer.yes_ids, "no_token_ids": scorer.no_ids})
 log.info(
     "%d documents labelled, %d medical -> %s",
     labels.num_rows,

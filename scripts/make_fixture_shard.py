@@ -22,11 +22,7 @@ p.add_argument("--out", required=True)
 p.add_argument("--truth", required=True)
 args = p.parse_args()
 
-shard, truth = fixture_shard(
-    args.seed, args.index, args.documents, args.medical_share, args.hard_negative_share
-)
+shard, truth = fixture_shard(args.seed, args.index, args.documents, args.medical_share, args.hard_negative_share)
 write_parquet(args.truth, truth)
 write_parquet(args.out, shard)
-log.info(
-    "%s: %d documents, %d medical", args.out, shard.num_rows, sum(truth.column("is_medical").to_pylist())
-)
+log.info("%s: %d documents, %d medical", args.out, shard.num_rows, sum(truth.column("is_medical").to_pylist()))

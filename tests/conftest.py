@@ -36,9 +36,7 @@ def snakemake(workdir, *args, check=True, timeout=900):
         [str(BIN / "snakemake"), *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
     )
     if check and proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
 
 

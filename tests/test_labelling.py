@@ -64,9 +64,7 @@ def test_killed_labelling_resumes_to_identical_labels(miniature, miniature_confi
     sample = tmp_path / "sample.parquet"
     pq.write_table(pq.read_table(miniature / "results" / "labels" / "sample.parquet").slice(0, 600), sample)
 
-    ref = run_labelling(
-        miniature, miniature_config, sample, tmp_path / "ref-work", tmp_path / "ref.parquet", 40
-    )
+    ref = run_labelling(miniature, miniature_config, sample, tmp_path / "ref-work", tmp_path / "ref.parquet", 40)
     assert ref.wait(timeout=300) == 0, ref.stdout.read()
 
     work, out = tmp_path / "work", tmp_path / "labels.parquet"
@@ -95,9 +93,7 @@ def test_changed_prompt_does_not_reuse_old_chunks(miniature, miniature_config, t
     first = run_labelling(miniature, miniature_config, sample, tmp_path / "w", tmp_path / "a.parquet", 40)
     assert first.wait(timeout=300) == 0
     changed = dict(miniature_config)
-    changed["labelling"] = dict(
-        miniature_config["labelling"], prompt=miniature_config["labelling"]["prompt"] + "\n"
-    )
+    changed["labelling"] = dict(miniature_config["labelling"], prompt=miniature_config["labelling"]["prompt"] + "\n")
     second = run_labelling(miniature, changed, sample, tmp_path / "w", tmp_path / "b.parquet", 40)
     log = second.stdout.read()
     assert second.wait(timeout=300) == 0
@@ -106,9 +102,7 @@ def test_changed_prompt_does_not_reuse_old_chunks(miniature, miniature_config, t
 
 def test_miniature_labels_agree_with_ground_truth(miniature):
     labels = pq.read_table(miniature / "results" / "labels" / "llm_labels.parquet")
-    truth = pa.concat_tables(
-        pq.read_table(p) for p in sorted((miniature / "data" / "fixture_truth").glob("*.parquet"))
-    )
+    truth = pa.concat_tables(pq.read_table(p) for p in sorted((miniature / "data" / "fixture_truth").glob("*.parquet")))
     from sklearn.metrics import cohen_kappa_score
 
     is_medical = dict(zip(truth.column("id").to_pylist(), truth.column("is_medical").to_pylist()))

@@ -21,11 +21,7 @@ def test_split_stats_are_computed_from_the_split_files(miniature, miniature_conf
     assert train.num_rows + test.num_rows == n
     assert test.num_rows == round(n * miniature_config["split"]["test_fraction"])
     # labels in the split are the LLM's, not the fixture's ground truth
-    llm = dict(
-        zip(
-            *(pq.read_table(labels_dir / "llm_labels.parquet").column(c).to_pylist() for c in ("id", "label"))
-        )
-    )
+    llm = dict(zip(*(pq.read_table(labels_dir / "llm_labels.parquet").column(c).to_pylist() for c in ("id", "label"))))
     assert all(llm[i] == y for i, y in zip(test.column("id").to_pylist(), test.column("label").to_pylist()))
 
 
@@ -59,8 +55,6 @@ def test_sample_comes_from_every_shard_without_duplicates(miniature, miniature_c
     assert len(shards) == miniature_config["fineweb"]["fixture"]["shards"]
     ids = sample.column("id").to_pylist()
     assert len(ids) == len(set(ids)) == miniature_config["labelling"]["sample_size"]
-    per_shard = [
-        len(set(ids) & set(pq.read_table(s, columns=["id"]).column("id").to_pylist())) for s in shards
-    ]
+    per_shard = [len(set(ids) & set(pq.read_table(s, columns=["id"]).column("id").to_pylist())) for s in shards]
     assert all(k > 0 for k in per_shard) and sum(per_shard) == len(ids)
     assert pa.types.is_string(sample.schema.field("text").type)

@@ -7,9 +7,7 @@ from definemed.splits import join_labels, split, split_statistics
 
 
 def make(n=100):
-    sample = pa.table(
-        {"id": [f"d{i}" for i in range(n)], "text": [" ".join(["wort"] * (i % 7 + 1)) for i in range(n)]}
-    )
+    sample = pa.table({"id": [f"d{i}" for i in range(n)], "text": [" ".join(["wort"] * (i % 7 + 1)) for i in range(n)]})
     labels = pa.table(
         {"id": [f"d{i}" for i in reversed(range(n))], "label": [int(i % 4 == 0) for i in reversed(range(n))]}
     )

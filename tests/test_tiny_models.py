@@ -44,8 +44,6 @@ def test_chat_templates_and_special_tokens_follow_the_real_families(miniature):
     )
     small = AutoTokenizer.from_pretrained(miniature / "models" / "tiny-mistral-small-24b-instruct")
     rendered = small.apply_chat_template(msgs, tokenize=False)
-    assert rendered.startswith("<s>[SYSTEM_PROMPT]You are Mistral Small 3") and rendered.endswith(
-        "[INST]Hallo[/INST]"
-    )
+    assert rendered.startswith("<s>[SYSTEM_PROMPT]You are Mistral Small 3") and rendered.endswith("[INST]Hallo[/INST]")
     for special in ("[INST]", "[/INST]"):
         assert len(mistral(special, add_special_tokens=False)["input_ids"]) == 1
