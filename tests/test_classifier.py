@@ -1,0 +1,81 @@
+"""Threshold choice, length-sorted batching, and the miniature's classifier and FineMed."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from definemed.classifier import Scorer, choose_threshold, precision_recall, score_shard, threshold_curve
+
+
+def test_min_precision_rule_picks_the_smallest_threshold_reaching_the_target():
+    labels = np.array([0, 0, 1, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    chosen = choose_threshold({"rule": "min_precision", "precision": 0.75}, labels, scores)
+    # at 0.4: 4 of 5 predicted are medical (0.8); at 0.3: 4 of 6 (0.67)
+    assert chosen["threshold"] == pytest.approx(0.4)
+    assert chosen["validation_precision"] == pytest.approx(0.8)
+    assert choose_threshold({"rule": "fixed", "value": 0.9}) == {"rule": "fixed", "threshold": 0.9}
+    with pytest.raises(ValueError, match="no threshold reaches"):
+        choose_threshold({"rule": "min_precision", "precision": 1.0}, np.array([0, 1]), np.array([0.9, 0.8]))
+
+
+def test_threshold_curve_is_monotone_in_recall():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    scores = np.clip(labels * 0.5 + rng.random(500) * 0.6, 0, 1)
+    curve = threshold_curve(labels, scores)
+    assert len(curve["threshold"]) == 101 and curve["recall"][0] == 1.0
+    assert all(a >= b for a, b in zip(curve["recall"], curve["recall"][1:]))
+    assert curve["precision"][50] == pytest.approx(precision_recall(labels, scores, 0.5)[0])
+
+
+def test_batches_respect_the_token_budget_and_sorting_cuts_padding(miniature):
+    scorer = Scorer(miniature / "results" / "classifier" / "model", max_length=256, max_tokens_per_batch=2048)
+    lengths = np.random.default_rng(1).integers(5, 256, 400)
+    for sort in (True, False):
+        batches = scorer.batches(lengths, sort)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(400))
+        assert all(len(b) * lengths[b].max() <= 2048 for b in batches)
+    padded = {s: sum(len(b) * lengths[b].max() for b in scorer.batches(lengths, s)) for s in (True, False)}
+    assert padded[True] < 0.75 * padded[False]
+
+
+def test_streamed_shard_scores_equal_whole_batch_scores(miniature, tmp_path):
+    shard = sorted((miniature / "data" / "fineweb2").glob("*.parquet"))[0]
+    small = tmp_path / "shard.parquet"
+    pq.write_table(pq.read_table(shard).slice(0, 120), small, row_group_size=50)
+    scorer = Scorer(miniature / "results" / "classifier" / "model", max_length=256, max_tokens_per_batch=4096)
+    streamed = score_shard(scorer, small, read_documents=33)
+    direct = scorer.score(pq.read_table(small).column("text").to_pylist())
+    assert streamed.column("id").to_pylist() == pq.read_table(small).column("id").to_pylist()
+    np.testing.assert_allclose(streamed.column("score").to_numpy(), direct, atol=1e-5)
+
+
+def test_miniature_classifier_and_finemed(miniature, miniature_config):
+    cls = miniature / "results" / "classifier"
+    metrics = json.loads((cls / "metrics.json").read_text())
+    curve = json.loads((cls / "threshold_curve.json").read_text())
+    assert metrics["threshold"] == curve["chosen_threshold"] == miniature_config["classifier"]["threshold"]["value"]
+    assert metrics["documents"] == pq.read_table(miniature / "results" / "labels" / "test.parquet").num_rows
+    k = curve["threshold"].index(round(metrics["threshold"], 6))
+    assert curve["precision"][k] == pytest.approx(metrics["precision"])
+    assert [json.loads(line) for line in (cls / "training_log.jsonl").read_text().splitlines()]
+
+    # FineMed against the fixture's ground truth (read here, never by the pipeline)
+    truth = pa.concat_tables(pq.read_table(p) for p in sorted((miniature / "data" / "fixture_truth").glob("*")))
+    medical = {i for i, m in zip(truth.column("id").to_pylist(), truth.column("is_medical").to_pylist()) if m}
+    parts = sorted((miniature / "results" / "finemed").glob("train-*.parquet"))
+    kept = pa.concat_tables(pq.read_table(p) for p in parts)
+    ids = set(kept.column("id").to_pylist())
+    assert 0 < len(ids) < truth.num_rows
+    assert ids <= set(truth.column("id").to_pylist())
+    precision = len(ids & medical) / len(ids)
+    assert precision >= 0.9
+    assert min(kept.column("score").to_pylist()) >= metrics["threshold"]
+    stats = json.loads((miniature / "results" / "finemed" / "statistics.json").read_text())
+    assert stats["FineMed-de"]["documents"] == len(ids)
+    assert stats["FineMed-de"]["words"] == sum(len(t.split()) for t in kept.column("text").to_pylist())
+    assert stats["FineWeb2-de"]["documents"] == truth.num_rows
