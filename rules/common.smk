@@ -18,9 +18,17 @@ TINY_MODELS = [m for m, spec in MODELS.items() if "tiny" in spec]
 FIXTURE = config["fineweb"]["source"] == "fixture"
 
 
+NEVER = (
+    "(?!)"  # a wildcard constraint nothing matches: switches a rule off for this run
+)
+SHARD_NAME = (
+    "[^/]+"  # shard names come from the manifest; the download script checks them
+)
+
+
 def one_of(names):
     """Wildcard constraint matching exactly `names` (nothing when empty)."""
-    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+    return "|".join(re.escape(n) for n in names) if names else NEVER
 
 
 def as_json(obj):

@@ -1,5 +1,6 @@
 # FineMed-de (paper 3.3, Table 2) and the random FineWeb2-de ablation corpus (A.5): the classifier
-# scores every shard (one job per shard; group them with --group-components scoring=N), the
+# scores every shard (one job per shard; to pack N shards into one cluster job, add
+# --groups score_shard=scoring --group-components scoring=N), the
 # documents at or above the threshold form FineMed-de.
 
 SCORING = config["scoring"]
@@ -15,8 +16,6 @@ rule score_shard:
         f"{ROOT}logs/scores/{{shard}}.log",
     benchmark:
         f"{ROOT}benchmarks/scores/{{shard}}.tsv"
-    group:
-        "scoring"
     conda:
         "../envs/transformers.yaml"
     threads: config["threads"]

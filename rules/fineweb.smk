@@ -10,7 +10,7 @@ rule download_fineweb_shard:
     benchmark:
         f"{ROOT}benchmarks/fineweb2/{{shard}}.tsv"
     wildcard_constraints:
-        shard=one_of([] if FIXTURE else SHARDS),
+        shard=NEVER if FIXTURE else SHARD_NAME,
     conda:
         "../envs/hub.yaml"
     resources:
@@ -35,7 +35,7 @@ rule make_fixture_shard:
     benchmark:
         f"{ROOT}benchmarks/fineweb2/{{shard}}.tsv"
     wildcard_constraints:
-        shard=one_of(SHARDS if FIXTURE else []),
+        shard=SHARD_NAME if FIXTURE else NEVER,
     conda:
         "../envs/data.yaml"
     params:
