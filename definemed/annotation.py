@@ -49,13 +49,13 @@ def write_annotation_sheets(items: pa.Table, out_dir, annotators: int) -> list[P
     paths = []
     for a in range(1, annotators + 1):
         path = out_dir / f"annotator-{a}.csv"
-        _write_csv(
+        write_csv(
             path,
             ["item", "text", ANSWER_COLUMN],
             zip(items.column("item").to_pylist(), items.column("text").to_pylist(), [""] * items.num_rows),
         )
         paths.append(path)
-    _write_csv(
+    write_csv(
         out_dir / "key.csv",
         ["item", "id", "llm_label"],
         zip(*(items.column(c).to_pylist() for c in ("item", "id", "llm_label"))),
@@ -63,7 +63,7 @@ def write_annotation_sheets(items: pa.Table, out_dir, annotators: int) -> list[P
     return paths
 
 
-def _write_csv(path, header, rows) -> None:
+def write_csv(path, header, rows) -> None:
     with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)

@@ -116,3 +116,11 @@ def fixture_shard(
         truth["topic"].append(doc["topic"])
         truth["facts"].append(doc["facts"])
     return pa.table(rows, schema=SCHEMA), pa.table(truth, schema=TRUTH_SCHEMA)
+
+
+def read_truth(paths) -> dict[str, bool]:
+    """document id -> is it high-quality medical text, from the fixture's ground-truth files."""
+    import pyarrow.parquet as pq
+
+    truth = pa.concat_tables(pq.read_table(p, columns=["id", "is_medical"]) for p in paths)
+    return dict(zip(truth.column("id").to_pylist(), truth.column("is_medical").to_pylist()))

@@ -7,7 +7,7 @@
 import argparse
 import json
 
-from _cli import setup_logging
+from _cli import set_torch_threads, setup_logging
 from definemed.config import validated
 from definemed.io import atomic_dir
 from definemed.tiny_models import build_tiny_model
@@ -23,10 +23,7 @@ p.add_argument("--fixture", help="config section fineweb.fixture as JSON")
 p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
-if args.threads:
-    import torch
-
-    torch.set_num_threads(args.threads)
+set_torch_threads(args.threads)
 with atomic_dir(args.out) as tmp:
     build_tiny_model(
         args.name,

@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
+from definemed.fixtures import read_truth
 from definemed.io import write_json
 
 log = setup_logging()
@@ -16,11 +17,11 @@ p.add_argument("--out", required=True)
 args = p.parse_args()
 
 kept = set(pa.concat_tables(pq.read_table(f, columns=["id"]) for f in args.finemed).column("id").to_pylist())
-truth = pa.concat_tables(pq.read_table(t, columns=["id", "is_medical"]) for t in args.truth)
-medical = {i for i, m in zip(truth.column("id").to_pylist(), truth.column("is_medical").to_pylist()) if m}
+is_medical = read_truth(args.truth)
+medical = {i for i, m in is_medical.items() if m}
 tp = len(kept & medical)
 result = {
-    "corpus_documents": truth.num_rows,
+    "corpus_documents": len(is_medical),
     "finemed_documents": len(kept),
     "true_medical_documents": len(medical),
     "precision": tp / len(kept) if kept else None,

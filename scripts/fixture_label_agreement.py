@@ -5,10 +5,10 @@ accuracy, precision, recall). Reads the ground truth, which the pipeline itself 
 import argparse
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
+from definemed.fixtures import read_truth
 from definemed.io import write_json
 
 log = setup_logging()
@@ -26,8 +26,7 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 labels = pq.read_table(args.labels, columns=["id", "label"])
-truth = pa.concat_tables(pq.read_table(t, columns=["id", "is_medical"]) for t in args.truth)
-is_medical = dict(zip(truth.column("id").to_pylist(), truth.column("is_medical").to_pylist()))
+is_medical = read_truth(args.truth)
 y_pred = np.array(labels.column("label").to_pylist(), dtype=int)
 y_true = np.array([int(is_medical[i]) for i in labels.column("id").to_pylist()])
 result = {

@@ -11,7 +11,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from _cli import setup_logging
+from _cli import set_torch_threads, setup_logging
 from definemed.io import sha256_text, write_parquet
 from definemed.labelling import label_documents, make_scorer, model_fingerprint
 
@@ -26,10 +26,7 @@ p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
 settings = json.loads(args.settings)
-if args.threads:
-    import torch
-
-    torch.set_num_threads(args.threads)
+set_torch_threads(args.threads)
 request = {
     "model": model_fingerprint(args.model_dir),
     "backend": settings["backend"],

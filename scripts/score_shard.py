@@ -8,7 +8,7 @@ Writes id, score (P(medical)) and word count; no copy of the text.
 import argparse
 import time
 
-from _cli import setup_logging
+from _cli import set_torch_threads, setup_logging
 from definemed.classifier import Scorer, score_shard
 from definemed.fineweb import verify_shard
 from definemed.io import write_parquet
@@ -24,10 +24,7 @@ p.add_argument("--out", required=True)
 p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
-if args.threads:
-    import torch
-
-    torch.set_num_threads(args.threads)
+set_torch_threads(args.threads)
 verify_shard(args.shard)
 start = time.perf_counter()
 scorer = Scorer(args.model, args.max_length, args.max_tokens_per_batch)

@@ -6,11 +6,9 @@ import argparse
 import csv
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from _cli import setup_logging
-from definemed.annotation import ANSWER_COLUMN, _write_csv, simulate_annotator
+from definemed.annotation import ANSWER_COLUMN, simulate_annotator, write_csv
+from definemed.fixtures import read_truth
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -21,15 +19,14 @@ p.add_argument("--seed", type=int, required=True)
 p.add_argument("--out", nargs="+", required=True, help="one CSV per simulated annotator")
 args = p.parse_args()
 
-truth = pa.concat_tables(pq.read_table(t, columns=["id", "is_medical"]) for t in args.truth)
-is_medical = dict(zip(truth.column("id").to_pylist(), truth.column("is_medical").to_pylist()))
+is_medical = read_truth(args.truth)
 with open(args.key, newline="", encoding="utf-8") as f:
     key = list(csv.DictReader(f))
 items = [row["item"] for row in key]
 truth_by_item = {row["item"]: is_medical[row["id"]] for row in key}
 for a, out in enumerate(args.out, start=1):
     answers = simulate_annotator(truth_by_item, items, args.error_rate, seed=args.seed * 100 + a)
-    _write_csv(
+    write_csv(
         Path(out),
         ["item", ANSWER_COLUMN, "simulated"],
         ((i, "yes" if answers[i] else "no", "true") for i in items),

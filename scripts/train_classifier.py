@@ -12,7 +12,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from _cli import setup_logging
+from _cli import set_torch_threads, setup_logging
 from definemed.classifier import Scorer, train_classifier, write_jsonl
 from definemed.io import atomic_dir, write_parquet
 
@@ -30,10 +30,7 @@ p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
 settings = json.loads(args.settings)
-if args.threads:
-    import torch
-
-    torch.set_num_threads(args.threads)
+set_torch_threads(args.threads)
 with atomic_dir(args.out_model) as tmp:
     result = train_classifier(pq.read_table(args.train), settings, args.base_model, tmp, args.work_dir, args.seed)
 write_jsonl(args.out_log, result["history"])
