@@ -19,12 +19,17 @@ def test_paper_dag_has_one_download_per_manifest_shard_and_is_fast():
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     assert counts["download_fineweb_shard"] == len(shards)
+    assert counts["score_shard"] == counts["filter_shard"] == len(shards)
     assert counts["fetch_model"] == 7
     for rule in (
         "sample_documents",
         "label_documents",
         "split_labelled_documents",
         "export_annotation_sample",
+        "train_classifier",
+        "evaluate_classifier",
+        "corpus_statistics",
+        "make_ablation_corpus",
     ):
         assert counts[rule] == 1
     assert elapsed < 10, f"dry run took {elapsed:.1f} s"
