@@ -14,6 +14,7 @@ include: "rules/fineweb.smk"
 include: "rules/labelling.smk"
 include: "rules/classifier.smk"
 include: "rules/finemed.smk"
+include: "rules/cpt.smk"
 
 
 rule all:

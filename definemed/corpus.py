@@ -37,6 +37,11 @@ def sample_key(seed: int, doc_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+def is_heldout(seed: int, doc_id: str, fraction: float) -> bool:
+    """Documents set aside from continual pre-training to measure held-out perplexity."""
+    return sample_key(seed + 1_000_003, doc_id) < fraction
+
+
 def count_tokens(tokenizer, texts: list[str]) -> np.ndarray:
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return np.array([len(i) for i in ids], dtype=np.int64)

@@ -74,6 +74,13 @@ def annotation_files():
     return validation["annotation_files"]
 
 
+def corpus_parts(run):
+    corpus = config["cpt"]["runs"][run]["corpus"]
+    if corpus == "finemed":
+        return expand(f"{ROOT}results/finemed/{{shard}}.parquet", shard=SHARDS)
+    return [f"{ROOT}results/ablation/fineweb2_random.parquet"]
+
+
 def all_targets():
     targets = [model_dir(m) for m in MODELS]
     targets += [
@@ -89,6 +96,7 @@ def all_targets():
         f"{ROOT}results/finemed/statistics.json",
         f"{ROOT}results/ablation/statistics.json",
     ]
+    targets += expand(f"{ROOT}results/packed/{{run}}", run=config["cpt"]["runs"])
     if FIXTURE:
         targets += [
             f"{ROOT}results/labels/fixture_label_agreement.json",

@@ -1,0 +1,139 @@
+"""Tokenise and pack a corpus into fixed-length training sequences (paper 4.2, A.3).
+
+Each document is tokenised with the model's own tokenizer and followed by its EOS token; documents
+longer than a sequence are split into full-length pieces; the rest are placed by best-fit
+decreasing bin packing (the "Fewer truncations" strategy the paper cites), which cuts far fewer
+documents than concatenating everything and chopping it into blocks. Documents sharing a sequence
+may attend to each other (the paper's choice); the EOS tokens mark their boundaries, so
+document-masked attention can be derived from the tokens.
+
+Output, memory-mapped so that 25B tokens never need RAM:
+  tokens.u32   uint32 (sequences, length), padded with the pad (or EOS) token
+  lengths.u32  uint32 (sequences,): real tokens per sequence, the rest is padding
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+
+def best_fit_decreasing(piece_lengths: list[int], capacity: int) -> list[list[int]]:
+    """Bins (lists of piece indices), each holding at most `capacity` tokens: every piece goes to
+    the fullest bin that still has room, longest pieces first."""
+    order = sorted(range(len(piece_lengths)), key=lambda i: (-piece_lengths[i], i))
+    room: list[tuple[int, int]] = []  # (remaining capacity, bin id), sorted
+    bins: list[list[int]] = []
+    for i in order:
+        need = piece_lengths[i]
+        k = bisect.bisect_left(room, (need, -1))
+        if k < len(room):
+            left, b = room.pop(k)
+        else:
+            left, b = capacity, len(bins)
+            bins.append([])
+        bins[b].append(i)
+        if left - need > 0:
+            bisect.insort(room, (left - need, b))
+    return bins
+
+
+def chop_cuts(doc_lengths: list[int], length: int, offset: int = 0) -> int:
+    """Documents that concatenate-and-chop would cut: those crossing a block boundary, for a
+    stream whose first document starts at token `offset`."""
+    ends = offset + np.cumsum(doc_lengths)
+    starts = ends - np.asarray(doc_lengths)
+    return int(((starts // length) != ((ends - 1) // length)).sum())
+
+
+def pack_window(
+    docs: list[list[int]], length: int, carry: list[list[int]] | None = None, final: bool = True
+) -> tuple[list[list[int]], list[list[int]], int]:
+    """Pack one window of tokenised documents (plus sequences carried over from the previous
+    window). Returns (finished sequences, sequences carried to the next window, documents cut).
+    Sequences with room for more than 1/256 of their length are carried unless `final`, so that
+    padding accumulates only in the last window."""
+    pieces, cut = list(carry or []), 0
+    for d in docs:
+        full = len(d) // length
+        if len(d) > length:
+            cut += 1
+        pieces.extend(d[k * length : (k + 1) * length] for k in range(full))
+        if len(d) % length:
+            pieces.append(d[full * length :])
+    bins = best_fit_decreasing([len(p) for p in pieces], length)
+    seqs = [[t for i in b for t in pieces[i]] for b in bins]
+    if final:
+        return seqs, [], cut
+    slack = max(1, length // 256)
+    done = [q for q in seqs if length - len(q) <= slack]
+    return done, [q for q in seqs if length - len(q) > slack], cut
+
+
+def pack_corpus(parts, tokenizer, length: int, out_dir, window_documents: int = 100_000, exclude=None) -> dict:
+    """Pack the `text` of every parquet part into out_dir; returns statistics. Documents whose id
+    is in `exclude` (held-out evaluation documents) are skipped."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = {
+        "documents": 0,
+        "tokens": 0,
+        "sequences": 0,
+        "documents_cut": 0,
+        "chop_documents_cut": 0,
+        "sequence_length": length,
+        "skipped_documents": 0,
+    }
+    lengths = []
+    with open(out_dir / "tokens.u32", "wb") as f:
+        window: list[list[int]] = []
+        carry: list[list[int]] = []
+        stream = [0]  # tokens before this window in the concatenate-and-chop baseline
+
+        def flush(final):
+            nonlocal carry
+            seqs, carry, cut = pack_window(window, length, carry, final)
+            block = np.full((len(seqs), length), pad, dtype=np.uint32)
+            for r, q in enumerate(seqs):
+                block[r, : len(q)] = q
+                lengths.append(len(q))
+            f.write(block.tobytes())
+            stats["sequences"] += len(seqs)
+            stats["documents_cut"] += cut
+            stats["chop_documents_cut"] += chop_cuts([len(d) for d in window], length, stream[0])
+            stream[0] += sum(len(d) for d in window)
+            window.clear()
+
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(columns=["id", "text"], batch_size=10_000):
+                ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
+                if exclude:
+                    keep = [k for k, i in enumerate(ids) if i not in exclude]
+                    stats["skipped_documents"] += len(ids) - len(keep)
+                    texts = [texts[k] for k in keep]
+                for tokens in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+                    window.append([*tokens, eos])
+                    stats["documents"] += 1
+                    stats["tokens"] += len(tokens) + 1
+                    if len(window) >= window_documents:
+                        flush(final=False)
+        flush(final=True)
+    np.asarray(lengths, dtype=np.uint32).tofile(out_dir / "lengths.u32")
+    total = stats["sequences"] * length
+    stats["padding_share"] = 1 - stats["tokens"] / total if total else 0.0
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+def open_packed(out_dir) -> tuple[np.memmap, np.ndarray]:
+    """(tokens memmap of shape (sequences, length), real lengths) of a packed corpus."""
+    out_dir = Path(out_dir)
+    stats = json.loads((out_dir / "stats.json").read_text())
+    tokens = np.memmap(out_dir / "tokens.u32", dtype=np.uint32, mode="r").reshape(-1, stats["sequence_length"])
+    return tokens, np.fromfile(out_dir / "lengths.u32", dtype=np.uint32)
