@@ -1,9 +1,10 @@
 """Tokenise and pack a corpus into fixed-length training sequences (paper 4.2, A.3).
 
 Each document is tokenised with the model's own tokenizer and followed by its EOS token; documents
-longer than a sequence are split into full-length pieces; the rest are placed by best-fit
-decreasing bin packing (the "Fewer truncations" strategy the paper cites), which cuts far fewer
-documents than concatenating everything and chopping it into blocks. Documents sharing a sequence
+that fit in a sequence are placed whole by best-fit decreasing bin packing; longer documents, which
+must be cut anyway, fill the remaining gaps and then whole sequences. Like the "Fewer truncations"
+strategy the paper cites, this cuts far fewer documents than concatenating everything and
+chopping it into blocks, and leaves almost no padding. Documents sharing a sequence
 may attend to each other (the paper's choice); the EOS tokens mark their boundaries, so
 document-masked attention can be derived from the tokens.
 
@@ -55,23 +56,27 @@ def pack_window(
 ) -> tuple[list[list[int]], list[list[int]], int]:
     """Pack one window of tokenised documents (plus sequences carried over from the previous
     window). Returns (finished sequences, sequences carried to the next window, documents cut).
+
+    Documents that fit in a sequence are placed whole by best-fit decreasing. Longer documents
+    must be cut anyway: their tokens first fill the gaps the packing left, then whole sequences.
     Sequences with room for more than 1/256 of their length are carried unless `final`, so that
     padding accumulates only in the last window."""
-    pieces, cut = list(carry or []), 0
-    for d in docs:
-        full = len(d) // length
-        if len(d) > length:
-            cut += 1
-        pieces.extend(d[k * length : (k + 1) * length] for k in range(full))
-        if len(d) % length:
-            pieces.append(d[full * length :])
-    bins = best_fit_decreasing([len(p) for p in pieces], length)
-    seqs = [[t for i in b for t in pieces[i]] for b in bins]
+    short = [d for d in docs if len(d) <= length] + list(carry or [])
+    long = [d for d in docs if len(d) > length]
+    bins = best_fit_decreasing([len(p) for p in short], length)
+    seqs = [[t for i in b for t in short[i]] for b in bins]
+    rest = [t for d in long for t in d]
+    pos = 0
+    for q in sorted(seqs, key=len):  # fullest last: the emptiest sequences are topped up first
+        take = min(length - len(q), len(rest) - pos)
+        q.extend(rest[pos : pos + take])
+        pos += take
+    seqs += [rest[k : k + length] for k in range(pos, len(rest), length)]
     if final:
-        return seqs, [], cut
+        return seqs, [], len(long)
     slack = max(1, length // 256)
     done = [q for q in seqs if length - len(q) <= slack]
-    return done, [q for q in seqs if length - len(q) > slack], cut
+    return done, [q for q in seqs if length - len(q) > slack], len(long)
 
 
 def pack_corpus(parts, tokenizer, length: int, out_dir, window_documents: int = 100_000, exclude=None) -> dict:

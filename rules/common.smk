@@ -96,7 +96,14 @@ def all_targets():
         f"{ROOT}results/finemed/statistics.json",
         f"{ROOT}results/ablation/statistics.json",
     ]
-    targets += expand(f"{ROOT}results/packed/{{run}}", run=config["cpt"]["runs"])
+    targets += expand(
+        f"{ROOT}results/cpt/{{run}}/{{file}}",
+        run=config["cpt"]["runs"],
+        file=["summary.json", "perplexity.json"],
+    )
+    targets += expand(
+        f"{ROOT}results/merges/{{run}}-slerp/check.json", run=config["cpt"]["runs"]
+    )
     if FIXTURE:
         targets += [
             f"{ROOT}results/labels/fixture_label_agreement.json",

@@ -31,3 +31,97 @@ rule pack_corpus:
         "python scripts/pack_corpus.py --tokenizer {input.tokenizer} --length {params.length}"
         " --seed {params.seed} --heldout-fraction {params.heldout}"
         " --window-documents {params.window} --out {output} {input.parts} > {log} 2>&1"
+
+
+rule train_cpt:
+    input:
+        packed=f"{ROOT}results/packed/{{run}}",
+        base=lambda w: model_dir(RUNS[w.run]["base"]),
+    output:
+        model=directory(f"{ROOT}models/{{run}}"),
+        log=f"{ROOT}results/cpt/{{run}}/training_log.jsonl",
+        summary=f"{ROOT}results/cpt/{{run}}/summary.json",
+    log:
+        f"{ROOT}logs/cpt/{{run}}.log",
+    benchmark:
+        f"{ROOT}benchmarks/cpt/{{run}}.tsv"
+    wildcard_constraints:
+        run=one_of(RUNS),
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=CPT["resources"].get("gpu", 0),
+        nodes=CPT["resources"].get("nodes", 1),
+        runtime=CPT["resources"].get("runtime", 60),
+        mem_mb=CPT["resources"].get("mem_mb", 8000),
+        cpus_per_task=CPT["resources"].get("cpus_per_task", config["threads"]),
+    params:
+        settings=as_json(CPT),
+        seed=config["seed"],
+        launcher=CPT["launcher"],
+        # checkpoints outside the outputs: Snakemake (and the Slurm plugin) delete a failed
+        # job's outputs, and a job killed at its time limit must resume from them
+        work_dir=lambda w: f"{ROOT}work/cpt/{w.run}",
+    shell:
+        "{params.launcher} scripts/train_cpt.py --run {wildcards.run} --packed {input.packed}"
+        " --base {input.base} --settings {params.settings:q} --seed {params.seed}"
+        " --work-dir {params.work_dir} --threads {threads} --out {output.model}"
+        " --out-log {output.log} --out-summary {output.summary} > {log} 2>&1"
+
+
+rule heldout_perplexity:
+    input:
+        finemed=expand(f"{ROOT}results/finemed/{{shard}}.parquet", shard=SHARDS),
+        base=lambda w: model_dir(RUNS[w.run]["base"]),
+        cpt=f"{ROOT}models/{{run}}",
+    output:
+        f"{ROOT}results/cpt/{{run}}/perplexity.json",
+    log:
+        f"{ROOT}logs/cpt/{{run}}.perplexity.log",
+    benchmark:
+        f"{ROOT}benchmarks/cpt/{{run}}.perplexity.tsv"
+    wildcard_constraints:
+        run=one_of(RUNS),
+    conda:
+        "../envs/transformers.yaml"
+    threads: config["threads"]
+    resources:
+        gpu=1 if CPT["resources"].get("gpu") else 0,
+        runtime=120,
+    params:
+        seed=config["seed"],
+        heldout=CPT["heldout_fraction"],
+        length=CPT["sequence_length"],
+    shell:
+        "python scripts/heldout_perplexity.py --base {input.base} --cpt {input.cpt}"
+        " --seed {params.seed} --heldout-fraction {params.heldout} --max-length {params.length}"
+        " --threads {threads} --out {output} {input.finemed} > {log} 2>&1"
+
+
+rule merge_slerp:
+    input:
+        base=lambda w: model_dir(RUNS[w.run]["base"]),
+        cpt=f"{ROOT}models/{{run}}",
+    output:
+        model=directory(f"{ROOT}models/{{run}}-slerp"),
+        config=f"{ROOT}results/merges/{{run}}-slerp/mergekit.yml",
+        check=f"{ROOT}results/merges/{{run}}-slerp/check.json",
+    log:
+        f"{ROOT}logs/merges/{{run}}-slerp.log",
+    benchmark:
+        f"{ROOT}benchmarks/merges/{{run}}-slerp.tsv"
+    wildcard_constraints:
+        run=one_of(RUNS),
+    conda:
+        "../envs/merge.yaml"
+    threads: config["threads"]
+    resources:
+        runtime=config["merge"]["resources"].get("runtime", 60),
+        mem_mb=config["merge"]["resources"].get("mem_mb", 8000),
+    params:
+        settings=as_json(config["merge"]),
+    shell:
+        "python scripts/merge_slerp.py --base {input.base} --cpt {input.cpt}"
+        " --settings {params.settings:q} --threads {threads} --out {output.model}"
+        " --out-config {output.config} --out-check {output.check} > {log} 2>&1"

@@ -1,0 +1,123 @@
+"""SLERP merge of a continually pre-trained model with its instruct base (paper 4.3, A.4),
+through mergekit, with checks before (same architecture and shapes) and after (dtype, tokenizer,
+chat template, the model loads and generates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def merge_config(base: str, cpt: str, num_layers: int, settings: dict) -> dict:
+    """The A.4 configuration with the models and depth filled in."""
+    return {
+        "slices": [
+            {
+                "sources": [
+                    {"model": base, "layer_range": [0, num_layers]},
+                    {"model": cpt, "layer_range": [0, num_layers]},
+                ]
+            }
+        ],
+        "merge_method": "slerp",
+        "base_model": base,
+        "parameters": {"t": settings["t"]},
+        "dtype": settings["dtype"],
+        # mergekit writes float32 unless told otherwise (seen here); the paper's dtype is meant
+        "out_dtype": settings["dtype"],
+    }
+
+
+def layer_t(schedule: list, layer: int, num_layers: int) -> float:
+    """t of one layer under a gradient schedule: anchors spread evenly over the depth."""
+    if not isinstance(schedule, list):
+        return float(schedule)
+    if len(schedule) == 1 or num_layers == 1:
+        return float(schedule[0])
+    pos = layer / (num_layers - 1) * (len(schedule) - 1)
+    return float(np.interp(pos, np.arange(len(schedule)), schedule))
+
+
+def check_compatible(base, cpt) -> int:
+    """Refuse to merge models that differ in architecture, depth or vocabulary; return the depth."""
+    from transformers import AutoConfig
+
+    a, b = AutoConfig.from_pretrained(base), AutoConfig.from_pretrained(cpt)
+    for key in ("architectures", "num_hidden_layers", "hidden_size", "vocab_size", "intermediate_size"):
+        if getattr(a, key, None) != getattr(b, key, None):
+            raise ValueError(
+                f"cannot merge {cpt} into {base}: {key} differs ({getattr(b, key, None)} vs {getattr(a, key, None)})"
+            )
+    shapes = [_embedding_shape(m) for m in (base, cpt)]
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"cannot merge {cpt} into {base}: embedding shapes {shapes[1]} vs {shapes[0]}")
+    return a.num_hidden_layers
+
+
+def _embedding_shape(model_dir):
+    from safetensors import safe_open
+
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(f, "pt") as st:
+            for name in st.keys():  # noqa: SIM118 (safe_open has no __iter__)
+                if name.endswith("embed_tokens.weight"):
+                    return tuple(st.get_slice(name).get_shape())
+    raise ValueError(f"{model_dir}: no embed_tokens weight found")
+
+
+def run_slerp(base, cpt, out_dir, settings: dict) -> dict:
+    from mergekit.config import MergeConfiguration
+    from mergekit.merge import MergeOptions, run_merge
+
+    layers = check_compatible(base, cpt)
+    cfg = merge_config(str(base), str(cpt), layers, settings)
+    run_merge(
+        MergeConfiguration.model_validate(cfg),
+        str(out_dir),
+        options=MergeOptions(device="cpu", copy_tokenizer=True, lazy_unpickle=False),
+    )
+    # the base's chat template and generation settings travel with the merge
+    for name in ("tokenizer_config.json", "chat_template.jinja", "generation_config.json"):
+        if (Path(base) / name).exists():
+            (Path(out_dir) / name).write_bytes((Path(base) / name).read_bytes())
+    return cfg
+
+
+def check_merged(base, merged, dtype: str) -> dict:
+    """After the merge: weights in the configured dtype, the base's tokenizer and chat template,
+    and a model that loads and generates."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtypes = set()
+    for f in Path(merged).glob("*.safetensors"):
+        with safe_open(f, "pt") as st:
+            dtypes |= {str(st.get_slice(n).get_dtype()) for n in st.keys()}  # noqa: SIM118
+    want = {"float16": "F16", "bfloat16": "BF16", "float32": "F32"}[dtype]
+    if dtypes != {want}:
+        raise ValueError(f"{merged}: weights are {sorted(dtypes)}, expected {want}")
+    for name in TOKENIZER_FILES:
+        if not (Path(merged) / name).exists():
+            raise ValueError(f"{merged}: {name} missing after the merge")
+    tok_base, tok = AutoTokenizer.from_pretrained(base), AutoTokenizer.from_pretrained(merged)
+    if tok.chat_template != tok_base.chat_template:
+        raise ValueError(f"{merged}: chat template differs from the base's")
+    model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "Was ist Bluthochdruck?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    out = model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+    return {"dtype": want, "generated_tokens": int(out.shape[1] - ids["input_ids"].shape[1])}
+
+
+def write_config(path, cfg) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -1,0 +1,69 @@
+"""Continually pre-train an instruct model on a packed corpus (paper 4.2, A.3).
+
+    accelerate launch --config_file accelerate/fsdp_hybrid.yaml scripts/train_cpt.py \
+        --packed results/packed/definemed-qwen2.5-7b --base models/qwen2.5-7b-instruct \
+        --settings '<cpt section as JSON>' --seed 42 --work-dir work/cpt/definemed-qwen2.5-7b \
+        --out models/definemed-qwen2.5-7b --out-log results/cpt/definemed-qwen2.5-7b/training_log.jsonl \
+        --out-summary results/cpt/definemed-qwen2.5-7b/summary.json
+Rerun the same command after a kill: it continues from the last complete checkpoint in --work-dir.
+"""
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+from _cli import set_torch_threads, setup_logging
+from definemed.cpt import train
+from definemed.io import atomic_dir, read_json, write_json, write_text
+
+log = setup_logging()
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--run", required=True)
+p.add_argument("--packed", required=True)
+p.add_argument("--base", required=True)
+p.add_argument("--settings", required=True)
+p.add_argument("--seed", type=int, required=True)
+p.add_argument("--work-dir", required=True)
+p.add_argument("--out", required=True)
+p.add_argument("--out-log", required=True)
+p.add_argument("--out-summary", required=True)
+p.add_argument("--threads", type=int, default=None)
+args = p.parse_args()
+
+set_torch_threads(args.threads)
+settings = json.loads(args.settings)
+rank0 = int(os.environ.get("RANK", "0")) == 0
+with atomic_dir(args.out) as tmp:
+    summary = train(args.packed, args.base, tmp, args.work_dir, settings, args.seed)
+    if rank0:
+        packed = read_json(Path(args.packed) / "stats.json")
+        summary.update(
+            run=args.run, base=args.base, corpus_tokens=packed["tokens"], corpus_documents=packed["documents"]
+        )
+        write_text(
+            Path(tmp) / "README.md",
+            f"""---
+base_model: {read_json(Path(args.base) / "definemed-source.json").get("hub", {}).get("repo", args.base)}
+tags: [medical, german, continual-pretraining, definemed]
+---
+# {args.run}
+
+Continual pre-training of `{args.base}` on `{args.packed}` (DeFineMed workflow, paper section 4.2).
+
+- data: {packed["documents"]} documents, {packed["tokens"]} tokens, packed into {packed["sequences"]} sequences of
+  {packed["sequence_length"]} tokens (EOS between documents; padding {100 * packed["padding_share"]:.2f}%)
+- training: {summary["steps"]} optimizer steps of {summary["tokens_per_step"]} tokens ({summary["tokens_seen"]} tokens),
+  {settings["epochs"]} epochs, AdamW lr {settings["learning_rate"]} with linear decay after {settings["warmup_steps"]}
+  warm-up steps, weight decay {settings["weight_decay"]}
+- hardware: {summary["world_size"]} x {summary["device"]}, attention {summary["attention"]}
+""",
+        )
+        (Path(tmp) / "definemed-source.json").write_text(
+            json.dumps({"name": args.run, "cpt": summary}, indent=2) + "\n"
+        )
+if rank0:
+    shutil.copyfile(Path(args.work_dir) / "throughput.jsonl", args.out_log)
+    write_json(args.out_summary, summary)
+    log.info("%s: %d steps, %d tokens", args.run, summary["steps"], summary["tokens_seen"])

@@ -1,0 +1,164 @@
+"""Continual pre-training (kill and resume, held-out perplexity) and SLERP merges (A.4 schedule)."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import REPO
+from safetensors.torch import load_file
+
+from definemed.merge import check_compatible, layer_t, run_slerp
+
+A4 = [
+    {"filter": "self_attn", "value": [0, 0.5, 0.3, 0.7, 1]},
+    {"filter": "mlp", "value": [1, 0.5, 0.7, 0.3, 0]},
+    {"value": 0.5},
+]
+
+
+def tiny_pair(miniature, tmp_path, layers=9, vocab_from="tiny-mistral-7b-instruct"):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    src = miniature / "models" / vocab_from
+    config = AutoConfig.from_pretrained(src)
+    config.num_hidden_layers = layers
+    paths = []
+    for seed, name in ((0, "base"), (1, "cpt")):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config)
+        model.save_pretrained(tmp_path / name)
+        for f in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"):
+            if (src / f).exists():
+                shutil.copy(src / f, tmp_path / name / f)
+        paths.append(tmp_path / name)
+    return paths
+
+
+def test_layer_t_spreads_anchors_over_the_depth():
+    schedule = [0, 0.5, 0.3, 0.7, 1]
+    assert [layer_t(schedule, i, 5) for i in range(5)] == schedule
+    assert layer_t(schedule, 1, 9) == pytest.approx(0.25)  # halfway between the first two anchors
+    assert layer_t(0.5, 3, 9) == 0.5
+
+
+def test_merged_tensors_follow_the_a4_schedule(miniature, tmp_path):
+    from mergekit.merge_methods.slerp import slerp
+
+    base, cpt = tiny_pair(miniature, tmp_path)
+    run_slerp(base, cpt, tmp_path / "merged", {"t": A4, "dtype": "float32"})
+    a, b = load_file(base / "model.safetensors"), load_file(cpt / "model.safetensors")
+    m = load_file(tmp_path / "merged" / "model.safetensors")
+    for i in range(9):
+        for name, schedule in (
+            (f"model.layers.{i}.self_attn.q_proj.weight", A4[0]["value"]),
+            (f"model.layers.{i}.self_attn.o_proj.weight", A4[0]["value"]),
+            (f"model.layers.{i}.mlp.down_proj.weight", A4[1]["value"]),
+            (f"model.layers.{i}.input_layernorm.weight", 0.5),
+        ):
+            t = layer_t(schedule, i, 9)
+            expected = slerp(torch.tensor(t), a[name], b[name])
+            torch.testing.assert_close(m[name], expected, rtol=1e-5, atol=1e-6, msg=f"{name} at t={t}")
+    torch.testing.assert_close(m["model.layers.0.self_attn.q_proj.weight"], a["model.layers.0.self_attn.q_proj.weight"])
+    torch.testing.assert_close(m["model.layers.8.self_attn.q_proj.weight"], b["model.layers.8.self_attn.q_proj.weight"])
+    torch.testing.assert_close(m["model.layers.0.mlp.up_proj.weight"], b["model.layers.0.mlp.up_proj.weight"])
+
+
+def test_mismatched_models_are_refused(miniature, tmp_path):
+    base, _ = tiny_pair(miniature, tmp_path / "a")
+    other, _ = tiny_pair(miniature, tmp_path / "b", layers=4)
+    with pytest.raises(ValueError, match="num_hidden_layers differs"):
+        check_compatible(base, other)
+    with pytest.raises(ValueError, match="architectures differs"):
+        check_compatible(
+            miniature / "models" / "tiny-mistral-7b-instruct", miniature / "models" / "tiny-qwen2.5-7b-instruct"
+        )
+
+
+def test_miniature_merges_exist_in_float16_and_cpt_lowers_medical_perplexity(miniature, miniature_config):
+    for run in miniature_config["cpt"]["runs"]:
+        check = json.loads((miniature / "results" / "merges" / f"{run}-slerp" / "check.json").read_text())
+        assert check["dtype"] == "F16" and check["generated_tokens"] > 0
+        merged = load_file(next((miniature / "models" / f"{run}-slerp").glob("*.safetensors")))
+        assert {t.dtype for t in merged.values()} == {torch.float16}
+        ppl = json.loads((miniature / "results" / "cpt" / run / "perplexity.json").read_text())
+        assert ppl["cpt"]["perplexity"] < ppl["base"]["perplexity"], run
+        summary = json.loads((miniature / "results" / "cpt" / run / "summary.json").read_text())
+        assert summary["steps"] == summary["planned_steps"] > 0
+        log = [
+            json.loads(x) for x in (miniature / "results" / "cpt" / run / "training_log.jsonl").read_text().splitlines()
+        ]
+        assert [r["step"] for r in log] == list(range(1, summary["steps"] + 1))
+        assert all(r["tokens_per_s_per_device"] > 0 for r in log)
+
+
+def run_cpt(miniature, config, packed, work, out):
+    settings = dict(config["cpt"], effective_batch_sequences=4, micro_batch_size=2, save_steps=3, warmup_steps=2)
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "train_cpt.py"),
+        "--run",
+        "t",
+        "--packed",
+        str(packed),
+        "--base",
+        str(miniature / "models" / "tiny-qwen2.5-7b-instruct"),
+        "--settings",
+        json.dumps(settings),
+        "--seed",
+        "3",
+        "--work-dir",
+        str(work),
+        "--out",
+        str(out / "model"),
+        "--out-log",
+        str(out / "log.jsonl"),
+        "--out-summary",
+        str(out / "summary.json"),
+        "--threads",
+        "1",
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_killed_cpt_resumes_to_bitwise_equal_weights(miniature, miniature_config, tmp_path):
+    from transformers import AutoTokenizer
+
+    from definemed.packing import pack_corpus
+
+    tok = AutoTokenizer.from_pretrained(miniature / "models" / "tiny-qwen2.5-7b-instruct")
+    part = sorted((miniature / "results" / "finemed").glob("train-*.parquet"))[0]
+    import pyarrow.parquet as pq
+
+    small = tmp_path / "part.parquet"
+    pq.write_table(pq.read_table(part).slice(0, 60), small)
+    pack_corpus([small], tok, 256, tmp_path / "packed")
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "run").mkdir()
+
+    ref = run_cpt(miniature, miniature_config, tmp_path / "packed", tmp_path / "ref-work", tmp_path / "ref")
+    assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
+
+    work = tmp_path / "work"
+    proc = run_cpt(miniature, miniature_config, tmp_path / "packed", work, tmp_path / "run")
+    deadline = time.time() + 600
+    while not (work / "checkpoint-6" / "trainer_state.json").exists():
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "model").exists()
+
+    resumed = run_cpt(miniature, miniature_config, tmp_path / "packed", work, tmp_path / "run")
+    out = resumed.stdout.read()
+    assert resumed.wait(timeout=600) == 0, out[-3000:]
+    assert "resuming from" in out
+    a = load_file(tmp_path / "ref" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "run" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from an uninterrupted run"
