@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -152,6 +151,8 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         TrainingArguments,
     )
 
+    from definemed.cpt import last_complete_checkpoint
+    from definemed.io import claim_work_dir, sha256_text
     from definemed.splits import split
 
     fit, val = split(train, settings["validation_fraction"], seed, stratify=True)
@@ -173,6 +174,14 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         prec, rec = precision_recall(pred.label_ids, p, 0.5)
         return {"precision": prec, "recall": rec, "fbeta": fbeta(prec, rec, beta)}
 
+    request = {
+        "train_ids": sha256_text("\n".join(train.column("id").to_pylist())),
+        "train_labels": sha256_text(",".join(map(str, train.column("label").to_pylist()))),
+        "base": str(model_dir),
+        "settings": {k: v for k, v in settings.items() if k != "resources"},
+        "seed": seed,
+    }
+    reuse = claim_work_dir(work_dir, request)  # a killed job continues from its checkpoint
     args = TrainingArguments(
         output_dir=str(work_dir),
         num_train_epochs=settings["epochs"],
@@ -206,8 +215,7 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         compute_metrics=metrics,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=settings["early_stopping_patience"])],
     )
-    resume = any(Path(work_dir).glob("checkpoint-*"))  # a killed job continues from its checkpoint
-    trainer.train(resume_from_checkpoint=resume or None)
+    trainer.train(resume_from_checkpoint=last_complete_checkpoint(work_dir) if reuse else None)
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     return {

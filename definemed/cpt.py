@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from definemed.io import claim_work_dir, sha256_file
 from definemed.packing import open_packed
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,16 @@ def last_complete_checkpoint(work_dir) -> str | None:
     return str(max(done, key=lambda c: int(c.name.split("-")[1]))) if done else None
 
 
+def wait_for_claim(work_dir, request: dict, timeout: float = 600) -> None:
+    stamp = Path(work_dir) / "request.json"
+    text = json.dumps(request, sort_keys=True, indent=1)
+    deadline = time.time() + timeout
+    while not (stamp.exists() and stamp.read_text() == text):
+        if time.time() > deadline:
+            raise TimeoutError(f"{stamp}: rank 0 did not prepare the work folder")
+        time.sleep(1)
+
+
 def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: float | None, world_size: int):
     """A TrainerCallback appending step, loss, learning rate, tokens/s per device and MFU to JSONL."""
     from transformers import TrainerCallback
@@ -108,9 +120,22 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         base_model, dtype=torch.bfloat16 if gpu else torch.float32, attn_implementation=attn
     )
     data = PackedDataset(packed_dir, settings["document_masking"], tokenizer.eos_token_id)
-    world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     micro = settings["micro_batch_size"]
     accumulation = max(1, settings["effective_batch_sequences"] // (micro * world))
+    request = {
+        "packed": json.loads((Path(packed_dir) / "stats.json").read_text()),
+        "packed_lengths": sha256_file(Path(packed_dir) / "lengths.u32"),
+        "base": json.loads((Path(base_model) / "definemed-source.json").read_text()),
+        "settings": {k: v for k, v in settings.items() if k not in ("resources", "launcher", "runs")},
+        "seed": seed,
+        "world_size": world,
+    }
+    # checkpoints of other data or settings are dropped; rank 0 decides, the other ranks wait for it
+    if int(os.environ.get("RANK", "0")) == 0:
+        claim_work_dir(work_dir, request)
+    else:
+        wait_for_claim(work_dir, request)
     args = TrainingArguments(
         output_dir=str(work_dir),
         per_device_train_batch_size=micro,

@@ -87,3 +87,22 @@ def atomic_dir(path: str | os.PathLike):
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
+
+
+def claim_work_dir(work_dir, request: dict) -> bool:
+    """Prepare a folder of resumable state (checkpoints, chunks) for `request`: state left by a job
+    with the same request is kept for resuming; state of a different request (other data,
+    settings or model) is removed, so that it can never leak into this run. Returns True when
+    earlier state was kept."""
+    import shutil
+
+    work_dir = Path(work_dir)
+    stamp = work_dir / "request.json"
+    text = json.dumps(request, sort_keys=True, indent=1)
+    if work_dir.exists():
+        if stamp.exists() and stamp.read_text() == text:
+            return True
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True)
+    stamp.write_text(text)
+    return False

@@ -11,7 +11,6 @@ Rerun the same command after a kill: it continues from the last complete checkpo
 import argparse
 import json
 import os
-import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
@@ -64,6 +63,11 @@ Continual pre-training of `{args.base}` on `{args.packed}` (DeFineMed workflow, 
             json.dumps({"name": args.run, "cpt": summary}, indent=2) + "\n"
         )
 if rank0:
-    shutil.copyfile(Path(args.work_dir) / "throughput.jsonl", args.out_log)
+    # steps logged after the last checkpoint of a killed job were redone on resume: keep the last
+    rows = {}
+    for line in (Path(args.work_dir) / "throughput.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        rows[row["step"]] = row
+    write_text(args.out_log, "".join(json.dumps(rows[k]) + "\n" for k in sorted(rows)))
     write_json(args.out_summary, summary)
     log.info("%s: %d steps, %d tokens", args.run, summary["steps"], summary["tokens_seen"])
