@@ -81,6 +81,12 @@ def corpus_parts(run):
     return [f"{ROOT}results/ablation/fineweb2_random.parquet"]
 
 
+def cpt_resources(run):
+    """cpt.resources with the run's own overrides (e.g. the 24B model's node count)."""
+    run_spec = config["cpt"]["runs"][run]
+    return {**config["cpt"]["resources"], **run_spec.get("resources", {})}
+
+
 def all_targets():
     targets = [model_dir(m) for m in MODELS]
     targets += [

@@ -51,15 +51,17 @@ rule train_cpt:
         "../envs/train.yaml"
     threads: config["threads"]
     resources:
-        gpu=CPT["resources"].get("gpu", 0),
-        nodes=CPT["resources"].get("nodes", 1),
-        runtime=CPT["resources"].get("runtime", 60),
-        mem_mb=CPT["resources"].get("mem_mb", 8000),
-        cpus_per_task=CPT["resources"].get("cpus_per_task", config["threads"]),
+        gpu=lambda w: cpt_resources(w.run).get("gpu", 0),
+        nodes=lambda w: cpt_resources(w.run).get("nodes", 1),
+        runtime=lambda w: cpt_resources(w.run).get("runtime", 60),
+        mem_mb=lambda w: cpt_resources(w.run).get("mem_mb", 8000),
+        cpus_per_task=lambda w: cpt_resources(w.run).get(
+            "cpus_per_task", config["threads"]
+        ),
     params:
         settings=as_json(CPT),
         seed=config["seed"],
-        launcher=CPT["launcher"],
+        launcher=lambda w: RUNS[w.run].get("launcher", CPT["launcher"]),
         # checkpoints outside the outputs: Snakemake (and the Slurm plugin) delete a failed
         # job's outputs, and a job killed at its time limit must resume from them
         work_dir=lambda w: f"{ROOT}work/cpt/{w.run}",

@@ -21,6 +21,8 @@ def test_paper_dag_has_one_download_per_manifest_shard_and_is_fast():
     assert counts["download_fineweb_shard"] == len(shards)
     assert counts["score_shard"] == counts["filter_shard"] == len(shards)
     assert counts["fetch_model"] == 7
+    for rule in ("pack_corpus", "train_cpt", "heldout_perplexity", "merge_slerp"):
+        assert counts[rule] == 4, rule
     for rule in (
         "sample_documents",
         "label_documents",
@@ -84,3 +86,17 @@ def test_paper_config_values_come_with_their_section():
     assert prompt.endswith("Content: <DOCUMENT>")
     assert "Restrict your response to ’yes’ or ’no’." in prompt
     assert text.count("LOST") >= 3  # values the paper's text lost are marked as such
+
+
+def test_cpt_jobs_request_multi_node_resources():
+    proc = snakemake(REPO, "-n", "-p", "--forcerun", "train_cpt")
+    jobs = proc.stdout.split("rule train_cpt:")[1:]
+    assert len(jobs) == 4
+    nodes = {}
+    for job in jobs:
+        run = job.split("wildcards: run=")[1].split()[0]
+        resources = job.split("resources: ")[1].splitlines()[0]
+        nodes[run] = int(resources.split("nodes=")[1].split(",")[0])
+        assert "gpu=" in resources and "accelerate launch --config_file accelerate/fsdp_" in job
+    assert nodes["definemed-qwen2.5-7b"] == 8  # Table 8: 64 GPUs on Karolina
+    assert nodes["definemed-mistral-small-24b"] == 32  # Table 8: 128 GPUs on Leonardo
