@@ -115,9 +115,3 @@ def check_merged(base, merged, dtype: str) -> dict:
     )
     out = model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
     return {"dtype": want, "generated_tokens": int(out.shape[1] - ids["input_ids"].shape[1])}
-
-
-def write_config(path, cfg) -> None:
-    import yaml
-
-    Path(path).write_text(yaml.safe_dump(cfg, sort_keys=False))
