@@ -43,6 +43,9 @@ def snakemake(workdir, *args, check=True, timeout=900):
 @pytest.fixture(scope="session")
 def miniature(tmp_path_factory):
     """The miniature run end to end, once per session, in a scratch copy of the repository."""
+    reuse = os.environ.get("DEFINEMED_TEST_MINIATURE")
+    if reuse:  # developers: point at a finished miniature/ to skip the 10-minute run
+        return Path(reuse).resolve()
     work = copy_repo(tmp_path_factory.mktemp("miniature-run"))
     snakemake(work, "--profile", "profiles/miniature")
     return work / "miniature"

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pyarrow.parquet as pq
-from conftest import BIN
+from conftest import BIN, copy_repo
 from transformers import AutoTokenizer
 
 from definemed.corpus import finemed_tokens, sample_key, token_matched_sample
@@ -41,8 +41,8 @@ def test_token_matched_sample_reaches_the_target_whatever_the_first_pass(miniatu
 
 
 def test_killed_scoring_recomputes_only_unfinished_shards(miniature, tmp_path):
-    work = tmp_path / "run"
-    shutil.copytree(miniature.parent, work, symlinks=True)
+    work = copy_repo(tmp_path / "run")
+    shutil.copytree(miniature, work / "miniature", symlinks=True)
     scores = sorted((work / "miniature" / "results" / "scores").glob("*.parquet"))
     logs = work / "miniature" / "logs" / "scores"
     for s in scores:
