@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 import yaml
 from conftest import REPO, copy_repo, snakemake
 
@@ -37,45 +38,42 @@ def test_paper_dag_has_one_download_per_manifest_shard_and_is_fast():
     assert elapsed < 10, f"dry run took {elapsed:.1f} s"
 
 
-def test_schema_error_names_the_key(tmp_path):
+def break_config(tmp_path, change):
+    """Dry-run the paper config after `change(cfg)`; returns (exit code, all output)."""
     work = copy_repo(tmp_path)
     cfg = yaml.safe_load((work / "config.yaml").read_text())
-    cfg["labelling"]["chunk_size"] = "many"
+    change(cfg)
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
     proc = snakemake(work, "-n", check=False)
-    assert proc.returncode != 0
-    out = proc.stdout + proc.stderr
-    assert "chunk_size" in out and "'many' is not of type 'integer'" in out
+    return proc.returncode, proc.stdout + proc.stderr
 
 
-def test_prompt_without_placeholder_is_refused(tmp_path):
-    work = copy_repo(tmp_path)
-    cfg = yaml.safe_load((work / "config.yaml").read_text())
-    cfg["labelling"]["prompt"] = "Is this medical?"
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    proc = snakemake(work, "-n", check=False)
-    assert proc.returncode != 0
-    assert "prompt" in proc.stdout + proc.stderr
-
-
-def test_unknown_key_is_refused(tmp_path):
-    work = copy_repo(tmp_path)
-    cfg = yaml.safe_load((work / "config.yaml").read_text())
-    cfg["labeling"] = cfg.pop("labelling")  # a typo must not silently fall back to nothing
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    proc = snakemake(work, "-n", check=False)
-    assert proc.returncode != 0
-    assert "labeling" in proc.stdout + proc.stderr
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c["labelling"].update(chunk_size="many"), ["chunk_size", "'many' is not of type 'integer'"]),
+        (lambda c: c["labelling"].update(prompt="Is this medical?"), ["prompt", "<DOCUMENT>"]),
+        # a typo must not silently fall back to nothing
+        (lambda c: c.update(labeling=c.pop("labelling")), ["labeling"]),
+    ],
+    ids=["wrong-type", "prompt-without-placeholder", "unknown-key"],
+)
+def test_bad_config_stops_with_the_key_named(tmp_path, change, expected):
+    code, out = break_config(tmp_path, change)
+    assert code != 0
+    for text in expected:
+        assert text in out
 
 
 def test_miniature_outputs_live_under_their_own_root():
-    proc = snakemake(REPO, "--profile", "profiles/miniature", "-n", "--quiet", "rules")
-    proc2 = snakemake(REPO, "--profile", "profiles/miniature", "--list-target-rules")
-    assert proc.returncode == 0 and proc2.returncode == 0
     from definemed.config import load
 
     assert load(REPO / "config" / "miniature.yaml")["root"] == "miniature/"
     assert load(REPO / "config.yaml")["root"] == ""
+    proc = snakemake(REPO, "--profile", "profiles/miniature", "-n", "-F", "--quiet", "all")
+    outputs = [line.split("output: ")[1] for line in proc.stdout.splitlines() if "output: " in line]
+    files = [f.strip() for line in outputs for f in line.split(",")]
+    assert files and all(f.startswith("miniature/") for f in files)
 
 
 def test_paper_config_values_come_with_their_section():
