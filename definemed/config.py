@@ -39,3 +39,16 @@ def validated(obj: dict, definition: str | None = None) -> dict:
 
 def load(path) -> dict:
     return validated(yaml.safe_load(Path(path).read_text()))
+
+
+def display_name(config: dict, name: str) -> str:
+    """How the paper's tables and figures write a model: a `models` key, a CPT run, or a run's
+    merge `<run>-slerp` (the paper appends -SLERP). Falls back to the key itself."""
+    if name in config["models"]:
+        return config["models"][name].get("display", name)
+    runs = config["cpt"]["runs"]
+    if name in runs:
+        return runs[name].get("display", name)
+    if name.endswith("-slerp") and name[: -len("-slerp")] in runs:
+        return display_name(config, name[: -len("-slerp")]) + "-SLERP"
+    raise KeyError(f"config: {name!r} is neither a model, a CPT run nor a merge '<run>-slerp'")

@@ -116,3 +116,16 @@ def all_targets():
             f"{ROOT}results/finemed/fixture_precision.json",
         ]
     return targets
+
+
+def evaluated_model_dir(name):
+    """Directory of any model the evaluation stages use: a `models` entry, a CPT run, or a
+    run's SLERP merge `<run>-slerp`."""
+    if name in MODELS:
+        return model_dir(name)
+    runs = config["cpt"]["runs"]
+    if name in runs or (name.endswith("-slerp") and name[: -len("-slerp")] in runs):
+        return f"{ROOT}models/{name}"
+    raise ValueError(
+        f"config: {name!r} is neither a model, a CPT run nor a merge '<run>-slerp'"
+    )
