@@ -62,7 +62,7 @@ class Scorer:
     """P(medical) for documents: length-sorted batches under a token budget, so that documents of
     similar length share a batch and little compute goes to padding."""
 
-    def __init__(self, model_dir, max_length: int, max_tokens_per_batch: int, device=None):
+    def __init__(self, model_dir, max_length: int, max_tokens_per_batch: int, device=None, pad_multiple=None):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -73,6 +73,9 @@ class Scorer:
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.max_length = max_length
         self.max_tokens = max_tokens_per_batch
+        # On a GPU every new batch width costs kernel selection: round widths up so a shard sees a
+        # few shapes (at most max_length / 64) instead of one per distinct document length.
+        self.pad_multiple = pad_multiple or (64 if self.device == "cuda" else 1)
         self.stats = {"documents": 0, "tokens": 0, "padded_tokens": 0}
 
     def batches(self, lengths: np.ndarray, sort: bool = True) -> list[np.ndarray]:
@@ -98,7 +101,7 @@ class Scorer:
         pad = self.tokenizer.pad_token_id
         with torch.inference_mode():
             for idx in self.batches(lengths, sort):
-                width = int(lengths[idx].max())
+                width = min(-(-int(lengths[idx].max()) // self.pad_multiple) * self.pad_multiple, self.max_length)
                 ids = torch.full((len(idx), width), pad, dtype=torch.long)
                 mask = torch.zeros_like(ids)
                 for row, i in enumerate(idx):
