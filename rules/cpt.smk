@@ -59,7 +59,10 @@ rule train_cpt:
             "cpus_per_task", config["threads"]
         ),
     params:
-        settings=as_json(CPT),
+        # what shapes the training; run names, display names and resources do not
+        settings=as_json(
+            {k: v for k, v in CPT.items() if k not in ("runs", "resources")}
+        ),
         seed=config["seed"],
         launcher=lambda w: RUNS[w.run].get("launcher", CPT["launcher"]),
         # checkpoints outside the outputs: Snakemake (and the Slurm plugin) delete a failed

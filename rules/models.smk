@@ -36,7 +36,9 @@ rule build_tiny_model:
         "../envs/transformers.yaml"
     threads: config["threads"]
     params:
-        spec=lambda w: as_json(MODELS[w.model]),
+        spec=lambda w: as_json(
+            {k: v for k, v in MODELS[w.model].items() if k != "display"}
+        ),
         labelling=as_json(config["labelling"]),
         fixture=as_json(config["fineweb"].get("fixture", {})),
         seed=config["seed"],

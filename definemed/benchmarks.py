@@ -1,0 +1,252 @@
+"""Knowledge benchmarks through lm-evaluation-harness (paper 5.1, A.5, A.6; Tables 4, 9, 11).
+
+A benchmark column of the paper is a config entry `benchmarks.tasks.<key>`: the lm-eval task that
+defines its prompt, choices and metric, the table group it belongs to, and its item count. Tasks
+with a `data` file run the shipped definition over that local JSONL through an `include:` override
+(MedQA-de always; every task in the miniature), so prompt and subject filter stay lm-eval's own.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import yaml
+
+# --- which models make which table (derived from config, never listed in rules) -------------
+
+
+def table_rows(config: dict, table: str) -> list[str]:
+    """Model keys of Table 4 (medical), 9 (ablation) or 11 (general), in the paper's row order."""
+    bench, runs = config["benchmarks"], config["cpt"]["runs"]
+    finemed = [r for r, spec in runs.items() if spec["corpus"] == "finemed"]
+    if table == "table4":
+        rows = list(bench["baselines"]["medical"])
+        for run in finemed:
+            rows += [runs[run]["base"], run, f"{run}-slerp"]
+        return rows
+    if table == "table9":
+        rows = []
+        for ablation, spec in runs.items():
+            if spec["corpus"] == "finemed":
+                continue
+            twin = next((r for r in finemed if runs[r]["base"] == spec["base"]), None)
+            if twin is None:
+                raise ValueError(f"config: ablation run {ablation!r} has no FineMed run on base {spec['base']!r}")
+            rows += [spec["base"], twin, ablation, f"{twin}-slerp", f"{ablation}-slerp"]
+        return rows
+    if table == "table11":
+        rows = list(bench["baselines"]["general"])
+        for run in finemed:
+            rows += [runs[run]["base"], run, f"{run}-slerp"]
+        return rows
+    raise ValueError(f"unknown table {table!r} (table4, table9, table11)")
+
+
+def group_models(config: dict, group: str) -> list[str]:
+    """Models evaluated on a task group: medical = Tables 4 and 9, general = Table 11."""
+    tables = {"medical": ["table4", "table9"], "general": ["table11"]}[group]
+    return list(dict.fromkeys(m for t in tables for m in table_rows(config, t)))
+
+
+def group_tasks(config: dict, group: str) -> list[str]:
+    return [k for k, spec in config["benchmarks"]["tasks"].items() if spec["group"] == group]
+
+
+# --- lm-eval task definitions ------------------------------------------------------------------
+
+
+def lm_eval_tasks_dir() -> Path:
+    import lm_eval.tasks
+
+    return Path(lm_eval.tasks.__file__).parent
+
+
+def shipped_task_yaml(name: str) -> Path:
+    """The YAML file of lm-eval's shipped task `name`, found without building lm-eval's whole task
+    index (14,000+ YAMLs, ~30 s): files named after the task first, then a text scan; candidates
+    are confirmed by parsing."""
+    for path in sorted(_task_yamls(), key=lambda p: p.stem != name):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if name in text and (yaml.load(text, Loader=_LenientLoader) or {}).get("task") == name:
+            return path
+    raise ValueError(f"lm-eval {lm_eval_version()} has no shipped task {name!r}")
+
+
+@functools.cache
+def _task_yamls() -> tuple[Path, ...]:
+    return tuple(sorted(lm_eval_tasks_dir().rglob("*.yaml")))
+
+
+class _LenientLoader(yaml.SafeLoader):
+    """Reads lm-eval YAMLs without executing their `!function` tags."""
+
+
+_LenientLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def task_config(yaml_path: Path) -> dict:
+    """A task YAML with the files it `include:`s merged in (its own keys win), as lm-eval does."""
+    cfg = yaml.load(Path(yaml_path).read_text(encoding="utf-8"), Loader=_LenientLoader) or {}
+    if "include" in cfg:
+        cfg = {**task_config((Path(yaml_path).parent / cfg["include"]).resolve()), **cfg}
+    return cfg
+
+
+def task_splits(yaml_path: Path) -> set[str]:
+    """Split names a task reads: all must point at the local file."""
+    cfg = task_config(yaml_path)
+    return {cfg[k] for k in ("training_split", "validation_split", "test_split", "fewshot_split") if cfg.get(k)}
+
+
+def eval_split(yaml_path: Path) -> str:
+    """The split lm-eval scores: test if the task has one, else validation (HellaSwag)."""
+    cfg = task_config(yaml_path)
+    return cfg.get("test_split") or cfg["validation_split"]
+
+
+def override_task(key: str, spec: dict, data_file: Path) -> dict:
+    """An lm-eval task config that reuses the shipped task's prompt, choices, filters and metric
+    on a local JSONL in the shipped column layout (every split the task names reads that file)."""
+    shipped = shipped_task_yaml(spec["lm_eval_task"])
+    task = {
+        "include": str(shipped),
+        "task": local_task_name(key),
+        "tag": None,
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": {s: str(Path(data_file).resolve()) for s in sorted(task_splits(shipped))}},
+    }
+    task.update(spec.get("overrides", {}))
+    return task
+
+
+def local_task_name(key: str) -> str:
+    return f"definemed_{key}"
+
+
+def lm_eval_version() -> str:
+    from importlib.metadata import version
+
+    return version("lm_eval")
+
+
+# --- running and summarising -----------------------------------------------------------------
+
+
+def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> dict:
+    """Run lm-eval on `tasks` ({key: spec with resolved `data` paths}) and return its results dict
+    (with per-sample logs). Local-data tasks go through generated include-overrides."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    names, hub_tasks = {}, False
+    for key, spec in tasks.items():
+        if spec.get("data"):
+            path = work_dir / f"{local_task_name(key)}.yaml"
+            path.write_text(yaml.safe_dump(override_task(key, spec, spec["data"]), sort_keys=True))
+            names[key] = local_task_name(key)
+        else:
+            names[key] = spec["lm_eval_task"]
+            hub_tasks = True
+    # Indexing lm-eval's own tasks costs ~30 s: only when a task is taken from it unchanged.
+    manager = TaskManager(include_path=str(work_dir), include_defaults=hub_tasks)
+    model_args = {"pretrained": str(model_dir), "dtype": settings["dtype"], **settings.get("model_args", {})}
+    if backend == "hf":
+        model_args.setdefault("device", "cuda" if _cuda() else "cpu")
+    results = lm_eval.simple_evaluate(
+        model=backend,
+        model_args=model_args,
+        tasks=[names[k] for k in tasks],
+        num_fewshot=settings.get("num_fewshot"),
+        batch_size=settings["batch_size"],
+        apply_chat_template=settings["apply_chat_template"],
+        fewshot_as_multiturn=settings["apply_chat_template"],
+        task_manager=manager,
+        log_samples=True,
+        random_seed=settings["seed"],
+        numpy_random_seed=settings["seed"],
+        torch_random_seed=settings["seed"],
+        fewshot_random_seed=settings["seed"],
+    )
+    results["definemed_task_names"] = names
+    return results
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def task_summary(results: dict, key: str, spec: dict, model: str, settings: dict) -> dict:
+    """One table cell: accuracy and standard error as lm-eval computed them, with everything that
+    shapes the number (task hash, few-shot count, chat template, lm-eval version)."""
+    name = results["definemed_task_names"][key]
+    metric = spec["metric"]
+    row = results["results"][name]
+    if f"{metric}_stderr" not in {k.rsplit(",", 1)[0] for k in row}:
+        raise KeyError(f"lm-eval results for task {name!r} have no metric {metric!r}: {sorted(row)}")
+    flt = spec.get("filter", "none")
+    n = results["n-samples"][name]["effective"] if name in results.get("n-samples", {}) else None
+    return {
+        "model": model,
+        "task": key,
+        "lm_eval_task": spec["lm_eval_task"],
+        "lm_eval_task_run": name,
+        "local_data": bool(spec.get("data")),
+        "metric": metric,
+        "filter": flt,
+        "accuracy": row[f"{metric},{flt}"],
+        "stderr": row[f"{metric}_stderr,{flt}"],
+        "n": n,
+        "items_expected": spec.get("items"),
+        "num_fewshot": results["n-shot"].get(name),
+        "apply_chat_template": settings["apply_chat_template"],
+        "backend": settings["backend"],
+        "dtype": settings["dtype"],
+        "lm_eval_version": lm_eval_version(),
+        "task_hash": results.get("task_hashes", {}).get(name),
+        "task_config_sha256": hashlib.sha256(stable_json(results["configs"][name]).encode()).hexdigest(),
+        "model_source": results.get("config", {}).get("model_source"),
+    }
+
+
+def _stable(obj):
+    """JSON stand-in for what lm-eval configs hold beyond JSON (functions, partials): their
+    qualified names, never a memory address, so hashes and files are the same on every run."""
+    if isinstance(obj, functools.partial):
+        return {"partial": _stable(obj.func), "args": [_stable(a) for a in obj.args], "keywords": obj.keywords}
+    if callable(obj):
+        return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+    return str(obj)
+
+
+def stable_json(obj, **kwargs) -> str:
+    return json.dumps(obj, sort_keys=True, default=_stable, ensure_ascii=False, **kwargs)
+
+
+def sample_scores(samples: list[dict], metric: str, flt: str = "none") -> list[float]:
+    """Per-item metric values of lm-eval's sample log, in document order."""
+    out = []
+    for s in sorted(samples, key=lambda s: s["doc_id"]):
+        if s.get("filter", "none") != flt:
+            continue
+        out.append(float(s[metric]))
+    return out
+
+
+def mean_and_stderr(values: list[float]) -> tuple[float, float]:
+    """The mean and its standard error exactly as lm-eval's `mean_stderr` (sample std, ddof 1)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) / math.sqrt(n)
+
+
+def binomial_stderr(accuracy: float, n: int) -> float:
+    return math.sqrt(accuracy * (1 - accuracy) / (n - 1))

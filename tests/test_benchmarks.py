@@ -1,0 +1,148 @@
+"""Knowledge benchmarks (paper 5.1, A.6; Tables 4, 9, 11) through lm-evaluation-harness."""
+
+import json
+import math
+import re
+
+import pytest
+from conftest import REPO, snakemake
+
+from definemed.benchmark_fixtures import LETTERS, fixture_items
+from definemed.benchmarks import (
+    eval_split,
+    group_models,
+    mean_and_stderr,
+    sample_scores,
+    shipped_task_yaml,
+    table_rows,
+)
+from definemed.config import display_name, load
+from definemed.medqa import check_rows, seeded_sample
+
+PAPER = load(REPO / "config.yaml")
+
+# Cells of the paper's tables (accuracy ± standard error, in %), as printed.
+REPORTED = {
+    "anatomy": [(44.44, 4.29), (66.67, 4.07), (57.78, 4.27)],
+    "clinical_knowledge": [(52.08, 3.07), (78.87, 2.51), (65.28, 2.93)],
+    "college_medicine": [(40.46, 3.74), (73.41, 3.37), (55.49, 3.79)],
+    "medqa_de": [(37.20, 2.16), (68.80, 2.07), (46.80, 2.23)],
+    "mmlu": [(46.87, 0.41), (71.95, 0.35), (63.35, 0.39)],
+    "arc_challenge": [(40.96, 1.44), (64.08, 1.40), (51.28, 1.46)],
+    "arc_easy": [(63.43, 0.99), (80.98, 0.81), (68.81, 0.95)],
+    "gsm8k": [(2.35, 0.42), (64.97, 1.31), (58.23, 1.36)],
+    "hellaswag": [(54.00, 0.50), (71.96, 0.45), (61.05, 0.49)],
+}
+
+
+def test_table_rows_are_the_papers():
+    names = {t: [display_name(PAPER, m) for m in table_rows(PAPER, t)] for t in ("table4", "table9", "table11")}
+    assert names["table4"] == [
+        "BioMistral-7B",
+        "BioMistral-7B-SLERP",
+        "Mistral-7B-Instruct-v0.3",
+        "DeFineMed-Mistral-7B",
+        "DeFineMed-Mistral-7B-SLERP",
+        "Qwen2.5-7B-Instruct",
+        "DeFineMed-Qwen2.5-7B",
+        "DeFineMed-Qwen2.5-7B-SLERP",
+        "Mistral-Small-24B-Instruct",
+        "DeFineMed-Mistral-Small-24B",
+        "DeFineMed-Mistral-Small-24B-SLERP",
+    ]
+    assert names["table9"] == [
+        "Qwen2.5-7B-Instruct",
+        "DeFineMed-Qwen2.5-7B",
+        "FineWeb2-Qwen2.5-7B",
+        "DeFineMed-Qwen2.5-7B-SLERP",
+        "FineWeb2-Qwen2.5-7B-SLERP",
+    ]
+    assert len(names["table11"]) == 10 and names["table11"][0] == "BioMistral-7B-SLERP"
+    assert len(group_models(PAPER, "medical")) == 13 and len(group_models(PAPER, "general")) == 10
+
+
+def test_paper_dag_has_one_job_per_model_and_group():
+    out = snakemake(REPO, "-n", "--quiet", "rules").stdout
+    counts = dict(re.findall(r"^(benchmark_\w+)\s+(\d+)$", out, re.M))
+    assert counts == {"benchmark_medical": "13", "benchmark_general": "10"}, out[-2000:]
+
+
+@pytest.mark.parametrize("task", sorted(REPORTED))
+def test_reported_standard_errors_imply_the_configured_item_counts(task):
+    """The paper's ± are binomial standard errors over the full test sets: with the configured
+    item count, sqrt(p(1-p)/(n-1)) gives the printed value (MMLU: lm-eval's pooled group error,
+    a little smaller)."""
+    n = PAPER["benchmarks"]["tasks"][task]["items"]
+    for acc, se in REPORTED[task]:
+        p = acc / 100
+        assert abs(100 * math.sqrt(p * (1 - p) / (n - 1)) - se) <= (0.04 if task == "mmlu" else 0.011), (task, acc)
+    # and a German variant's size would not: MGSM has 250 items, HellaSwag-de about 9,979
+    if task == "gsm8k":
+        assert abs(100 * math.sqrt(0.0235 * 0.9765 / 249) - 0.42) > 0.3
+
+
+def test_paper_tasks_resolve_offline_to_lm_eval_definitions():
+    for key, spec in PAPER["benchmarks"]["tasks"].items():
+        if spec["lm_eval_task"] == "mmlu":  # a group of 57 subject tasks, each on the test split
+            assert eval_split(shipped_task_yaml("mmlu_anatomy")) == "test"
+            continue
+        split = eval_split(shipped_task_yaml(spec["lm_eval_task"]))
+        # HellaSwag's labelled split is validation (10,042 items): the paper's ± fit it
+        assert split == ("validation" if key == "hellaswag" else "test"), key
+
+
+def test_fixture_items_are_well_formed():
+    for layout, area in [("mmmlu", "anatomy"), ("medqa", "medqa")]:
+        rows = fixture_items(layout, seed=7, area=area)
+        assert rows == fixture_items(layout, seed=7, area=area)  # seeded
+        for r in rows:
+            options = [r[x] for x in LETTERS] if layout == "mmmlu" else [r[f"ending{i}"] for i in range(4)]
+            assert len(set(options)) == 4
+        if layout == "medqa":
+            check_rows(rows, "fixture")
+        else:  # the file holds every subject; lm-eval's filter must pick one
+            assert {r["Subject"] for r in rows} == {"anatomy", "clinical_knowledge", "college_medicine"}
+    for layout in ("mmlu", "arc", "hellaswag", "gsm8k"):
+        rows = fixture_items(layout, seed=7, count=12)
+        assert len(rows) == 12
+    gold = [int(r["label"]) for r in fixture_items("hellaswag", seed=7, count=24)]
+    assert len(set(gold)) > 1  # the answer position varies
+
+
+def test_medqa_rows_are_checked_with_file_and_row_named():
+    good = fixture_items("medqa", seed=1, area="medqa")
+    bad = [dict(r) for r in good]
+    bad[3].pop("ending2")
+    with pytest.raises(ValueError, match=r"my\.jsonl: row 4 lacks column\(s\) \['ending2'\]"):
+        check_rows(bad, "my.jsonl")
+    bad = [dict(r) for r in good]
+    bad[0]["label"] = 4
+    with pytest.raises(ValueError, match="row 1 has label 4"):
+        check_rows(bad, "my.jsonl")
+    sample = seeded_sample(good, 5, seed=3)
+    assert sample == seeded_sample(good, 5, seed=3) and len({r["id"] for r in sample}) == 5
+
+
+def test_miniature_benchmarks_recompute_from_their_sample_logs(miniature, miniature_config):
+    cfg = miniature_config
+    tasks = cfg["benchmarks"]["tasks"]
+    seen = 0
+    for group in ("medical", "general"):
+        for model in group_models(cfg, group):
+            for key, spec in tasks.items():
+                if spec["group"] != group:
+                    continue
+                result = json.loads((miniature / "results" / "benchmarks" / model / f"{key}.json").read_text())
+                samples = [
+                    json.loads(line)
+                    for line in (miniature / "results" / "benchmarks" / model / f"{key}.samples.jsonl").open()
+                ]
+                values = sample_scores(samples, spec["metric"], spec["filter"])
+                assert len(values) == result["n"] == spec["items"], (model, key)
+                acc, se = mean_and_stderr(values)
+                assert result["accuracy"] == pytest.approx(acc, abs=1e-12), (model, key)
+                assert result["stderr"] == pytest.approx(se, abs=1e-12), (model, key)
+                assert result["apply_chat_template"] is False and result["num_fewshot"] == 0
+                assert result["lm_eval_version"] == "0.4.13" and len(result["task_config_sha256"]) == 64
+                seen += 1
+    assert seen == 11 * 4 + 9 * 5
