@@ -19,14 +19,22 @@ fi
 per_node=$1
 shift
 
-if [ -n "${SLURM_JOB_ID:-}" ] && [ "${SLURM_NTASKS:-1}" -gt 1 ] && [ -z "${DEFINEMED_LAUNCH_STEP:-}" ]; then
-    # the batch step: one task per node of the allocation, rendezvous on the first node
-    head=$(scontrol show hostnames "${SLURM_JOB_NODELIST}" | head -n 1)
-    export DEFINEMED_LAUNCH_STEP=1 DEFINEMED_MAIN_ADDR=$head
-    export DEFINEMED_MAIN_PORT=${DEFINEMED_MAIN_PORT:-$((20000 + SLURM_JOB_ID % 20000))}
-    echo "launch_cpt: ${SLURM_NTASKS} tasks on ${SLURM_JOB_NODELIST}, rendezvous ${head}:${DEFINEMED_MAIN_PORT}" >&2
-    exec srun --ntasks="${SLURM_NTASKS}" --cpus-per-task="${SLURM_CPUS_PER_TASK:-1}" \
-        --kill-on-bad-exit=1 "$0" "$per_node" "$@"
+# the plugin's jobstep removes the allocation's SLURM_* variables (all but SLURM_JOB_ID) before it
+# runs the job's shell: read the allocation back from the controller
+if [ -n "${SLURM_JOB_ID:-}" ] && [ -z "${DEFINEMED_LAUNCH_STEP:-}" ]; then
+    job=$(scontrol show job -o "${SLURM_JOB_ID}")
+    field() { sed -n "s|.* $1=\([^ ]*\).*|\1|p" <<<"$job"; }
+    tasks=$(field NumTasks)
+    if [ "${tasks:-1}" -gt 1 ]; then
+        # the batch step: one task per node of the allocation, rendezvous on the first node
+        nodelist=$(field NodeList)
+        head=$(scontrol show hostnames "$nodelist" | head -n 1)
+        export DEFINEMED_LAUNCH_STEP=1 DEFINEMED_MAIN_ADDR=$head
+        export DEFINEMED_MAIN_PORT=${DEFINEMED_MAIN_PORT:-$((20000 + SLURM_JOB_ID % 20000))}
+        echo "launch_cpt: ${tasks} tasks on ${nodelist}, rendezvous ${head}:${DEFINEMED_MAIN_PORT}" >&2
+        exec srun --ntasks="$tasks" --nodes="$(field NumNodes)" --cpus-per-task="$(field CPUs/Task)" \
+            --kill-on-bad-exit=1 "$0" "$per_node" "$@"
+    fi
 fi
 
 # the launcher's words are everything before the first *.py argument
