@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup miniature test lint format report clean-miniature
+.PHONY: setup miniature test lint format report plan clean-miniature
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -35,6 +35,10 @@ format: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --profile profiles/miniature --report miniature/report.html
+
+# Before a paper run: per rule the Slurm jobs and GPU-hours of config.yaml (offline dry run).
+plan: $(STAMP)
+	$(BIN)/python scripts/plan_run.py
 
 clean-miniature:
 	rm -rf miniature

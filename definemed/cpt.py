@@ -148,6 +148,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         lr_scheduler_type="linear",
         warmup_steps=settings["warmup_steps"],
         optim="adamw_torch_fused" if gpu else "adamw_torch",
+        use_cpu=not gpu,  # without it Transformers 5 runs CPU ranks as independent trainings
         bf16=gpu,
         gradient_checkpointing=settings["gradient_checkpointing"],
         save_strategy="steps",

@@ -50,13 +50,12 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
             "../envs/benchmarks.yaml"
         threads: 1 if config["benchmarks"]["backend"] == "hf" else config["threads"]
         resources:
-            gpu=lambda w: (
-                benchmark_gpus(w.model)
-                if config["benchmarks"]["backend"] == "vllm"
-                else 0
-            ),
-            runtime=config["benchmarks"]["resources"].get("runtime", 60),
-            mem_mb=config["benchmarks"]["resources"].get("mem_mb", 8000),
+            nodes=1,
+            gres=lambda w: benchmark_resources(w.model)["gres"],
+            tasks_per_gpu=0,
+            runtime=lambda w: benchmark_resources(w.model)["runtime"],
+            mem_mb=lambda w: benchmark_resources(w.model)["mem_mb"],
+            cpus_per_task=lambda w: benchmark_resources(w.model)["cpus_per_task"],
         params:
             tasks=as_json({t: config["benchmarks"]["tasks"][t] for t in _tasks}),
             settings=lambda w: as_json(benchmark_settings(w.model)),

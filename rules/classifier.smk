@@ -21,10 +21,7 @@ rule train_classifier:
         "../envs/transformers.yaml"
     threads: config["threads"]
     resources:
-        gpu=CLASSIFIER["resources"].get("gpu", 0),
-        runtime=CLASSIFIER["resources"].get("runtime", 60),
-        mem_mb=CLASSIFIER["resources"].get("mem_mb", 8000),
-        cpus_per_task=CLASSIFIER["resources"].get("cpus_per_task", config["threads"]),
+        **stage_resources(CLASSIFIER["resources"]),
     params:
         settings=as_json(CLASSIFIER),
         seed=config["seed"],

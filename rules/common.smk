@@ -165,6 +165,14 @@ def benchmark_gpus(name):
     return config["benchmarks"]["tensor_parallel"].get(base_of(name), 1)
 
 
+def benchmark_resources(name):
+    """Slurm resources of one evaluation job: one GPU, or the model's tensor-parallel GPUs (vLLM)."""
+    spec = dict(config["benchmarks"]["resources"])
+    if config["benchmarks"]["backend"] == "vllm":
+        spec["gpu"] = benchmark_gpus(name)
+    return stage_resources(spec)
+
+
 def benchmark_settings(name):
     """benchmarks section for one model: vLLM tensor parallelism from the model's GPU count."""
     bench = dict(config["benchmarks"], seed=config["seed"])
@@ -184,3 +192,58 @@ def benchmark_targets():
         for m in group_models(config, g)
         for t in tasks
     ]
+
+
+# Cluster resources (profiles/slurm; README "Running on a cluster"). Every stage that needs more
+# than the profile's default-resources has a config `resources` mapping:
+#   gpu: GPUs per node (0: a CPU job)   nodes: nodes (default 1)   runtime: minutes per job
+#   mem_mb: memory per node             cpus_per_task: CPUs per task (default config threads)
+#   tasks: launcher tasks of a multi-node job (train_cpt; default: one per node)
+# and the stage's rules request `**stage_resources(<section>["resources"])` as resources. Site settings
+# come from the environment only:
+#   DEFINEMED_SLURM_GPU_MODEL      gres type of the GPUs (default a100; "" for untyped --gres=gpu:N)
+#   DEFINEMED_SLURM_GPU_PARTITION  partition of GPU jobs (default: the profile's partition)
+#   DEFINEMED_SLURM_MAX_RUNTIME    the partition's time limit in minutes (default 1440): longer
+#                                  requests become jobs of that length that resume when retried
+# (DEFINEMED_SLURM_ACCOUNT and DEFINEMED_SLURM_PARTITION are read by profiles/slurm itself.)
+def slurm_site():
+    env = os.environ
+    return {
+        "gpu_model": env.get("DEFINEMED_SLURM_GPU_MODEL", "a100"),
+        "gpu_partition": env.get("DEFINEMED_SLURM_GPU_PARTITION", ""),
+        "max_runtime": int(env.get("DEFINEMED_SLURM_MAX_RUNTIME") or 1440),
+    }
+
+
+def stage_resources(spec, threads=None):
+    """Snakemake resources of one job of a stage from its config `resources` mapping (see above).
+
+    GPUs are requested per node as --gres=gpu:<model>:<n> (the plugin's `gpu` would ask for a
+    total that Slurm may spread unevenly over nodes); the runtime is capped at the site's limit.
+    """
+    site = slurm_site()
+    gpus = int(spec.get("gpu", 0))
+    resources = {
+        "nodes": int(spec.get("nodes", 1)),
+        "runtime": min(int(spec.get("runtime", 60)), site["max_runtime"]),
+        "mem_mb": int(spec.get("mem_mb", 8000)),
+        "cpus_per_task": int(spec.get("cpus_per_task", threads or config["threads"])),
+        "gres": "",
+        "tasks_per_gpu": 0,  # the plugin would otherwise derive --ntasks-per-gpu from tasks
+    }
+    if gpus:
+        model = site["gpu_model"]
+        resources["gres"] = f"gpu:{model}:{gpus}" if model else f"gpu:{gpus}"
+        if site["gpu_partition"]:
+            resources["slurm_partition"] = site["gpu_partition"]
+    return resources
+
+
+def cpt_job_resources(run):
+    """stage_resources of a CPT run, launched as one task per node: more than one task takes
+    the plugin's `mpi` route (the job's shell starts `srun`, scripts/launch_cpt.sh)."""
+    spec = cpt_resources(run)
+    resources = stage_resources(spec)
+    tasks = int(spec.get("tasks", resources["nodes"]))
+    resources.update(tasks=tasks, mpi="srun" if tasks > 1 else "")
+    return resources

@@ -51,13 +51,15 @@ rule train_cpt:
         "../envs/train.yaml"
     threads: config["threads"]
     resources:
-        gpu=lambda w: cpt_resources(w.run).get("gpu", 0),
-        nodes=lambda w: cpt_resources(w.run).get("nodes", 1),
-        runtime=lambda w: cpt_resources(w.run).get("runtime", 60),
-        mem_mb=lambda w: cpt_resources(w.run).get("mem_mb", 8000),
-        cpus_per_task=lambda w: cpt_resources(w.run).get(
-            "cpus_per_task", config["threads"]
-        ),
+        # gres per node, nodes, tasks (one per node) and the `mpi` route when tasks > 1
+        nodes=lambda w: cpt_job_resources(w.run)["nodes"],
+        tasks=lambda w: cpt_job_resources(w.run)["tasks"],
+        mpi=lambda w: cpt_job_resources(w.run)["mpi"],
+        gres=lambda w: cpt_job_resources(w.run)["gres"],
+        tasks_per_gpu=lambda w: cpt_job_resources(w.run)["tasks_per_gpu"],
+        runtime=lambda w: cpt_job_resources(w.run)["runtime"],
+        mem_mb=lambda w: cpt_job_resources(w.run)["mem_mb"],
+        cpus_per_task=lambda w: cpt_job_resources(w.run)["cpus_per_task"],
     params:
         # what shapes the training; run names, display names and resources do not
         settings=as_json(
@@ -65,11 +67,12 @@ rule train_cpt:
         ),
         seed=config["seed"],
         launcher=lambda w: RUNS[w.run].get("launcher", CPT["launcher"]),
+        per_node=lambda w: max(1, cpt_resources(w.run).get("gpu", 0)),
         # checkpoints outside the outputs: Snakemake (and the Slurm plugin) delete a failed
         # job's outputs, and a job killed at its time limit must resume from them
         work_dir=lambda w: f"{ROOT}work/cpt/{w.run}",
     shell:
-        "{params.launcher} scripts/train_cpt.py --run {wildcards.run} --packed {input.packed}"
+        "scripts/launch_cpt.sh {params.per_node} {params.launcher} scripts/train_cpt.py --run {wildcards.run} --packed {input.packed}"
         " --base {input.base} --settings {params.settings:q} --seed {params.seed}"
         " --work-dir {params.work_dir} --threads {threads} --out {output.model}"
         " --out-log {output.log} --out-summary {output.summary} > {log} 2>&1"
@@ -92,8 +95,13 @@ rule heldout_perplexity:
         "../envs/transformers.yaml"
     threads: config["threads"]
     resources:
-        gpu=1 if CPT["resources"].get("gpu") else 0,
-        runtime=120,
+        **stage_resources(
+            {
+                "gpu": 1 if CPT["resources"].get("gpu") else 0,
+                "runtime": 120,
+                "mem_mb": 32000,
+            }
+        ),
     params:
         seed=config["seed"],
         heldout=CPT["heldout_fraction"],
@@ -122,8 +130,7 @@ rule merge_slerp:
         "../envs/merge.yaml"
     threads: config["threads"]
     resources:
-        runtime=config["merge"]["resources"].get("runtime", 60),
-        mem_mb=config["merge"]["resources"].get("mem_mb", 8000),
+        **stage_resources(config["merge"]["resources"]),
     params:
         settings=as_json(config["merge"]),
     shell:

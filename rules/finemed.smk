@@ -20,10 +20,7 @@ rule score_shard:
         "../envs/transformers.yaml"
     threads: config["threads"]
     resources:
-        gpu=SCORING["resources"].get("gpu", 0),
-        runtime=SCORING["resources"].get("runtime", 60),
-        mem_mb=SCORING["resources"].get("mem_mb", 8000),
-        cpus_per_task=SCORING["resources"].get("cpus_per_task", config["threads"]),
+        **stage_resources(SCORING["resources"]),
     params:
         max_length=CLASSIFIER["max_length"],
         max_tokens=CLASSIFIER["max_tokens_per_batch"],

@@ -43,10 +43,7 @@ rule label_documents:
         )
     threads: config["threads"]
     resources:
-        gpu=LABELLING["resources"].get("gpu", 0),
-        runtime=LABELLING["resources"].get("runtime", 60),
-        mem_mb=LABELLING["resources"].get("mem_mb", 8000),
-        cpus_per_task=LABELLING["resources"].get("cpus_per_task", config["threads"]),
+        **stage_resources(LABELLING["resources"]),
     params:
         settings=as_json(LABELLING),
         # finished chunks live outside the declared output, so a killed job resumes from them

@@ -1,0 +1,244 @@
+"""The Slurm profile: the sbatch arguments of the paper run, and a part of the miniature run
+through a real single-node Slurm cluster (scripts/install_slurm.sh) with accounting."""
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+from conftest import BIN, REPO, copy_repo, snakemake
+
+from definemed.plan import gpus_per_node, parse_dry_run
+
+SITE = {"DEFINEMED_SLURM_ACCOUNT": "definemed", "DEFINEMED_SLURM_PARTITION": "gpu"}
+
+
+class Resources(dict):
+    """job.resources as the plugin reads it: .get() and attribute access."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(key) from e
+
+
+def sbatch_call(job: dict) -> str:
+    """The sbatch command line snakemake-executor-plugin-slurm builds for one dry-run job."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    res = Resources({k: v for k, v in job["resources"].items() if v != ""})
+    fake = SimpleNamespace(resources=res, threads=res.get("_cores", 1), name=job["rule"])
+    params = {
+        "run_uuid": "uuid",
+        "slurm_logfile": "log",
+        "comment_str": f"rule_{job['rule']}",
+        "account": f" -A {res['slurm_account']}",
+        "partition": f" -p {res['slurm_partition']}",
+        "workdir": "",
+    }
+    settings = SimpleNamespace(requeue=False, no_requeue=False, qos=None, reservation=None)
+    return get_submit_command(fake, params, settings=settings) + set_gres_string(fake)
+
+
+def arg(call: str, flag: str):
+    m = re.search(rf"(?:^|\s){re.escape(flag)}[= ](\S+)", call)
+    return m.group(1) if m else None
+
+
+@pytest.fixture(scope="module")
+def paper_jobs():
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--profile", "profiles/slurm", "-n", "-F", "--sdm", "env-modules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **SITE),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = [j for j in parse_dry_run(proc.stdout) if j["rule"] != "all"]
+    assert len(jobs) > 50
+    return jobs
+
+
+# An A100 node as the paper's clusters have them (Karolina: 8 x A100-40GB, 128 cores, 1 TB;
+# Leonardo: 4 x A100-64GB, 32 cores, 512 GB) and a 24 h partition limit.
+A100_NODES = {8: {"cpus": 128, "mem_mb": 1_000_000}, 4: {"cpus": 32, "mem_mb": 512_000}}
+
+
+def test_paper_run_sbatch_arguments(paper_jobs):
+    calls = {}
+    for job in paper_jobs:
+        call = sbatch_call(job)
+        calls.setdefault(job["rule"], []).append((job, call))
+        assert arg(call, "-A") == "definemed" and arg(call, "-p") == "gpu", call
+        assert 1 <= int(arg(call, "-t")) <= 1440, call
+        assert "--gpus" not in call, call  # GPUs per node via --gres, never a job total
+        assert "--ntasks-per-gpu" not in call, call
+        gpus = gpus_per_node(job["resources"])
+        if gpus:
+            assert arg(call, "--gres") == f"gpu:a100:{gpus}", call
+            node = A100_NODES[4 if gpus == 4 and job["rule"] == "train_cpt" else 8]
+            assert int(arg(call, "--cpus-per-task")) <= node["cpus"], call
+            assert int(arg(call, "--mem")) <= node["mem_mb"], call
+        else:
+            assert arg(call, "--gres") is None, call
+            assert arg(call, "--nodes") in (None, "1"), call
+    # labelling: one node, Mixtral-8x7B over 4 GPUs (tensor parallel)
+    ((_, label),) = calls["label_documents"]
+    assert arg(label, "--gres") == "gpu:a100:4" and arg(label, "--nodes") == "1"
+    # scoring: one GPU per shard job
+    assert len(calls["score_shard"]) == 30
+    assert all(arg(c, "--gres") == "gpu:a100:1" and arg(c, "--nodes") == "1" for _, c in calls["score_shard"])
+    # CPT: one task per node (the mpi route), 8 GPUs per Karolina node, 4 per Leonardo node
+    cpt = {j["wildcards"]: (j, c) for j, c in calls["train_cpt"]}
+    job, call = cpt["run=definemed-qwen2.5-7b"]
+    assert job["resources"]["mpi"] == "srun"
+    assert (arg(call, "--nodes"), arg(call, "--ntasks"), arg(call, "--gres")) == ("8", "8", "gpu:a100:8")
+    assert arg(call, "-t") == "1440"  # 72 h of training as resumed 24 h jobs
+    job, call = cpt["run=definemed-mistral-small-24b"]
+    assert (arg(call, "--nodes"), arg(call, "--ntasks"), arg(call, "--gres")) == ("32", "32", "gpu:a100:4")
+    assert arg(call, "--cpus-per-task") == "32"
+    # merges: CPU only, one node
+    assert all(arg(c, "--gres") is None for _, c in calls["merge_slerp"])
+
+
+def test_site_overrides(paper_jobs):
+    """GPU model and time limit come from the environment (one place for a site)."""
+    env = dict(os.environ, **SITE, DEFINEMED_SLURM_GPU_MODEL="", DEFINEMED_SLURM_MAX_RUNTIME="2880")
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--profile", "profiles/slurm", "-n", "-F", "--sdm", "env-modules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cpt = [j for j in parse_dry_run(proc.stdout) if j["rule"] == "train_cpt"]
+    assert {j["resources"]["gres"] for j in cpt} == {"gpu:8", "gpu:4"}
+    assert {j["resources"]["runtime"] for j in cpt} == {2880}
+
+
+def test_plan_command():
+    proc = subprocess.run(
+        [sys.executable, "scripts/plan_run.py"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "judge cost: not available" in out or "judge cost: " in out
+    row = re.search(r"^train_cpt\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert row, out
+    # 3 runs of 64 GPUs x 72 h and the 24B on 128 GPUs x 48 h (config.yaml, Table 8)
+    assert int(row.group(1)) == 4 and float(row.group(5)) == 3 * 64 * 72 + 128 * 48
+    assert int(row.group(2)) == 3 * 3 + 2  # 24 h submissions
+    assert re.search(r"definemed-mistral-small-24b\s+128\s+48\s+6144\s+128\s+48\s+6144", out), out
+
+
+# -- a real Slurm cluster ----------------------------------------------------------------------
+
+slurm_host = pytest.mark.skipif(
+    platform.system() != "Linux" or os.geteuid() != 0,
+    reason="a single-node Slurm cluster needs Linux and root (scripts/install_slurm.sh)",
+)
+
+RUN = "definemed-tiny-qwen2.5-7b"
+INPUTS = [  # finished miniature outputs the part below starts from
+    "data/fineweb2/train-000_00000.parquet",
+    "results/classifier/model",
+    "models/tiny-qwen2.5-7b-instruct",
+    f"results/packed/{RUN}",
+]
+TARGETS = [
+    "results/scores/train-000_00000.parquet",  # score_shard: 1 GPU
+    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, killed at 1 min, resumed
+    f"results/merges/{RUN}-slerp/check.json",  # merge_slerp: CPU, after the resumed CPT
+]
+
+
+def sacct(job_ids):
+    out = subprocess.run(
+        ["sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o", "JobID,State,AllocTRES,Elapsed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines() if line}
+
+
+@slurm_host
+def test_miniature_part_through_slurm(miniature, tmp_path):
+    subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
+    work = copy_repo(tmp_path / "repo")
+    for rel in INPUTS:
+        src, dst = miniature / rel, work / "miniature" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    os.environ.update(SITE)
+    start = time.monotonic()
+    proc = snakemake(
+        work,
+        "--profile",
+        "profiles/slurm",
+        "--configfile",
+        "config/miniature.yaml",
+        "tests/slurm_overlay.yaml",
+        "--replace-workflow-config",
+        "--sdm",
+        "env-modules",  # the test machine has no conda: the CPU venv runs the jobs
+        "--jobs",
+        "3",
+        "--latency-wait",
+        "10",
+        "--allowed-rules",  # the copied inputs are taken as they are, not rebuilt
+        "score_shard",
+        "train_cpt",
+        "merge_slerp",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+        "--slurm-keep-successful-logs",
+        *[f"miniature/{t}" for t in TARGETS],
+        check=False,
+        timeout=1200,
+    )
+    elapsed = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    print(f"snakemake through Slurm: {elapsed:.0f} s\n{log[-6000:]}")
+    assert proc.returncode == 0, log[-6000:]
+    for t in TARGETS:
+        assert (work / "miniature" / t).exists(), t
+
+    # every Slurm job of the run, by rule, from the plugin's log directory
+    jobs = {}
+    for f in (work / ".snakemake/slurm_logs").rglob("*.log"):
+        rule = f.relative_to(work / ".snakemake/slurm_logs").parts[0].removeprefix("rule_")
+        jobs.setdefault(rule, []).append(f.stem)
+    assert set(jobs) == {"score_shard", "train_cpt", "merge_slerp"}, jobs
+    states = sacct([i for ids in jobs.values() for i in ids])
+    print({rule: [(i, *states[i]) for i in sorted(ids, key=int)] for rule, ids in jobs.items()})
+    for rule, ids in jobs.items():
+        final = max(ids, key=int)
+        assert states[final][0] == "COMPLETED", (rule, states[final])
+        for i in ids:
+            if i != final:  # only the CPT may have been retried, and only after its time limit
+                assert rule == "train_cpt" and states[i][0] == "TIMEOUT", (rule, i, states[i])
+    assert "gres/gpu=1" in states[jobs["score_shard"][0]][1]
+    # the CPT: killed at its time limit at least once, resumed from a checkpoint, then completed
+    cpt_ids = sorted(jobs["train_cpt"], key=int)
+    assert len(cpt_ids) >= 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
+    summary = json.loads((work / "miniature/results/cpt" / RUN / "summary.json").read_text())
+    assert summary["resumed_from"] and "checkpoint-" in summary["resumed_from"], summary
+    assert summary["world_size"] == 2 and summary["steps"] == summary["planned_steps"], summary
+    (first,) = (work / ".snakemake/slurm_logs/rule_train_cpt").rglob(f"{cpt_ids[0]}.log")
+    first_log = first.read_text()
+    assert "DUE TO TIME LIMIT" in first_log, first_log[-2000:]
+    cpt_log = (work / "miniature/logs/cpt" / f"{RUN}.log").read_text()
+    assert "machine 1 of 2" in cpt_log and "machine 0 of 2" in cpt_log, cpt_log[-3000:]
