@@ -13,6 +13,7 @@ so that R's and C's rates against each other add up to 1 - tie share, as the pap
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -97,6 +98,12 @@ def failure_mode_schema() -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _failure_schema_json() -> str:
+    return json.dumps(failure_mode_schema(), indent=2, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(PROMPTS_DIR),
@@ -114,7 +121,7 @@ def render(name: str, **values) -> str:
 def messages(kind: str, **values) -> tuple:
     """(system, user) chat messages of a prompt kind: pairwise, failure_modes or translation."""
     if kind == "failure_modes":
-        values = {"schema_json": json.dumps(failure_mode_schema(), indent=2, ensure_ascii=False), **values}
+        values = {"schema_json": _failure_schema_json(), **values}
     return (
         {"role": "system", "content": render(f"{kind}.system", **values)},
         {"role": "user", "content": render(f"{kind}.user", **values)},
