@@ -204,13 +204,11 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
         log = tmp_path / "judge.log"
         env = dict(os.environ, DEFINEMED_TEST_JUDGE_KEY=CANARY, OPENAI_LOG="debug")
         with open(log, "w") as f:
-            subprocess.run(
-                [sys.executable, str(REPO / "scripts" / "judge_pairwise.py"),
-                 "--queries", str(tmp_path / "queries.jsonl"), "--generations", *gens, "--models", "m1", "m2", "--settings", json.dumps(stage),
-                 "--cache", str(tmp_path / "work" / "cache.sqlite"), "--out", str(out / "verdicts.jsonl"),
-                 "--out-stats", str(out / "run.json")],
-                check=True, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-            )  # fmt: skip
+            cmd = [sys.executable, str(REPO / "scripts" / "judge_pairwise.py")]
+            cmd += ["--queries", str(tmp_path / "queries.jsonl"), "--generations", *gens, "--models", "m1", "m2"]
+            cmd += ["--settings", json.dumps(stage), "--cache", str(tmp_path / "work" / "cache.sqlite")]
+            cmd += ["--out", str(out / "verdicts.jsonl"), "--out-stats", str(out / "run.json")]
+            subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         assert server.faults  # the faults were there
     verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text().splitlines()]
     assert len(verdicts) == 8 and {v["status"] for v in verdicts} <= {"valid", "failed", "invalid"}
