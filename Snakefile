@@ -16,6 +16,7 @@ include: "rules/classifier.smk"
 include: "rules/finemed.smk"
 include: "rules/cpt.smk"
 include: "rules/benchmarks.smk"
+include: "rules/judges.smk"
 
 
 rule all:

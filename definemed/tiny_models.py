@@ -149,6 +149,10 @@ def build_tiny_model(
     if labelling:  # real tokenizers know English too: let the instruction's words become tokens
         texts += [labelling["prompt"]] * 20
         texts += [" ".join(w for ws in labelling["answer_words"].values() for w in ws)] * 50
+    if tiny.get("judge_prompts"):  # a judge reads the English A.7 prompts and writes their JSON keys
+        from definemed.judging import judge_prompt_texts
+
+        texts += judge_prompt_texts() * 200
     tokenizer = train_tokenizer(texts, tiny["vocab_size"], family)
     torch.manual_seed(seed)
     config = _model_config(tiny, tokenizer, family)

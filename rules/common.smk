@@ -116,6 +116,8 @@ def all_targets():
             f"{ROOT}results/labels/fixture_label_agreement.json",
             f"{ROOT}results/finemed/fixture_precision.json",
         ]
+    if "judges" in config:  # response generation and the LLM judges (5.2, 5.3)
+        targets += judge_targets()
     return targets
 
 
@@ -247,3 +249,47 @@ def cpt_job_resources(run):
     tasks = int(spec.get("tasks", resources["nodes"]))
     resources.update(tasks=tasks, mpi="srun" if tasks > 1 else "")
     return resources
+
+
+# --- judges (paper 5.2, 5.3, A.7) ---------------------------------------------------------------
+def judged_models():
+    """Models of Figures 2 and 3 in plot order: generation.models, or the instruct bases and the
+    SLERP merges of the runs on generation.corpora (definemed.generation.generation_models).
+    """
+    from definemed.generation import generation_models
+
+    names = generation_models(config)
+    for n in names:
+        evaluated_model_dir(n)  # fails early on a name that is no model, run or merge
+    return names
+
+
+def chat_template_dir(name):
+    """The base instruct model whose chat template `name` answers in (A.7.1)."""
+    from definemed.generation import instruct_base
+
+    return model_dir(instruct_base(config, name))
+
+
+def display_names(names):
+    from definemed.config import display_name
+
+    return {n: display_name(config, n) for n in names}
+
+
+def judge_model_input(stage):
+    """The local judge's model folder (backend local), else nothing."""
+    judge = stage["judge"]
+    return [model_dir(judge["model"])] if judge["backend"] == "local" else []
+
+
+def generation_files():
+    return expand(f"{ROOT}results/generations/{{model}}.jsonl", model=judged_models())
+
+
+def judge_targets():
+    return [
+        f"{ROOT}results/judges/cost_estimate.json",
+        f"{ROOT}results/judges/pairwise/winrate.json",
+        f"{ROOT}results/judges/failure_modes/counts.json",
+    ] + generation_files()

@@ -1,0 +1,218 @@
+"""Response generation for the judges (paper 5.2, A.7.1) and the MedAlpaca-de queries.
+
+Each model answers each query as the single user turn of its base instruct model's chat template,
+with no system prompt. Decoding settings come from config and are recorded with every response.
+Models (5.2: "the base instruction-tuned models and the final merged checkpoints"): by default the
+instruct bases of the CPT runs on FineMed-de and those runs' SLERP merges, in family order
+(base, merge); the FineWeb2 ablation (A.5, evaluated on benchmarks only) is left out unless
+`generation.corpora` or `generation.models` name it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def generation_models(config: dict) -> list[str]:
+    """The models of Figures 2 and 3, in plot order."""
+    gen = config["generation"]
+    if gen.get("models"):
+        return list(gen["models"])
+    out: list[str] = []
+    for run, spec in config["cpt"]["runs"].items():
+        if spec["corpus"] not in gen["corpora"]:
+            continue
+        for name in (spec["base"], f"{run}-slerp"):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def instruct_base(config: dict, name: str) -> str:
+    """The instruct model whose chat template `name` answers in (A.7.1)."""
+    runs = config["cpt"]["runs"]
+    if name in config["models"]:
+        return name
+    run = name[: -len("-slerp")] if name.endswith("-slerp") else name
+    if run not in runs:
+        raise KeyError(f"{name!r} is neither a model, a CPT run nor a merge '<run>-slerp'")
+    return runs[run]["base"]
+
+
+# -- queries --------------------------------------------------------------------------------------
+def read_jsonl(path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def jsonl_text(rows) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def fixture_queries() -> list[dict]:
+    """Miniature: German questions of the fixture's medical facts, as a user would supply them
+    (context = the reference answer, as for MedAlpaca-de)."""
+    from definemed.fixture_text import MEDICAL_FACTS
+
+    return [
+        {"id": f"fixture-{i:03d}", "query": f["question"], "context": f["statements"][0], "area": f["area"]}
+        for i, f in enumerate(MEDICAL_FACTS)
+    ]
+
+
+def medalpaca_rows(records: list[dict], subset: str) -> list[dict]:
+    """MedAlpaca (medical meadow) records {instruction, input, output} as {id, question, answer}:
+    the question is `input` (falling back to `instruction` where `input` is empty)."""
+    rows = []
+    for i, r in enumerate(records):
+        question = (r.get("input") or "").strip() or (r.get("instruction") or "").strip()
+        answer = (r.get("output") or "").strip()
+        if question:
+            rows.append({"id": f"{subset}-{i:06d}", "question": question, "answer": answer})
+    return rows
+
+
+def sample_rows(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """A seeded sample of n rows in their original order (all rows when n >= len(rows))."""
+    if n >= len(rows):
+        return list(rows)
+    keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
+
+
+def check_queries(rows: list[dict]) -> list[dict]:
+    """A user-supplied query file: JSONL with id and query (German), optional context."""
+    seen = set()
+    for i, r in enumerate(rows):
+        if not isinstance(r.get("query"), str) or not r["query"].strip():
+            raise ValueError(f"query file row {i}: needs a non-empty string 'query'")
+        r.setdefault("id", f"q-{i:06d}")
+        r["id"] = str(r["id"])
+        if r["id"] in seen:
+            raise ValueError(f"query file row {i}: duplicate id {r['id']!r}")
+        seen.add(r["id"])
+        r.setdefault("context", "")
+    return rows
+
+
+# -- generation -----------------------------------------------------------------------------------
+def prompt_ids(tokenizer, query: str) -> list[int]:
+    """The query as the only (user) turn of the chat template, no system prompt (A.7.1)."""
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": query}], tokenize=True, add_generation_prompt=True)
+    if hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def generate_transformers(model_dir, template_dir, prompts: list[str], settings: dict) -> list[dict]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = AutoTokenizer.from_pretrained(template_dir)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=torch.bfloat16 if device == "cuda" else torch.float32
+    ).to(device)
+    model.eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos = tokenizer.eos_token_id
+    encoded = [prompt_ids(tokenizer, p) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    results: list[dict | None] = [None] * len(prompts)
+    temperature = settings["temperature"]
+    sampling = {"do_sample": False} if temperature == 0 else {"do_sample": True, "temperature": temperature}
+    if temperature and settings.get("top_p") is not None:
+        sampling["top_p"] = settings["top_p"]
+    torch.manual_seed(settings["seed"])
+    bs = settings["batch_size"]
+    for start in range(0, len(order), bs):
+        idx = order[start : start + bs]
+        width = max(len(encoded[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+            mask[row, width - len(encoded[i]) :] = 1
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=settings["max_new_tokens"],
+                pad_token_id=pad,
+                eos_token_id=eos,
+                **({"top_p": None, "top_k": None} if temperature == 0 else {}),
+                **sampling,
+            )
+        for row, i in enumerate(idx):
+            new = out[row, width:].tolist()
+            finished = eos in new
+            if finished:
+                new = new[: new.index(eos)]
+            results[i] = {
+                "response": tokenizer.decode(new, skip_special_tokens=True).strip(),
+                "prompt_tokens": len(encoded[i]),
+                "response_tokens": len(new),
+                "finish_reason": "stop" if finished else "length",
+            }
+    return results
+
+
+def generate_vllm(model_dir, template_dir, prompts: list[str], settings: dict) -> list[dict]:
+    from transformers import AutoTokenizer
+    from vllm import LLM, SamplingParams
+
+    tokenizer = AutoTokenizer.from_pretrained(template_dir)
+    v = settings["vllm"]
+    llm = LLM(
+        model=str(model_dir),
+        tokenizer=str(template_dir),
+        tensor_parallel_size=v["tensor_parallel_size"],
+        gpu_memory_utilization=v["gpu_memory_utilization"],
+        max_model_len=v["max_model_len"],
+        dtype=v["dtype"],
+        seed=settings["seed"],
+    )
+    params = SamplingParams(
+        temperature=settings["temperature"],
+        top_p=settings.get("top_p") or 1.0,
+        max_tokens=settings["max_new_tokens"],
+        seed=settings["seed"],
+    )
+    encoded = [prompt_ids(tokenizer, p) for p in prompts]
+    outs = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params)
+    return [
+        {
+            "response": o.outputs[0].text.strip(),
+            "prompt_tokens": len(ids),
+            "response_tokens": len(o.outputs[0].token_ids),
+            "finish_reason": o.outputs[0].finish_reason,
+        }
+        for ids, o in zip(encoded, outs)
+    ]
+
+
+def generate(model: str, model_dir, template_dir, queries: list[dict], settings: dict, display: str) -> list[dict]:
+    """One row per query: {id, query, response, model, display, ...} with the decoding settings."""
+    t0 = time.monotonic()
+    backend = generate_vllm if settings["backend"] == "vllm" else generate_transformers
+    results = backend(Path(model_dir), Path(template_dir), [q["query"] for q in queries], settings)
+    decoding = {k: settings[k] for k in ("backend", "max_new_tokens", "temperature", "top_p", "seed")}
+    log.info("%s: %d responses in %.1f s", model, len(queries), time.monotonic() - t0)
+    return [
+        {
+            "id": q["id"],
+            "query": q["query"],
+            **r,
+            "model": model,
+            "display": display,
+            "chat_template_of": str(template_dir),
+            "decoding": decoding,
+        }
+        for q, r in zip(queries, results)
+    ]

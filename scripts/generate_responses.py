@@ -1,0 +1,36 @@
+"""Generate one model's responses to the judge queries (paper 5.2, A.7.1).
+
+    python scripts/generate_responses.py --model definemed-qwen2.5-7b-slerp \
+        --model-dir models/definemed-qwen2.5-7b-slerp --template-dir models/qwen2.5-7b-instruct \
+        --queries results/medalpaca/queries.jsonl --settings '<generation section as JSON>' \
+        --seed 42 --display DeFineMed-Qwen2.5-7B-SLERP --out results/generations/definemed-qwen2.5-7b-slerp.jsonl
+"""
+
+import argparse
+import json
+
+from _cli import set_torch_threads, setup_logging
+from definemed.generation import generate, jsonl_text, read_jsonl
+from definemed.io import write_text
+
+log = setup_logging()
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--model", required=True)
+p.add_argument("--model-dir", required=True)
+p.add_argument("--template-dir", required=True, help="the base instruct model whose chat template is used")
+p.add_argument("--queries", required=True)
+p.add_argument("--settings", required=True)
+p.add_argument("--seed", type=int, required=True)
+p.add_argument("--display", default=None)
+p.add_argument("--threads", type=int, default=None)
+p.add_argument("--out", required=True)
+args = p.parse_args()
+
+set_torch_threads(args.threads)
+settings = {**json.loads(args.settings), "seed": args.seed}
+rows = generate(
+    args.model, args.model_dir, args.template_dir, read_jsonl(args.queries), settings, args.display or args.model
+)
+write_text(args.out, jsonl_text(rows))
+cut = sum(r["finish_reason"] == "length" for r in rows)
+log.info("%d responses (%d cut at max_new_tokens) -> %s", len(rows), cut, args.out)

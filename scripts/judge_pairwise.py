@@ -1,0 +1,55 @@
+"""Pairwise LLM-as-judge over all model pairs (paper 5.2, A.7.2): one verdict per pair, query and
+presentation order. Failed calls and schema-invalid answers are kept as verdicts with their status.
+
+    python scripts/judge_pairwise.py --queries results/medalpaca/queries.jsonl \
+        --generations results/generations/*.jsonl --models m1 m2 ... --settings '<judges.pairwise>' \
+        --judges '<judges section>' --estimate results/judges/cost_estimate.json \
+        --cache work/judges/pairwise.sqlite --out results/judges/pairwise/verdicts.jsonl \
+        --out-stats results/judges/pairwise/run.json
+"""
+
+import argparse
+import json
+from collections import Counter
+
+from _cli import set_torch_threads, setup_logging
+from definemed.generation import jsonl_text, read_jsonl
+from definemed.io import read_json, write_json, write_text
+from definemed.judge_client import JudgeClient
+from definemed.judging import check_budget, load_generations, pairwise_requests, verdict_row
+
+log = setup_logging()
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--queries", required=True)
+p.add_argument("--generations", nargs="+", required=True)
+p.add_argument("--models", nargs="+", required=True)
+p.add_argument("--settings", required=True, help="config judges.pairwise as JSON")
+p.add_argument("--judges", default="{}", help="config judges section as JSON (budget)")
+p.add_argument("--estimate", help="the cost estimate written before any call")
+p.add_argument("--cache", required=True)
+p.add_argument("--model-dir", default=None, help="local backend: the judge model folder")
+p.add_argument("--threads", type=int, default=None)
+p.add_argument("--out", required=True)
+p.add_argument("--out-stats", required=True)
+args = p.parse_args()
+
+set_torch_threads(args.threads)
+stage = json.loads(args.settings)
+if args.estimate:
+    estimate = read_json(args.estimate)
+    log.info(
+        "cost estimate: %.2f USD in total, pairwise %.2f USD", estimate["total"], estimate["calls"]["pairwise"]["cost"]
+    )
+    check_budget(estimate, json.loads(args.judges))
+requests = pairwise_requests(
+    read_jsonl(args.queries), load_generations(args.generations), args.models, stage["both_orders"]
+)
+client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
+records, stats = client.run(requests)
+judge = stage["judge"]["model"]
+rows = [verdict_row(r, records[r.custom_id], judge) for r in requests]
+write_text(args.out, jsonl_text(rows))
+status = Counter(r["status"] for r in rows)
+write_json(args.out_stats, {"judge": stage["judge"]["model"], "backend": stage["judge"]["backend"],
+                            "verdicts": len(rows), "status": dict(status), "run": stats.as_dict()})  # fmt: skip
+log.info("%d verdicts %s -> %s (%s)", len(rows), dict(status), args.out, stats.as_dict())

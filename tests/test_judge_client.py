@@ -1,0 +1,221 @@
+"""The judge client's OpenAI path against a real HTTP server on loopback with injected 429s, 500s and
+timeouts on about a third of the requests (tests/judge_server.py), and the API key's secrecy."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from judge_server import JudgeServer
+
+from definemed.config import validated
+from definemed.judge_client import FatalJudgeError, JudgeClient, JudgeRequest
+from definemed.judging import PAIRWISE_SCHEMA, messages, parse_answer
+
+CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e-DO-NOT-LEAK"
+
+
+def judge_settings(server, **over):
+    stage = validated(
+        {
+            "judge": {
+                "backend": "openai",
+                "model": "gpt-4.1-mini",
+                "base_url": server.base_url,
+                "api_key_env": "DEFINEMED_TEST_JUDGE_KEY",
+                "concurrency": 6,
+                "max_retries": 3,
+                "backoff_initial_s": 0.01,
+                "backoff_max_s": 0.05,
+                "timeout_s": 0.4,
+                "batch_poll_s": 0.01,
+                **over,
+            }
+        },
+        "judge_stage",
+    )
+    return stage["judge"]
+
+
+def make_requests(n, special=()):
+    out = []
+    for i in range(n):
+        query = f"Frage {i}: Was hilft gegen Kopfschmerzen?"
+        for marker in special:
+            if i % marker[0] == marker[1]:
+                query += f" {marker[2]}"
+        out.append(
+            JudgeRequest(
+                custom_id=f"r{i}",
+                messages=messages("pairwise", context="", query=query, response_a=f"A{i}", response_b=f"B{i}"),
+                schema_name="pairwise_verdict",
+                schema=PAIRWISE_SCHEMA,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def key_env(monkeypatch):
+    monkeypatch.setenv("DEFINEMED_TEST_JUDGE_KEY", CANARY)
+
+
+SPECIAL = [(17, 3, "ALWAYS-FAIL"), (19, 5, "INVALID-JSON")]
+
+
+def test_faults_retried_every_request_ends_answered_or_failed_none_twice_rerun_free(tmp_path, key_env):
+    requests = make_requests(90, SPECIAL)
+    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=0.8, seed=7) as server:
+        settings = judge_settings(server)
+        client = JudgeClient(settings, tmp_path / "cache.sqlite")
+        records, stats = client.run(requests)
+        client.close()
+        # faults of every kind were injected, on about a third of the requests
+        assert server.faults[429] and server.faults[500] and server.faults["timeout"]
+        injected = server.faults[429] + server.faults[500] + server.faults["timeout"]
+        assert 0.2 < injected / (server.http_requests - server.faults[503]) < 0.5
+        # every request ends answered or recorded as failed; nothing is dropped
+        assert set(records) == {r.custom_id for r in requests}
+        always_fail = {r.custom_id for r in requests if "ALWAYS-FAIL" in r.messages[1]["content"]}
+        for cid, rec in records.items():
+            assert rec["status"] in ("ok", "failed")
+            if cid in always_fail:
+                assert rec["status"] == "failed" and rec["attempts"] == settings["max_retries"] + 1
+                assert "503" in rec["error"]
+        assert stats.answered + stats.failed == stats.sent == 90
+        assert stats.failed >= len(always_fail)
+        # none answered twice: the server sent at most one answer per request body
+        assert max(server.answered.values()) == 1
+        assert sum(server.answered.values()) == stats.answered
+        # invalid answers are recorded as such, not dropped
+        invalid = [r for r in requests if "INVALID-JSON" in r.messages[1]["content"]]
+        for r in invalid:
+            if records[r.custom_id]["status"] == "ok":
+                assert parse_answer(records[r.custom_id], PAIRWISE_SCHEMA)[1].startswith("invalid")
+        ok = [r for r in requests if records[r.custom_id]["status"] == "ok" and r not in invalid]
+        assert ok and all(parse_answer(records[r.custom_id], PAIRWISE_SCHEMA)[0] for r in ok)
+
+        # a rerun makes zero calls and returns the same records
+        calls = server.http_requests
+        client = JudgeClient(settings, tmp_path / "cache.sqlite")
+        again, stats2 = client.run(requests)
+        client.close()
+        assert server.http_requests == calls
+        assert stats2.sent == 0 and stats2.cached == 90
+        assert {k: v["status"] for k, v in again.items()} == {k: v["status"] for k, v in records.items()}
+
+        # retry_failed sends exactly the recorded failures again
+        failed = [r for r in requests if records[r.custom_id]["status"] == "failed"]
+        client = JudgeClient({**settings, "retry_failed": True}, tmp_path / "cache.sqlite")
+        _, stats3 = client.run(requests)
+        client.close()
+        assert stats3.sent == len(failed)
+        assert max(server.answered.values()) == 1
+
+
+def test_identical_requests_are_sent_once(tmp_path, key_env):
+    base = make_requests(1)[0]
+    twins = [JudgeRequest(f"t{i}", base.messages, base.schema_name, base.schema) for i in range(5)]
+    with JudgeServer(CANARY, fault_rate=0) as server:
+        records, stats = JudgeClient(judge_settings(server), tmp_path / "c.sqlite").run(twins)
+    assert stats.unique == 1 and stats.sent == 1 and server.http_requests == 1
+    assert len({r["key"] for r in records.values()}) == 1
+
+
+def test_bad_key_stops_the_run_and_records_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEFINEMED_TEST_JUDGE_KEY", "sk-wrong")
+    with JudgeServer(CANARY, fault_rate=0) as server:
+        client = JudgeClient(judge_settings(server), tmp_path / "c.sqlite")
+        with pytest.raises(FatalJudgeError):
+            client.run(make_requests(3))
+        assert client.cache.keys() == set()
+
+
+def test_rejected_request_fails_at_once_and_the_key_is_scrubbed(tmp_path, key_env, caplog):
+    caplog.set_level(logging.DEBUG)
+    with JudgeServer(CANARY, fault_rate=0) as server:
+        records, stats = JudgeClient(judge_settings(server), tmp_path / "c.sqlite").run(
+            make_requests(2, [(1, 0, "ECHO-KEY")])
+        )
+    assert stats.failed == 2 and all(r["attempts"] == 1 and "HTTP 400" in r["error"] for r in records.values())
+    assert all(CANARY not in r["error"] and "***" in r["error"] for r in records.values())
+    assert CANARY not in caplog.text
+    assert CANARY.encode() not in (tmp_path / "c.sqlite").read_bytes()
+
+
+def test_batch_api_submits_once_and_resumes(tmp_path, key_env):
+    requests = make_requests(12, [(5, 2, "ALWAYS-FAIL")])
+    with JudgeServer(CANARY, fault_rate=0) as server:
+        settings = judge_settings(server, batch_api=True)
+        records, stats = JudgeClient(settings, tmp_path / "c.sqlite").run(requests)
+        assert len(server.batches) == 1 and server.batch_polls >= 2
+        failing = [r.custom_id for r in requests if "ALWAYS-FAIL" in r.messages[1]["content"]]
+        assert all(records[c]["status"] == "failed" for c in failing)
+        assert sum(r["status"] == "ok" for r in records.values()) == 12 - len(failing)
+        assert max(server.answered.values()) == 1
+        calls = server.http_requests
+        _, stats2 = JudgeClient(settings, tmp_path / "c.sqlite").run(requests)
+        assert server.http_requests == calls and stats2.sent == 0
+
+
+def test_batch_submitted_by_a_killed_job_is_polled_not_resubmitted(tmp_path, key_env):
+    requests = make_requests(4)
+    with JudgeServer(CANARY, fault_rate=0) as server:
+        settings = judge_settings(server, batch_api=True)
+        client = JudgeClient(settings, tmp_path / "c.sqlite")
+        polls = {"n": 0}
+
+        def killed(_seconds):  # the job dies while waiting for its batch
+            polls["n"] += 1
+            raise KeyboardInterrupt
+
+        client.sleep = killed
+        with pytest.raises(KeyboardInterrupt):
+            client.run(requests)
+        assert len(server.batches) == 1 and client.cache.keys() == set()
+        records, _ = JudgeClient(settings, tmp_path / "c.sqlite").run(requests)
+        assert len(server.batches) == 1  # resumed, not submitted again
+        assert all(r["status"] == "ok" for r in records.values())
+
+
+def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
+    """The pairwise script end to end against the loopback server, key from the environment."""
+    queries = [
+        {"id": f"q{i}", "query": f"Frage {i}" + (" ECHO-KEY" if i == 0 else ""), "context": "c"} for i in range(4)
+    ]
+    (tmp_path / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    gens = []
+    for m in ("m1", "m2"):
+        path = tmp_path / f"{m}.jsonl"
+        path.write_text(
+            "".join(
+                json.dumps({"id": q["id"], "query": q["query"], "response": f"{m} sagt {q['id']}", "model": m}) + "\n"
+                for q in queries
+            )
+        )
+        gens.append(str(path))
+    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=0.8, seed=3) as server:
+        stage = {"judge": judge_settings(server), "both_orders": True, "output_tokens": 300}
+        out = tmp_path / "results"
+        log = tmp_path / "judge.log"
+        env = dict(os.environ, DEFINEMED_TEST_JUDGE_KEY=CANARY, OPENAI_LOG="debug")
+        with open(log, "w") as f:
+            cmd = [sys.executable, str(REPO / "scripts" / "judge_pairwise.py")]
+            cmd += ["--queries", str(tmp_path / "queries.jsonl"), "--generations", *gens, "--models", "m1", "m2"]
+            cmd += ["--settings", json.dumps(stage), "--cache", str(tmp_path / "work" / "cache.sqlite")]
+            cmd += ["--out", str(out / "verdicts.jsonl"), "--out-stats", str(out / "run.json")]
+            subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        assert server.faults  # the faults were there
+    verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text().splitlines()]
+    assert len(verdicts) == 8 and {v["status"] for v in verdicts} <= {"valid", "failed", "invalid"}
+    assert sum(v["status"] == "valid" for v in verdicts) >= 6
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert log in files and any(p.suffix == ".sqlite" for p in files)
+    for p in files:
+        assert CANARY.encode() not in p.read_bytes(), p
+        assert CANARY[:20].encode() not in p.read_bytes(), p
+    assert Path(log).read_text().count("retry") >= 1

@@ -1,0 +1,188 @@
+"""Judges of 5.2 and 5.3: prompts as in A.7, win-rate arithmetic, models of Figures 2 and 3, and the
+miniature's generations, verdicts, win-rate matrix and failure-mode counts."""
+
+import json
+import re
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+from conftest import REPO
+
+from definemed.config import load
+from definemed.generation import generation_models, instruct_base, read_jsonl
+from definemed.judging import (
+    FAILURE_MODES,
+    MODE_NAMES,
+    PAIRWISE_SCHEMA,
+    failure_mode_counts,
+    failure_mode_schema,
+    messages,
+    wilson,
+    winrate_matrix,
+)
+
+PAPER = load(REPO / "config.yaml")
+
+
+def test_pairwise_prompt_carries_the_enforced_schema_verbatim():
+    system, user = messages("pairwise", context="K", query="Q", response_a="RA", response_b="RB")
+    assert system["content"].startswith("You are an AI assistant that evaluates pairs of responses")
+    block = re.search(r"```json\n(.*?)\n```", user["content"], re.S).group(1)
+    assert json.loads(block) == PAIRWISE_SCHEMA
+    assert user["content"].endswith(
+        "Context:\nK\nQuery:\nQ\nResponse A:\nRA\nResponse B:\nRB\n"
+        "Based on the query and context above, which response is better?"
+    )
+
+
+def test_failure_mode_prompt_has_the_14_required_modes_in_the_papers_order():
+    system, user = messages("failure_modes", context="K", query="Q", response="R")
+    schema = json.loads(re.search(r"```json\n(.*?)\n```", system["content"], re.S).group(1))
+    assert schema == failure_mode_schema()
+    assert schema["required"] == [
+        "language_mixing", "typo", "contradiction", "hallucination", "omission", "overgeneralization",
+        "irrelevance", "verbosity", "underexplained", "ambiguity", "instruction_ignoring", "repetition",
+        "overconfidence", "bias_or_harm",
+    ]  # fmt: skip
+    ours = {m for m, src, _ in FAILURE_MODES if src != "Table 10"}
+    assert ours == {"irrelevance", "instruction_ignoring", "bias_or_harm"}
+    assert user["content"] == "Context:\nK\nQuery (the question posed to the model):\n<<<\nQ\n>>>\n" \
+        "Response (the model's answer to be evaluated):\n<<<\nR\n>>>"  # fmt: skip
+
+
+def test_wilson_interval():
+    lo, hi = wilson(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert wilson(0, 0) == (None, None)
+    lo, hi = wilson(0, 20)
+    assert lo == 0 and hi == pytest.approx(0.1611, abs=1e-4)
+
+
+def test_winrate_counts_both_orders_ties_and_invalid():
+    v = [
+        {"pair": ["a", "b"], "status": "valid", "winner": "a"},
+        {"pair": ["a", "b"], "status": "valid", "winner": "a"},
+        {"pair": ["a", "b"], "status": "valid", "winner": "b"},
+        {"pair": ["a", "b"], "status": "valid", "winner": "tie"},
+        {"pair": ["a", "b"], "status": "invalid", "winner": None},
+    ]
+    m = winrate_matrix(v, ["a", "b"])
+    assert (m["a"]["b"]["wins"], m["a"]["b"]["losses"], m["a"]["b"]["ties"], m["a"]["b"]["invalid"]) == (2, 1, 1, 1)
+    assert m["a"]["b"]["win_rate"] == 0.5 and m["b"]["a"]["win_rate"] == 0.25
+    assert "a" not in m["a"]
+
+
+def test_figure_models_are_instruct_bases_and_merges_without_the_ablation():
+    models = generation_models(PAPER)
+    assert models == [
+        "mistral-7b-instruct-v0.3", "definemed-mistral-7b-slerp", "qwen2.5-7b-instruct",
+        "definemed-qwen2.5-7b-slerp", "mistral-small-24b-instruct-2501", "definemed-mistral-small-24b-slerp",
+    ]  # fmt: skip
+    assert instruct_base(PAPER, "definemed-qwen2.5-7b-slerp") == "qwen2.5-7b-instruct"
+    assert instruct_base(PAPER, "qwen2.5-7b-instruct") == "qwen2.5-7b-instruct"
+
+
+def test_paper_cost_plan(tmp_path):
+    out = tmp_path / "plan.json"
+    subprocess.run(
+        [sys.executable, "scripts/estimate_judge_cost.py", "--plan", "--config", "config.yaml", "--out", str(out)],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    plan = json.loads(out.read_text())
+    calls = plan["calls"]
+    n = PAPER["medalpaca"]["sample_size"]
+    assert calls["pairwise"]["calls"] == 15 * 2 * n and calls["failure_modes"]["calls"] == 6 * n
+    assert calls["translation"]["calls"] == n
+    assert calls["pairwise"]["price"]["input"] == 0.40 and calls["failure_modes"]["price"]["output"] == 8.00
+    assert plan["total"] == pytest.approx(sum(c["cost"] for c in calls.values()))
+    assert 0 < plan["total"] < PAPER["judges"]["max_cost_usd"]
+
+
+# -- the miniature ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def judged(miniature_config):
+    return generation_models(miniature_config)
+
+
+def test_miniature_generations(miniature, miniature_config, judged):
+    queries = read_jsonl(miniature / "results" / "medalpaca" / "queries.jsonl")
+    assert len(queries) == miniature_config["medalpaca"]["sample_size"]
+    assert all(q["query"].endswith("?") and q["context"] for q in queries)  # German fixture questions
+    for m in judged:
+        rows = read_jsonl(miniature / "results" / "generations" / f"{m}.jsonl")
+        assert [r["id"] for r in rows] == [q["id"] for q in queries]
+        assert all(r["model"] == m and isinstance(r["response"], str) for r in rows)
+        assert all(0 < r["response_tokens"] <= miniature_config["generation"]["max_new_tokens"] for r in rows)
+        assert rows[0]["decoding"]["temperature"] == miniature_config["generation"]["temperature"]
+
+
+def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature, miniature_config, judged):
+    pw = miniature / "results" / "judges" / "pairwise"
+    verdicts = read_jsonl(pw / "verdicts.jsonl")
+    n_queries = miniature_config["medalpaca"]["sample_size"]
+    pairs = len(judged) * (len(judged) - 1) // 2
+    assert len(verdicts) == pairs * 2 * n_queries  # every pair, query and order
+    max_chars = miniature_config["judges"]["pairwise"]["judge"]["local"]["max_string_chars"]
+    valid = [v for v in verdicts if v["status"] == "valid"]
+    assert len(valid) >= 0.9 * len(verdicts)
+    for v in valid:
+        jsonschema.validate({"reasoning": v["reasoning"], "winner": v["winner_label"]}, PAIRWISE_SCHEMA)
+        assert len(v["reasoning"]) <= max_chars
+        assert v["winner"] == {"A": v["model_a"], "B": v["model_b"], "0": "tie"}[v["winner_label"]]
+    # both presentation orders of each (pair, query)
+    orders = {(tuple(v["pair"]), v["query_id"], v["model_a"]) for v in verdicts}
+    assert len(orders) == len(verdicts)
+
+    out = json.loads((pw / "winrate.json").read_text())
+    assert out["models"] == judged and set(out["display"]) == set(judged)
+    assert out["judge"] == "tiny-judge"
+    # recompute from verdicts.jsonl, independently of definemed.judging
+    for row in judged:
+        assert row not in out["matrix"][row]
+        for col in judged:
+            if col == row:
+                continue
+            mine = [v for v in verdicts if set(v["pair"]) == {row, col}]
+            ok = [v for v in mine if v["status"] == "valid"]
+            wins = sum(v["winner"] == row for v in ok)
+            ties = sum(v["winner"] == "tie" for v in ok)
+            cell = out["matrix"][row][col]
+            assert (cell["wins"], cell["ties"], cell["losses"]) == (wins, ties, len(ok) - wins - ties)
+            assert cell["invalid"] == len(mine) - len(ok) and cell["n"] == len(ok)
+            assert cell["win_rate"] == pytest.approx(wins / len(ok))
+            assert cell["ci_low"] <= cell["win_rate"] <= cell["ci_high"]
+            assert cell["wins"] == out["matrix"][col][row]["losses"]
+
+
+def test_miniature_failure_modes(miniature, miniature_config, judged):
+    fm = miniature / "results" / "judges" / "failure_modes"
+    counts = json.loads((fm / "counts.json").read_text())
+    assert counts["modes"] == MODE_NAMES and set(counts["descriptions"]) == set(MODE_NAMES)
+    assert list(counts["models"]) == judged
+    schema = failure_mode_schema()
+    rows_by_model = {}
+    for m in judged:
+        rows = read_jsonl(fm / f"{m}.jsonl")
+        assert len(rows) == miniature_config["medalpaca"]["sample_size"]
+        for r in rows:
+            if r["status"] == "valid":
+                jsonschema.validate(r["modes"], schema)
+        rows_by_model[m] = rows
+        entry = counts["models"][m]
+        valid = [r for r in rows if r["status"] == "valid"]
+        assert entry["judged"] == len(valid) > 0 and entry["responses"] == len(rows)
+        for mode in MODE_NAMES:
+            assert entry["counts"][mode] == sum(r["modes"][mode] for r in valid)
+            assert entry["shares"][mode] == pytest.approx(entry["counts"][mode] / len(valid))
+    display = {m: counts["models"][m]["display"] for m in judged}
+    assert failure_mode_counts(rows_by_model, judged, display) == counts["models"]
+
+
+def test_miniature_cost_estimate_is_written_before_judging(miniature):
+    est = json.loads((miniature / "results" / "judges" / "cost_estimate.json").read_text())
+    assert est["currency"] == "USD" and est["total"] == 0.0  # the local judge costs nothing
+    assert est["calls"]["pairwise"]["backend"] == "local" and est["calls"]["pairwise"]["input_tokens"] > 0
+    verdicts = miniature / "results" / "judges" / "pairwise" / "verdicts.jsonl"
+    assert (miniature / "results" / "judges" / "cost_estimate.json").stat().st_mtime <= verdicts.stat().st_mtime
