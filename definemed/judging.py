@@ -435,6 +435,60 @@ def cost_estimate(
     }
 
 
+PLAN_FILLER = "Die Behandlung richtet sich nach der Ursache und dem Schweregrad der Erkrankung. "
+
+
+def plan_text(chars: int) -> str:
+    return (PLAN_FILLER * (chars // len(PLAN_FILLER) + 1))[:chars]
+
+
+def plan_cost(
+    config: dict,
+    query_chars: int = 120,
+    context_chars: int = 800,
+    response_tokens: int = 500,
+    translation_chars: int = 900,
+    medqa_chars: int = 1000,
+) -> dict:
+    """The judge bill of a whole run before anything exists: every planned call with prompts of
+    the given lengths (MedAlpaca query and reference answer, responses, MedQA question + options)."""
+    from definemed.generation import generation_models
+    from definemed.medqa import translation_requests as medqa_requests
+
+    judges, models = config["judges"], generation_models(config)
+    n = config["medalpaca"]["sample_size"]
+    queries = [{"id": f"q{i}", "query": plan_text(query_chars), "context": plan_text(context_chars)} for i in range(n)]
+    response = plan_text(response_tokens * 4)  # the estimate counts ~4 characters per token
+    generations = {m: {q["id"]: response for q in queries} for m in models}
+    translation = None
+    if config["medalpaca"]["source"] == "hub":
+        half = translation_chars // 2
+        rows = [{"id": f"q{i}", "question": plan_text(half), "answer": plan_text(half)} for i in range(n)]
+        translation = (rows, config["medalpaca"]["translation"])
+    estimate = cost_estimate(queries, generations, models, judges, translation)
+    medqa = config.get("medqa_de", {})
+    reads_medqa = any(t.get("data") == "medqa_de" for t in config.get("benchmarks", {}).get("tasks", {}).values())
+    if reads_medqa and medqa.get("source") == "translate":
+        option = plan_text(medqa_chars // 10)
+        rows = [
+            {"id": f"m{i}", "sent1": plan_text(medqa_chars), **{f"ending{j}": option for j in range(4)}}
+            for i in range(medqa["sample"])
+        ]
+        stage = medqa["translation"]
+        estimate["calls"]["medqa_translation"] = estimate_stage(
+            "medqa_translation", medqa_requests(rows), stage["judge"], judges["prices"], stage["output_tokens"]
+        )
+        estimate["total"] = sum(s["cost"] for s in estimate["calls"].values())
+    estimate["plan"] = {
+        "query_chars": query_chars,
+        "context_chars": context_chars,
+        "response_tokens": response_tokens,
+        "translation_chars": translation_chars,
+        "medqa_chars": medqa_chars,
+    }
+    return estimate
+
+
 def check_budget(estimate: dict, judges: dict) -> None:
     limit = judges.get("max_cost_usd")
     if limit is not None and estimate["total"] > limit:

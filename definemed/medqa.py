@@ -8,6 +8,20 @@ import json
 import numpy as np
 
 COLUMNS = ("id", "sent1", "ending0", "ending1", "ending2", "ending3", "label")
+TRANSLATION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "question": {"type": "string", "description": "The question in German."},
+        "options": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 4,
+            "maxItems": 4,
+            "description": "The four answer options in German, in the given order.",
+        },
+    },
+    "required": ["question", "options"],
+}
 
 
 def check_rows(rows: list[dict], source: str) -> None:
@@ -41,3 +55,30 @@ def seeded_sample(rows: list[dict], size: int, seed: int) -> list[dict]:
         raise ValueError(f"medqa_de.sample is {size} but the source has only {len(rows)} questions")
     keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=size, replace=False))
     return [{**rows[i], "id": str(rows[i].get("id", i))} for i in keep]
+
+
+def translation_requests(rows: list[dict]):
+    from definemed.judge_client import JudgeRequest
+    from definemed.judging import messages
+
+    return [
+        JudgeRequest(
+            custom_id=r["id"],
+            messages=messages("translation_medqa", question=r["sent1"], options=[r[f"ending{i}"] for i in range(4)]),
+            schema_name="medqa_translation",
+            schema=TRANSLATION_SCHEMA,
+        )
+        for r in rows
+    ]
+
+
+def translated_row(row: dict, answer: dict) -> dict:
+    """The English row with its question and options replaced by the German ones; the label (and
+    so the correct option's position) is kept."""
+    return {
+        "id": row["id"],
+        "sent1": answer["question"],
+        **{f"ending{i}": answer["options"][i] for i in range(4)},
+        "label": row["label"],
+        "source": {c: row[c] for c in COLUMNS[1:6]},
+    }

@@ -91,18 +91,15 @@ def plan(jobs: list[dict], max_runtime: int | None = None) -> "OrderedDict[str, 
 
 
 def judge_cost(config: dict):
-    """HOOK for the judge stage: its estimated cost of the run, or None while it does not exist.
+    """The judges' estimated API cost of the run (definemed.judging.plan_cost): `usd` and a
+    `detail` line per stage (calls, model, USD)."""
+    from definemed.judging import plan_cost
 
-    The judge stage provides `definemed.judges.estimate_cost(config) -> dict` with at least
-    `usd` (float, the estimated API cost of every judge call the config plans) and optionally
-    `detail` (str: calls, tokens, prices used). Until that function exists this returns None
-    and the plan prints "judge cost: not available".
-    """
-    try:
-        from definemed.judges import estimate_cost  # noqa: PLC0415 (optional, built elsewhere)
-    except ImportError:
-        return None
-    return estimate_cost(config)
+    estimate = plan_cost(config)
+    detail = "; ".join(
+        f"{k}: {v['calls']} calls to {v['model']} {v['cost']:.2f} USD" for k, v in estimate["calls"].items()
+    )
+    return {"usd": estimate["total"], "detail": detail}
 
 
 def format_plan(rows, judge=None, max_runtime: int | None = None) -> str:

@@ -108,3 +108,30 @@ elif MEDQA_DE:
         shell:
             "python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
             " --split {params.split} --sample {params.sample} --seed {params.seed} --out {output} > {log} 2>&1"
+
+    rule translate_medqa:
+        input:
+            sample=f"{ROOT}data/benchmarks/medqa_en_sample.jsonl",
+            judge_model=judge_model_input(config["medqa_de"]["translation"]),
+        output:
+            data=f"{ROOT}data/benchmarks/medqa_de.jsonl",
+            stats=f"{ROOT}results/benchmarks/medqa_de_translation.json",
+        log:
+            f"{ROOT}logs/benchmarks/translate_medqa.log",
+        benchmark:
+            f"{ROOT}benchmarks/benchmarks/translate_medqa.tsv"
+        conda:
+            "../envs/judge.yaml"
+        resources:
+            runtime=240,
+        params:
+            settings=as_json(config["medqa_de"]["translation"]),
+            prices=as_json(config["judges"]["prices"]),
+            cache=f"{ROOT}work/benchmarks/medqa_translation.sqlite",
+            model_dir=lambda w, input: (
+                f"--model-dir {input.judge_model}" if input.judge_model else ""
+            ),
+        shell:
+            "python scripts/translate_medqa.py --sample {input.sample} --settings {params.settings:q}"
+            " --prices {params.prices:q} --cache {params.cache} {params.model_dir}"
+            " --out {output.data} --out-stats {output.stats} > {log} 2>&1"

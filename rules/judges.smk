@@ -134,10 +134,7 @@ rule generate_responses:
         )
     threads: config["threads"]
     resources:
-        gpu=GENERATION["resources"].get("gpu", 0),
-        runtime=GENERATION["resources"].get("runtime", 60),
-        mem_mb=GENERATION["resources"].get("mem_mb", 8000),
-        cpus_per_task=GENERATION["resources"].get("cpus_per_task", config["threads"]),
+        **stage_resources(GENERATION["resources"]),
     params:
         settings=as_json(GENERATION),
         seed=config["seed"],
@@ -203,8 +200,7 @@ rule judge_pairwise:
         "../envs/judge.yaml"
     threads: config["threads"]
     resources:
-        runtime=JUDGES["resources"].get("runtime", 60),
-        mem_mb=JUDGES["resources"].get("mem_mb", 8000),
+        **stage_resources(JUDGES["resources"]),
     params:
         models=judged_models(),
         settings=as_json(JUDGES["pairwise"]),
@@ -263,8 +259,7 @@ rule judge_failure_modes:
         "../envs/judge.yaml"
     threads: config["threads"]
     resources:
-        runtime=JUDGES["resources"].get("runtime", 60),
-        mem_mb=JUDGES["resources"].get("mem_mb", 8000),
+        **stage_resources(JUDGES["resources"]),
     params:
         models=judged_models(),
         settings=as_json(JUDGES["failure_modes"]),

@@ -16,7 +16,7 @@ import json
 from _cli import setup_logging
 from definemed.generation import read_jsonl
 from definemed.io import write_json
-from definemed.judging import cost_estimate, load_generations
+from definemed.judging import cost_estimate, load_generations, plan_cost
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -35,36 +35,13 @@ p.add_argument("--translation-chars", type=int, default=900, help="question + re
 p.add_argument("--out")
 args = p.parse_args()
 
-FILLER = "Die Behandlung richtet sich nach der Ursache und dem Schweregrad der Erkrankung. "
-
-
-def text(chars: int) -> str:
-    return (FILLER * (chars // len(FILLER) + 1))[:chars]
-
-
 if args.plan:
     from definemed.config import load
-    from definemed.generation import generation_models
 
-    config = load(args.config)
-    judges, models = config["judges"], generation_models(config)
-    n = config["medalpaca"]["sample_size"]
-    queries = [{"id": f"q{i}", "query": text(args.query_chars), "context": text(args.context_chars)} for i in range(n)]
-    response = text(args.response_tokens * 4)  # the estimate counts ~4 characters per token
-    generations = {m: {q["id"]: response for q in queries} for m in models}
-    translation = None
-    if config["medalpaca"]["source"] == "hub":
-        half = args.translation_chars // 2
-        rows = [{"id": f"q{i}", "question": text(half), "answer": text(half)} for i in range(n)]
-        translation = (rows, config["medalpaca"]["translation"])
-    estimate = cost_estimate(queries, generations, models, judges, translation)
-    estimate["plan"] = {
-        "query_chars": args.query_chars,
-        "context_chars": args.context_chars,
-        "response_tokens": args.response_tokens,
-        "translation_chars": args.translation_chars,
-        "config": args.config,
-    }
+    estimate = plan_cost(
+        load(args.config), args.query_chars, args.context_chars, args.response_tokens, args.translation_chars
+    )
+    estimate["plan"]["config"] = args.config
 else:
     judges = json.loads(args.judges)
     translation = None

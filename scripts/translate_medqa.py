@@ -1,0 +1,56 @@
+"""Machine-translate the MedQA sample to German through the judge client (5.1; cached, resumable).
+
+    python scripts/translate_medqa.py --sample data/benchmarks/medqa_en_sample.jsonl \\
+        --settings '<medqa_de.translation as JSON>' --prices '<judges.prices as JSON>' \\
+        --cache work/benchmarks/medqa_translation.sqlite --out data/benchmarks/medqa_de.jsonl \\
+        --out-stats results/benchmarks/medqa_de_translation.json
+MedQA-de must hold every sampled question: a question whose translation failed or broke the schema
+stops the job (listed in the stats). A rerun sends the failed calls again and nothing answered twice;
+an answer that broke the schema stays cached (supply the question by hand through medqa_de.file).
+"""
+
+import argparse
+import json
+
+from _cli import setup_logging
+from definemed.io import write_json, write_text
+from definemed.judge_client import JudgeClient
+from definemed.judging import estimate_stage, parse_answer
+from definemed.medqa import TRANSLATION_SCHEMA, check_rows, read_jsonl, translated_row, translation_requests
+
+log = setup_logging()
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--sample", required=True)
+p.add_argument("--settings", required=True, help="config medqa_de.translation as JSON")
+p.add_argument("--prices", default="{}")
+p.add_argument("--cache", required=True)
+p.add_argument("--model-dir", default=None, help="local backend: the model folder")
+p.add_argument("--out", required=True)
+p.add_argument("--out-stats", required=True)
+args = p.parse_args()
+
+stage = json.loads(args.settings)
+rows = read_jsonl(args.sample)
+requests = translation_requests(rows)
+estimate = estimate_stage(
+    "medqa_translation", requests, stage["judge"], json.loads(args.prices), stage["output_tokens"]
+)
+log.info("cost estimate before any call: %s", json.dumps(estimate))
+# a recorded failure is sent again on a rerun: MedQA-de needs every question
+client = JudgeClient({**stage["judge"], "retry_failed": True}, args.cache, model_dir=args.model_dir)
+records, stats = client.run(requests)
+out, failed = [], []
+for row, req in zip(rows, requests):
+    answer, error = parse_answer(records[req.custom_id], TRANSLATION_SCHEMA)
+    if answer is None:
+        failed.append({"id": row["id"], "error": error})
+    else:
+        out.append(translated_row(row, answer))
+write_json(args.out_stats, {"estimate": estimate, "run": stats.as_dict(), "translated": len(out), "failed": failed})
+if failed:
+    raise SystemExit(
+        f"{len(failed)} of {len(rows)} MedQA translations failed (see {args.out_stats}); rerun to retry them"
+    )
+check_rows(out, "translated MedQA-de")
+write_text(args.out, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in out))
+log.info("%d questions translated -> %s (%s)", len(out), args.out, stats.as_dict())
