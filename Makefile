@@ -21,7 +21,7 @@ miniature: $(STAMP)
 
 # Unit tests, an end-to-end miniature run in a scratch copy, lint and format checks.
 test: $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=15 tests
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -164,7 +164,7 @@ INPUTS = [  # finished miniature outputs the part below starts from
 ]
 TARGETS = [
     "results/scores/train-000_00000.parquet",  # score_shard: 1 GPU
-    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, killed at 1 min, resumed
+    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, killed at 2 min, resumed
     f"results/merges/{RUN}-slerp/check.json",  # merge_slerp: CPU, after the resumed CPT
 ]
 
@@ -203,6 +203,8 @@ def test_miniature_part_through_slurm(miniature, tmp_path):
         "3",
         "--latency-wait",
         "10",
+        "--retries",
+        "3",
         "--allowed-rules",  # the copied inputs are taken as they are, not rebuilt
         "score_shard",
         "train_cpt",
