@@ -15,6 +15,7 @@ include: "rules/labelling.smk"
 include: "rules/classifier.smk"
 include: "rules/finemed.smk"
 include: "rules/cpt.smk"
+include: "rules/paper.smk"
 
 
 rule all:
