@@ -2,9 +2,11 @@
 results, the miniature's tables against the result files they come from, the DAG of one figure,
 the Snakemake report and the determinism check."""
 
+import base64
 import csv
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -310,6 +312,21 @@ def test_a_deleted_figure_reruns_only_its_plotting_job(finished_copy):
     assert planned_jobs(proc) == {"figure4": 1, "all": 1}
     snakemake(finished_copy, "--profile", "profiles/miniature", target)
     assert (finished_copy / target).exists()
+    # results newer upstream inputs would rerun the classifier; --allowed-rules keeps it out
+    upstream = finished_copy / "miniature" / "results" / "labels" / "test.parquet"
+    stat = upstream.stat()
+    upstream.touch()
+    try:
+        (finished_copy / target).unlink()
+        proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n", target)
+        assert "evaluate_classifier" in planned_jobs(proc)
+        proc = snakemake(
+            finished_copy, "--profile", "profiles/miniature", "-n", "--allowed-rules", "figure4", "--", target
+        )
+        assert planned_jobs(proc) == {"figure4": 1}
+    finally:
+        os.utime(upstream, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        snakemake(finished_copy, "--profile", "profiles/miniature", target)
 
 
 def test_report_contains_every_figure_and_table(finished_copy, miniature_config):
@@ -318,8 +335,6 @@ def test_report_contains_every_figure_and_table(finished_copy, miniature_config)
     for name in ("figure4.png", "figure5.png", "table2.md", "table5.md", "table8.md", "reproduction.md"):
         assert name in html, name
     # the figures themselves are embedded, not only named
-    import base64
-
     png = (finished_copy / "miniature" / "paper" / "figures" / "figure4.png").read_bytes()
     assert base64.b64encode(png)[:200].decode() in html
 
