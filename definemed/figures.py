@@ -60,11 +60,12 @@ def save(fig, pdf, png) -> None:
     plt.close(fig)
 
 
-def _annotate(ax, values, fmt, threshold):
+def _annotate(ax, values, fmt, dark):
+    """Write each value in its cell, white where `dark(value)` says the colour is dark."""
     for (i, j), v in np.ndenumerate(values):
         if np.isnan(v):
             continue
-        ax.text(j, i, fmt(v), ha="center", va="center", fontsize=6, color="white" if v > threshold else "black")
+        ax.text(j, i, fmt(v), ha="center", va="center", fontsize=6, color="white" if dark(v) else "black")
 
 
 # ---------------------------------------------------------------- Figure 2
@@ -84,7 +85,7 @@ def figure2(winrate: dict, display: dict[str, str]):
     with paper_style():
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.32 * n + 1.6))
         im = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=0, vmax=1)
-        _annotate(ax, values, lambda v: f"{100 * v:.0f}", threshold=2)  # dark text on every shade
+        _annotate(ax, values, lambda v: f"{100 * v:.0f}", dark=lambda v: abs(v - 0.5) > 0.3)
         ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor")
         ax.set_yticks(range(n), names)
         ax.set_xlabel("Opponent")
@@ -125,8 +126,9 @@ def figure3(counts: dict, display: dict[str, str], models: list[str] | None = No
         ax.set_yticks(range(len(modes)), [m.replace("_", " ").capitalize() for m in modes])
         cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
         cbar.set_label("Share of judged responses")
-        judged = ", ".join(str(counts["models"][m]["judged"]) for m in models)
-        ax.set_title(f"Failure modes (judge: {counts['judge']}; responses judged per model: {judged})", fontsize=8)
+        judged = sorted({counts["models"][m]["judged"] for m in models})
+        n = str(judged[0]) if len(judged) == 1 else f"{judged[0]}-{judged[-1]}"
+        ax.set_title(f"Failure modes (judge: {counts['judge']}; {n} judged responses per model)")
     return fig
 
 
