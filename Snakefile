@@ -17,6 +17,7 @@ include: "rules/finemed.smk"
 include: "rules/cpt.smk"
 include: "rules/benchmarks.smk"
 include: "rules/judges.smk"
+include: "rules/paper.smk"
 
 
 rule all:

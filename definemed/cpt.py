@@ -141,6 +141,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation,
         num_train_epochs=settings["epochs"],
+        max_steps=settings.get("max_steps") or -1,  # scaling benchmarks (paper Figure 5) stop early
         learning_rate=settings["learning_rate"],
         weight_decay=settings["weight_decay"],
         adam_beta1=settings["adam_beta1"],
@@ -148,8 +149,10 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         lr_scheduler_type="linear",
         warmup_steps=settings["warmup_steps"],
         optim="adamw_torch_fused" if gpu else "adamw_torch",
-        use_cpu=not gpu,  # without it Transformers 5 runs CPU ranks as independent trainings
         bf16=gpu,
+        # without it transformers ignores torchrun's process group on CPU and every process trains
+        # alone; with it several CPU processes train data-parallel over gloo (scaling benchmark)
+        use_cpu=not gpu,
         gradient_checkpointing=settings["gradient_checkpointing"],
         save_strategy="steps",
         save_steps=settings["save_steps"],
@@ -162,6 +165,8 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         dataloader_num_workers=0,
     )
     steps = math.ceil(len(data) / (micro * world * accumulation)) * settings["epochs"]
+    if settings.get("max_steps"):
+        steps = min(steps, settings["max_steps"])
     n_params = sum(p.numel() for p in model.parameters())
     tokens_per_step = micro * world * accumulation * data.tokens.shape[1]
     peak = settings.get("peak_tflops_per_device")

@@ -118,6 +118,7 @@ def all_targets():
         ]
     if "judges" in config:  # response generation and the LLM judges (5.2, 5.3)
         targets += judge_targets()
+    targets += paper_targets()
     return targets
 
 
@@ -271,10 +272,14 @@ def chat_template_dir(name):
     return model_dir(instruct_base(config, name))
 
 
-def display_names(names):
+def display_names(names=None):
+    """Model key -> its name as the paper writes it (all evaluated models by default)."""
     from definemed.config import display_name
 
-    return {n: display_name(config, n) for n in names}
+    return {
+        n: display_name(config, n)
+        for n in (evaluated_models() if names is None else names)
+    }
 
 
 def judge_model_input(stage):
@@ -293,3 +298,132 @@ def judge_targets():
         f"{ROOT}results/judges/pairwise/winrate.json",
         f"{ROOT}results/judges/failure_modes/counts.json",
     ] + generation_files()
+
+
+# ---- the paper's tables and figures (rules/paper.smk)
+
+PAPER = config["paper"]
+REPORTED_TABLES = ["table4", "table8", "table9", "table11"]
+
+
+def evaluated_models():
+    """Every name a table can show: models, CPT runs and their merges."""
+    runs = list(config["cpt"]["runs"])
+    return [*MODELS, *runs, *(f"{r}-slerp" for r in runs)]
+
+
+def benchmark_tables():
+    """Tables 4, 9, 11: {table: {rows: [model], columns: [task]}}, rows derived from config
+    (definemed.benchmarks.table_rows), columns the benchmark tasks of the table's group.
+    """
+    from definemed.benchmarks import table_rows
+
+    groups = {"table4": "medical", "table9": "medical", "table11": "general"}
+    return {
+        table: {"rows": table_rows(config, table), "columns": BENCHMARK_GROUPS[group]}
+        for table, group in groups.items()
+        if group in BENCHMARK_GROUPS and table_rows(config, table)
+    }
+
+
+def benchmark_file(model, task):
+    return f"{ROOT}results/benchmarks/{model}/{task}.json"
+
+
+def benchmark_table_inputs(table):
+    spec = benchmark_tables()[table]
+    return [benchmark_file(m, t) for m in spec["rows"] for t in spec["columns"]]
+
+
+def benchmark_headers(table):
+    """Task key -> the column header the paper prints (paper.reported_columns)."""
+    return {
+        task: header
+        for header, task in PAPER["reported_columns"].get(table, {}).items()
+    }
+
+
+def table8_rows():
+    """(printed name, summary, training log) per Table 8 run: the paper names a run by its base."""
+    from definemed.config import display_name
+
+    runs = config["cpt"]["runs"]
+    return [
+        (
+            display_name(config, runs[run]["base"]),
+            f"{ROOT}results/cpt/{run}/summary.json",
+            f"{ROOT}results/cpt/{run}/training_log.jsonl",
+        )
+        for run in PAPER["table8"]["runs"]
+    ]
+
+
+def table8_row_args():
+    import shlex
+
+    return " ".join(
+        f"--row {shlex.quote(name)} {summary} {log}"
+        for name, summary, log in table8_rows()
+    )
+
+
+def scaling_files():
+    scaling = PAPER.get("scaling")
+    if not scaling:
+        return []
+    return expand(
+        f"{ROOT}results/scaling/{{run}}/nodes-{{nodes}}.json",
+        run=scaling["runs"],
+        nodes=scaling["nodes"],
+    )
+
+
+def reproduction_inputs():
+    """The reported CSVs and every result the reproduction report compares with them."""
+    inputs = [f"paper/reported/{t}.csv" for t in REPORTED_TABLES]
+    inputs += [f for _, summary, log in table8_rows() for f in (summary, log)]
+    for table, spec in benchmark_tables().items():
+        if table in PAPER["reported_columns"]:
+            tasks = [
+                t
+                for t in PAPER["reported_columns"][table].values()
+                if t in spec["columns"]
+            ]
+            inputs += [benchmark_file(m, t) for m in spec["rows"] for t in tasks]
+    return inputs
+
+
+def paper_targets():
+    """Every table and figure whose inputs this workflow makes: Tables 2, 4, 5 (once annotated),
+    8, 9, 11, Figures 2-5 and the reproduction report."""
+    targets = expand(f"{ROOT}paper/tables/table2.{{ext}}", ext=["md", "tex"])
+    if annotation_files():
+        targets += expand(f"{ROOT}paper/tables/table5.{{ext}}", ext=["md", "tex"])
+    if PAPER["table8"]["runs"]:
+        targets += expand(f"{ROOT}paper/tables/table8.{{ext}}", ext=["md", "tex"])
+    targets += expand(f"{ROOT}paper/figures/figure4.{{ext}}", ext=["pdf", "png"])
+    if scaling_files():
+        targets += expand(f"{ROOT}paper/figures/figure5.{{ext}}", ext=["pdf", "png"])
+    targets += paper_benchmark_targets()
+    if "judges" in config:
+        targets += paper_judge_targets()
+    targets.append(f"{ROOT}paper/reproduction.md")
+    return targets
+
+
+def paper_benchmark_targets():
+    """Tables 4, 9, 11."""
+    return expand(
+        f"{ROOT}paper/tables/{{table}}.{{ext}}",
+        table=list(benchmark_tables()),
+        ext=["md", "tex"],
+    )
+
+
+def paper_judge_targets():
+    """Figures 2 and 3 (judges)."""
+    return expand(
+        f"{ROOT}paper/figures/{{fig}}.{{ext}}",
+        fig=["figure2", "figure3"],
+        ext=["pdf", "png"],
+    )

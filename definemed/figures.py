@@ -1,0 +1,205 @@
+"""The paper's figures (2, 3, 4, 5) from the result files, with matplotlib.
+
+Deterministic output: the Agg backend, one fixed set of rcParams (matplotlib's defaults plus the
+settings below, whatever a user's matplotlibrc says), PDFs without a creation date and PNGs
+without the Software entry, so the same inputs give byte-identical files. Sizes are the paper's:
+3.3 inches for one column, 6.9 for the page width, 7-9 pt text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from definemed.io import atomic_path  # noqa: E402
+
+COLUMN_WIDTH = 3.3  # inches, one column of the two-column paper
+PAGE_WIDTH = 6.9
+
+RC = {
+    "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "figure.dpi": 100,
+    "savefig.dpi": 300,
+    "savefig.bbox": "tight",
+    "pdf.fonttype": 42,  # embedded TrueType: text stays text in the PDF
+    "pdf.compression": 6,
+    "svg.hashsalt": "definemed",
+    "axes.grid": False,
+    "lines.linewidth": 1.2,
+}
+
+
+@contextlib.contextmanager
+def paper_style():
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(RC)
+        yield
+
+
+def save(fig, pdf, png) -> None:
+    """Write `fig` as PDF and PNG, atomically and without timestamps or software versions
+    (savefig reads dpi and bbox from rcParams: the style holds while saving too)."""
+    with paper_style():
+        with atomic_path(pdf, suffix=".pdf") as tmp:
+            fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None})
+        with atomic_path(png, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _annotate(ax, values, fmt, dark):
+    """Write each value in its cell, white where `dark(value)` says the colour is dark."""
+    for (i, j), v in np.ndenumerate(values):
+        if np.isnan(v):
+            continue
+        ax.text(j, i, fmt(v), ha="center", va="center", fontsize=6, color="white" if dark(v) else "black")
+
+
+# ---------------------------------------------------------------- Figure 2
+
+
+def figure2(winrate: dict, display: dict[str, str]):
+    """Pairwise win rates (results/judges/pairwise/winrate.json): row model against column model."""
+    models = winrate["models"]
+    names = [display.get(m, winrate.get("display", {}).get(m, m)) for m in models]
+    n = len(models)
+    values = np.full((n, n), np.nan)
+    for i, a in enumerate(models):
+        for j, b in enumerate(models):
+            cell = winrate["matrix"].get(a, {}).get(b)
+            if i != j and cell is not None and cell.get("win_rate") is not None:
+                values[i, j] = cell["win_rate"]
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.32 * n + 1.6))
+        im = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=0, vmax=1)
+        _annotate(ax, values, lambda v: f"{100 * v:.0f}", dark=lambda v: abs(v - 0.5) > 0.3)
+        ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(n), names)
+        ax.set_xlabel("Opponent")
+        ax.set_ylabel("Model")
+        cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+        cbar.set_label("Win rate of row against column (%)")
+        cbar.set_ticks([0, 0.25, 0.5, 0.75, 1], labels=["0", "25", "50", "75", "100"])
+        ax.set_title(f"Pairwise win rates (judge: {winrate['judge']})")
+    return fig
+
+
+# ---------------------------------------------------------------- Figure 3
+
+
+def figure3(counts: dict, display: dict[str, str], models: list[str] | None = None):
+    """Failure-mode counts per model (results/judges/failure_modes/counts.json): a heatmap of the
+    share of judged responses showing each mode, the count in each cell."""
+    modes = counts["modes"]
+    models = models or list(counts["models"])
+    names = [display.get(m, counts["models"][m].get("display", m)) for m in models]
+    shares = np.array([[counts["models"][m]["shares"].get(mode, 0.0) for m in models] for mode in modes])
+    values = np.array([[counts["models"][m]["counts"].get(mode, 0) for m in models] for mode in modes])
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.24 * len(modes) + 1.9))
+        im = ax.imshow(shares, cmap="Reds", vmin=0, vmax=max(float(shares.max()), 1e-9), aspect="auto")
+        top = float(shares.max()) * 0.6
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(
+                j,
+                i,
+                str(int(v)),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if shares[i, j] > top else "black",
+            )
+        ax.set_xticks(range(len(models)), names, rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(len(modes)), [m.replace("_", " ").capitalize() for m in modes])
+        cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+        cbar.set_label("Share of judged responses")
+        judged = sorted({counts["models"][m]["judged"] for m in models})
+        n = str(judged[0]) if len(judged) == 1 else f"{judged[0]}-{judged[-1]}"
+        ax.set_title(f"Failure modes (judge: {counts['judge']}; {n} judged responses per model)")
+    return fig
+
+
+# ---------------------------------------------------------------- Figure 4
+
+
+def figure4(curve: dict):
+    """Precision and recall of the classifier on the test split against the decision threshold
+    (results/classifier/threshold_curve.json), the chosen threshold marked."""
+    t = np.asarray(curve["threshold"], dtype=float)
+    precision = np.asarray([np.nan if p is None else p for p in curve["precision"]], dtype=float)
+    recall = np.asarray(curve["recall"], dtype=float)
+    chosen = curve["chosen_threshold"]
+    k = int(np.argmin(np.abs(t - chosen)))
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+        ax.plot(t, precision, label="Precision", color="tab:blue")
+        ax.plot(t, recall, label="Recall", color="tab:orange", linestyle="--")
+        ax.axvline(chosen, color="grey", linewidth=0.8, linestyle=":")
+        ax.plot([t[k]], [precision[k]], "o", color="tab:blue", markersize=4)
+        ax.plot([t[k]], [recall[k]], "o", color="tab:orange", markersize=4)
+        ax.annotate(
+            f"threshold {chosen:g}\nP = {precision[k]:.2f}, R = {recall[k]:.2f}",
+            xy=(chosen, min(precision[k], recall[k])),
+            xytext=(-6, -28),
+            textcoords="offset points",
+            ha="right",
+            fontsize=7,
+        )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("Decision threshold on P(medical)")
+        ax.set_ylabel("Score on the test split")
+        ax.legend(loc="lower left", frameon=False)
+    return fig
+
+
+# ---------------------------------------------------------------- Figure 5
+
+
+def figure5(points: list[dict], display: dict[str, str], unit: str = "nodes"):
+    """Training throughput against node count (results/scaling/<run>/nodes-<n>.json), each run
+    with the ideal linear scaling from its smallest node count."""
+    runs: dict[str, list[dict]] = {}
+    for p in points:
+        runs.setdefault(p["run"], []).append(p)
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+        markers = "osD^v<>"
+        for i, (run, pts) in enumerate(sorted(runs.items())):
+            pts = sorted(pts, key=lambda p: p["nodes"])
+            nodes = np.array([p["nodes"] for p in pts], dtype=float)
+            tps = np.array([p["tokens_per_s"] for p in pts], dtype=float)
+            line = ax.plot(nodes, tps, marker=markers[i % len(markers)], markersize=4, label=display.get(run, run))
+            ideal = tps[0] * nodes / nodes[0]
+            ax.plot(nodes, ideal, linestyle=":", color=line[0].get_color(), linewidth=0.8)
+            for x, y, p in zip(nodes, tps, pts):
+                ax.annotate(
+                    f"{p['tokens_per_s_per_device']:,.0f} per device",
+                    (x, y),
+                    xytext=(3, -9),
+                    textcoords="offset points",
+                    fontsize=6,
+                    color=line[0].get_color(),
+                )
+        all_nodes = sorted({p["nodes"] for p in points})
+        ax.set_xticks(all_nodes)
+        ax.set_xlabel(f"Number of {unit}")
+        ax.set_ylabel("Training throughput (tokens/s)")
+        ax.plot([], [], linestyle=":", color="grey", linewidth=0.8, label="linear scaling")
+        ax.legend(loc="upper left", frameon=False)
+        ax.set_ylim(bottom=0)
+        ax.margins(x=0.15)
+    return fig

@@ -1,0 +1,220 @@
+"""The paper's tables (2, 4, 5, 8, 9, 11) from the result files, as Markdown and LaTeX (booktabs).
+
+Every builder takes the parsed result JSONs and returns a list of `Table`s (Table 2 has two parts);
+the renderers turn them into text. Values are printed as the paper prints them: benchmark
+accuracies x100 with two decimals and their standard error ("44.44 ± 4.29"), an "Average" column
+of the row's mean accuracy with standard error sqrt(sum se^2) / k.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    title: str = ""
+    align: str = ""  # LaTeX column spec; default: first column left, the others right
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- number formats
+
+
+def fmt_acc(accuracy: float, stderr: float) -> str:
+    """An accuracy and its standard error (fractions) as the paper prints them: x100, 2 decimals."""
+    return f"{100 * accuracy:.2f} ± {100 * stderr:.2f}"
+
+
+def fmt_int(n: int) -> str:
+    return f"{int(n):,}"
+
+
+def fmt_score(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def fmt_tokens(n: float) -> str:
+    """Token counts as Table 8 prints them (25.1B); smaller counts with M or k."""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(int(n))
+
+
+def fmt_hours(seconds: float) -> str:
+    """Training time as Table 8 prints it (72h); under ten hours with two decimals."""
+    hours = seconds / 3600
+    return f"{hours:.0f}h" if hours >= 10 else f"{hours:.2f}h"
+
+
+def average(cells: list[tuple[float, float]]) -> tuple[float, float]:
+    """Mean accuracy of a row and its standard error sqrt(sum se^2) / k (independent tasks)."""
+    k = len(cells)
+    return sum(a for a, _ in cells) / k, math.sqrt(sum(se * se for _, se in cells)) / k
+
+
+# ---------------------------------------------------------------- renderers
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def to_markdown(tables: list[Table]) -> str:
+    out = []
+    for t in tables:
+        if t.title:
+            out.append(f"**{t.title}**\n")
+        out.append("| " + " | ".join(_md_escape(c) for c in t.columns) + " |")
+        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(t.columns))) + "|")
+        for row in t.rows:
+            out.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
+        for note in t.notes:
+            out.append(f"\n{note}")
+        out.append("")
+    return "\n".join(out)
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    return out.replace("±", r"$\pm$")
+
+
+def to_latex(tables: list[Table]) -> str:
+    """booktabs tabulars (one per part), to be \\input inside a table environment."""
+    out = []
+    for t in tables:
+        spec = t.align or "l" + "r" * (len(t.columns) - 1)
+        if t.title:
+            out.append(f"% {t.title}")
+        out.append(f"\\begin{{tabular}}{{{spec}}}")
+        out.append(r"\toprule")
+        out.append(" & ".join(latex_escape(c) for c in t.columns) + r" \\")
+        out.append(r"\midrule")
+        for row in t.rows:
+            out.append(" & ".join(latex_escape(c) for c in row) + r" \\")
+        out.append(r"\bottomrule")
+        out.append(r"\end{tabular}")
+        for note in t.notes:
+            out.append(f"% {note}")
+        out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- the tables
+
+
+def table2(split_stats: dict, finemed_stats: dict) -> list[Table]:
+    """Table 2: documents and words of FineMed-de-260k's splits (upper part, from
+    results/labels/split_stats.json) and of FineMed-de against FineWeb2-de (lower part, from
+    results/finemed/statistics.json)."""
+    upper = Table(
+        title="FineMed-de-260k (LLM labels)",
+        columns=["Split", "#Documents Med", "#Documents Other", "#Words Med", "#Words Other"],
+        rows=[
+            [
+                name.capitalize(),
+                fmt_int(split_stats[name]["documents"]["medical"]),
+                fmt_int(split_stats[name]["documents"]["other"]),
+                fmt_int(split_stats[name]["words"]["medical"]),
+                fmt_int(split_stats[name]["words"]["other"]),
+            ]
+            for name in ("test", "train", "total")
+        ],
+    )
+    lower = Table(
+        title="FineMed-de",
+        columns=["Dataset", "#Documents", "#Words"],
+        rows=[
+            [name, fmt_int(finemed_stats[name]["documents"]), fmt_int(finemed_stats[name]["words"])]
+            for name in ("FineMed-de", "FineWeb2-de")
+        ],
+    )
+    return [upper, lower]
+
+
+def table5(label_validation: dict) -> list[Table]:
+    """Table 5: the LLM labels against the annotators' majority (results/labels/label_validation.json)."""
+    rows = [
+        ["Precision", fmt_score(label_validation["precision"])],
+        ["Recall", fmt_score(label_validation["recall"])],
+        ["F1-score", fmt_score(label_validation["f1"])],
+        ["Accuracy", fmt_score(label_validation["accuracy"])],
+    ]
+    notes = [
+        f"{label_validation['items']} documents ({label_validation['llm_medical_items']} labelled medical by the LLM),"
+        f" {label_validation['annotators']} annotators; Fleiss' kappa {label_validation['fleiss_kappa']:.3f}."
+    ]
+    if label_validation.get("simulated_annotators"):
+        notes.append("Annotators simulated (miniature): not comparable to the paper.")
+    return [Table(columns=["Metric", "Score"], rows=rows, notes=notes)]
+
+
+def table8_values(summary: dict, training_log: list[dict]) -> dict:
+    """The numbers of one Table 8 row: devices, accelerator, training time (sum of the optimizer
+    steps' seconds: start-up and checkpoint saving excluded), steps and tokens."""
+    return {
+        "accelerator": summary["device"],
+        "devices": summary["world_size"],
+        "seconds": sum(r["seconds"] for r in training_log),
+        "steps": summary["steps"],
+        "tokens": summary["tokens_seen"],
+    }
+
+
+def table8(rows: list[tuple[str, dict, list[dict]]]) -> list[Table]:
+    """Table 8 from (printed model name, results/cpt/<run>/summary.json, training_log.jsonl rows)."""
+    values = [(name, table8_values(s, log)) for name, s, log in rows]
+    gpu = any(v["accelerator"] != "cpu" for _, v in values)
+    return [
+        Table(
+            columns=["Model", "Accelerator", "Num GPUs" if gpu else "Num processes", "Time", "Steps", "Tokens"],
+            rows=[
+                [
+                    name,
+                    v["accelerator"],
+                    str(v["devices"]),
+                    fmt_hours(v["seconds"]),
+                    fmt_int(v["steps"]),
+                    fmt_tokens(v["tokens"]),
+                ]
+                for name, v in values
+            ],
+            notes=["Time: the optimizer steps' wall time from the training log (start-up and saving excluded)."],
+        )
+    ]
+
+
+def benchmark_table(
+    results: dict[str, dict[str, dict]],
+    rows: list[str],
+    columns: list[str],
+    display: dict[str, str],
+    headers: dict[str, str],
+) -> list[Table]:
+    """Tables 4, 9 and 11: `results[model][task]` are results/benchmarks/<model>/<task>.json;
+    `rows` model keys, `columns` task keys, in the paper's order; `display` the printed model
+    names, `headers` the printed task names."""
+    body = []
+    for model in rows:
+        cells = [(results[model][task]["accuracy"], results[model][task]["stderr"]) for task in columns]
+        body.append([display.get(model, model), *(fmt_acc(a, s) for a, s in cells), fmt_acc(*average(cells))])
+    return [Table(columns=["Model", *(headers.get(t, t) for t in columns), "Average"], rows=body)]

@@ -1,0 +1,274 @@
+# The paper's tables (2, 4, 5, 8, 9, 11) and figures (2, 3, 4, 5) from results/ only, and the
+# reproduction report against the numbers the paper reports (paper/reported/*.csv). Every table
+# and figure is a target of its own: `snakemake paper/figures/figure4.pdf` redraws it from the
+# existing results without touching an upstream job.
+
+TABLES = f"{ROOT}paper/tables"
+FIGURES = f"{ROOT}paper/figures"
+
+
+rule table2:
+    input:
+        split=f"{ROOT}results/labels/split_stats.json",
+        finemed=f"{ROOT}results/finemed/statistics.json",
+    output:
+        md=report(
+            f"{TABLES}/table2.md",
+            caption="../report/table2.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table2.tex",
+    log:
+        f"{ROOT}logs/paper/table2.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table2.tsv"
+    conda:
+        "../envs/paper.yaml"
+    shell:
+        "python scripts/make_table.py table2 --split-stats {input.split}"
+        " --finemed-stats {input.finemed} --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
+rule table5:
+    input:
+        f"{ROOT}results/labels/label_validation.json",
+    output:
+        md=report(
+            f"{TABLES}/table5.md",
+            caption="../report/table5.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table5.tex",
+    log:
+        f"{ROOT}logs/paper/table5.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table5.tsv"
+    conda:
+        "../envs/paper.yaml"
+    shell:
+        "python scripts/make_table.py table5 --label-validation {input}"
+        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
+rule table8:
+    input:
+        [f for _, summary, log in table8_rows() for f in (summary, log)],
+    output:
+        md=report(
+            f"{TABLES}/table8.md",
+            caption="../report/table8.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table8.tex",
+    log:
+        f"{ROOT}logs/paper/table8.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table8.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        rows=table8_row_args(),
+    shell:
+        "python scripts/make_table.py table8 {params.rows}"
+        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
+# Tables 4, 9 and 11: rows derived from config (definemed.benchmarks.table_rows), columns benchmarks.tasks
+rule benchmark_table:
+    input:
+        lambda w: benchmark_table_inputs(w.table),
+    output:
+        md=report(
+            f"{TABLES}/{{table}}.md",
+            caption="../report/benchmark_table.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/{{table}}.tex",
+    log:
+        f"{ROOT}logs/paper/{{table}}.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/{{table}}.tsv"
+    wildcard_constraints:
+        table=one_of(benchmark_tables()),
+    conda:
+        "../envs/paper.yaml"
+    params:
+        rows=lambda w: benchmark_tables()[w.table]["rows"],
+        columns=lambda w: benchmark_tables()[w.table]["columns"],
+        display=as_json(display_names()),
+        headers=lambda w: as_json(benchmark_headers(w.table)),
+        results_dir=f"{ROOT}results/benchmarks",
+    shell:
+        "python scripts/make_table.py benchmark --rows {params.rows} --columns {params.columns}"
+        " --display {params.display:q} --headers {params.headers:q}"
+        " --results-dir {params.results_dir} --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
+rule figure2:
+    input:
+        f"{ROOT}results/judges/pairwise/winrate.json",
+    output:
+        pdf=f"{FIGURES}/figure2.pdf",
+        png=report(
+            f"{FIGURES}/figure2.png",
+            caption="../report/figure2.rst",
+            category="Paper figures",
+        ),
+    log:
+        f"{ROOT}logs/paper/figure2.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/figure2.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        display=as_json(display_names()),
+    shell:
+        "python scripts/make_figure.py figure2 --winrate {input} --display {params.display:q}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
+rule figure3:
+    input:
+        f"{ROOT}results/judges/failure_modes/counts.json",
+    output:
+        pdf=f"{FIGURES}/figure3.pdf",
+        png=report(
+            f"{FIGURES}/figure3.png",
+            caption="../report/figure3.rst",
+            category="Paper figures",
+        ),
+    log:
+        f"{ROOT}logs/paper/figure3.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/figure3.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        display=as_json(display_names()),
+    shell:
+        "python scripts/make_figure.py figure3 --counts {input} --display {params.display:q}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
+rule figure4:
+    input:
+        f"{ROOT}results/classifier/threshold_curve.json",
+    output:
+        pdf=f"{FIGURES}/figure4.pdf",
+        png=report(
+            f"{FIGURES}/figure4.png",
+            caption="../report/figure4.rst",
+            category="Paper figures",
+        ),
+    log:
+        f"{ROOT}logs/paper/figure4.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/figure4.tsv"
+    conda:
+        "../envs/paper.yaml"
+    shell:
+        "python scripts/make_figure.py figure4 --curve {input}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
+# Figure 5: a few continual pre-training steps per node count, with the training code of train_cpt
+rule cpt_scaling:
+    input:
+        packed=f"{ROOT}results/packed/{{run}}",
+        base=lambda w: model_dir(config["cpt"]["runs"][w.run]["base"]),
+    output:
+        f"{ROOT}results/scaling/{{run}}/nodes-{{nodes}}.json",
+    log:
+        f"{ROOT}logs/scaling/{{run}}/nodes-{{nodes}}.log",
+    benchmark:
+        f"{ROOT}benchmarks/scaling/{{run}}/nodes-{{nodes}}.tsv"
+    wildcard_constraints:
+        run=one_of(PAPER.get("scaling", {}).get("runs", [])),
+        nodes=r"[1-9][0-9]*",
+    conda:
+        "../envs/train.yaml"
+    # the whole machine: nothing may run beside a throughput measurement
+    threads: config["threads"]
+    resources:
+        nodes=lambda w: int(w.nodes),
+        gpu=PAPER.get("scaling", {}).get("resources", {}).get("gpu", 0),
+        runtime=PAPER.get("scaling", {}).get("resources", {}).get("runtime", 30),
+        mem_mb=PAPER.get("scaling", {}).get("resources", {}).get("mem_mb", 8000),
+    params:
+        settings=as_json(
+            {
+                k: v
+                for k, v in config["cpt"].items()
+                if k not in ("runs", "launcher", "resources")
+            }
+        ),
+        seed=config["seed"],
+        launcher=lambda w: PAPER["scaling"]["launcher"].format(
+            nodes=int(w.nodes),
+            processes=int(w.nodes) * PAPER["scaling"]["processes_per_node"],
+        ),
+        steps=PAPER.get("scaling", {}).get("steps"),
+        warmup=PAPER.get("scaling", {}).get("warmup_steps"),
+        threads_arg=(
+            f"--threads {PAPER['scaling']['threads_per_process']}"
+            if PAPER.get("scaling", {}).get("threads_per_process")
+            else ""
+        ),
+        work_dir=lambda w: f"{ROOT}work/scaling/{w.run}/nodes-{w.nodes}",
+    shell:
+        "rm -rf {params.work_dir} && {params.launcher} scripts/cpt_scaling.py"
+        " --cpt-run {wildcards.run} --packed {input.packed} --base {input.base}"
+        " --settings {params.settings:q} --seed {params.seed} --nodes {wildcards.nodes}"
+        " --steps {params.steps} --warmup-steps {params.warmup} {params.threads_arg}"
+        " --work-dir {params.work_dir} --out {output} > {log} 2>&1"
+
+
+rule figure5:
+    input:
+        scaling_files(),
+    output:
+        pdf=f"{FIGURES}/figure5.pdf",
+        png=report(
+            f"{FIGURES}/figure5.png",
+            caption="../report/figure5.rst",
+            category="Paper figures",
+        ),
+    log:
+        f"{ROOT}logs/paper/figure5.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/figure5.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        display=as_json(display_names()),
+        unit=PAPER.get("scaling", {}).get("unit", "nodes"),
+    shell:
+        "python scripts/make_figure.py figure5 --unit {params.unit:q} --display {params.display:q}"
+        " --out-pdf {output.pdf} --out-png {output.png} --points {input} > {log} 2>&1"
+
+
+rule reproduction_report:
+    input:
+        reproduction_inputs(),
+    output:
+        report(
+            f"{ROOT}paper/reproduction.md",
+            caption="../report/reproduction.rst",
+            category="Reproduction",
+        ),
+    log:
+        f"{ROOT}logs/paper/reproduction.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/reproduction.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        settings=as_json({k: v for k, v in PAPER.items() if k != "scaling"}),
+        display=as_json(display_names()),
+        tables=as_json(benchmark_tables()),
+        root=ROOT,
+        miniature="--miniature" if TINY_MODELS else "",
+    shell:
+        "python scripts/reproduction_report.py --reported-dir paper/reported --root {params.root:q}"
+        " --settings {params.settings:q} --display {params.display:q}"
+        " --benchmark-tables {params.tables:q} {params.miniature} --out {output} > {log} 2>&1"

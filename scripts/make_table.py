@@ -1,0 +1,52 @@
+"""Write one of the paper's tables as Markdown and LaTeX (booktabs) from result files.
+
+    python scripts/make_table.py table2 --split-stats results/labels/split_stats.json \
+        --finemed-stats results/finemed/statistics.json \
+        --out-md paper/tables/table2.md --out-tex paper/tables/table2.tex
+    python scripts/make_table.py table5 --label-validation results/labels/label_validation.json \
+        --out-md ... --out-tex ...
+    python scripts/make_table.py table8 --row Mistral-7B-Instruct-v0.3 results/cpt/definemed-mistral-7b/summary.json \
+        results/cpt/definemed-mistral-7b/training_log.jsonl [--row ...] --out-md ... --out-tex ...
+    python scripts/make_table.py benchmark --rows m1 m2 --columns anatomy medqa_de --display '{"m1": "..."}' \
+        --headers '{"anatomy": "Anatomy"}' --results-dir results/benchmarks --out-md ... --out-tex ...
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import _cli  # noqa: F401
+from definemed import tables
+from definemed.io import read_json, write_text
+
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("table", choices=["table2", "table5", "table8", "benchmark"])
+p.add_argument("--split-stats")
+p.add_argument("--finemed-stats")
+p.add_argument("--label-validation")
+p.add_argument("--row", nargs=3, action="append", metavar=("NAME", "SUMMARY", "LOG"), default=[])
+p.add_argument("--rows", nargs="*", default=[])
+p.add_argument("--columns", nargs="*", default=[])
+p.add_argument("--display", default="{}", help="JSON: model key -> printed name")
+p.add_argument("--headers", default="{}", help="JSON: task key -> printed column header")
+p.add_argument("--results-dir", help="results/benchmarks: <model>/<task>.json below it")
+p.add_argument("--out-md", required=True)
+p.add_argument("--out-tex", required=True)
+args = p.parse_args()
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+if args.table == "table2":
+    parts = tables.table2(read_json(args.split_stats), read_json(args.finemed_stats))
+elif args.table == "table5":
+    parts = tables.table5(read_json(args.label_validation))
+elif args.table == "table8":
+    parts = tables.table8([(name, read_json(summary), read_jsonl(log)) for name, summary, log in args.row])
+else:
+    results = {m: {t: read_json(Path(args.results_dir) / m / f"{t}.json") for t in args.columns} for m in args.rows}
+    parts = tables.benchmark_table(results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers))
+write_text(args.out_md, tables.to_markdown(parts))
+write_text(args.out_tex, tables.to_latex(parts))

@@ -1,0 +1,67 @@
+"""The reproduction report: the paper's Tables 4, 8, 9 and 11 (paper/reported/*.csv) beside the
+numbers computed from results/, per cell, with the difference in standard errors.
+
+    python scripts/reproduction_report.py --reported-dir paper/reported --root "" \
+        --settings '<paper section as JSON>' --display '<model key -> display name>' \
+        --benchmark-tables '<{table: {rows, columns}} as JSON>' --out paper/reproduction.md [--miniature]
+Results are read from <root>results/ (benchmarks/<model>/<task>.json, cpt/<run>/summary.json and
+training_log.jsonl); a benchmark table is compared only when --benchmark-tables defines it.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import _cli  # noqa: F401
+from definemed import reproduction as rp
+from definemed.io import read_json, write_text
+
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--reported-dir", required=True)
+p.add_argument("--root", default="")
+p.add_argument("--settings", required=True)
+p.add_argument("--display", required=True)
+p.add_argument("--benchmark-tables", default="{}")
+p.add_argument("--miniature", action="store_true")
+p.add_argument("--out", required=True)
+args = p.parse_args()
+
+settings = json.loads(args.settings)
+index = rp.display_index(json.loads(args.display), settings["display_prefix"])
+specs = json.loads(args.benchmark_tables)
+results = Path(f"{args.root}results")
+titles = {
+    "table4": "Table 4: medical benchmarks",
+    "table8": "Table 8: continual pre-training compute",
+    "table9": "Table 9: FineMed-de against a random FineWeb2-de sample (A.5)",
+    "table11": "Table 11: general benchmarks (A.6)",
+}
+sections, notes = {}, {}
+for table in ("table4", "table8", "table9", "table11"):
+    reported = rp.read_reported(rp.reported_path(args.reported_dir, table))
+    if table == "table8":
+        runs = {
+            run: (
+                read_json(results / "cpt" / run / "summary.json"),
+                [json.loads(x) for x in (results / "cpt" / run / "training_log.jsonl").read_text().splitlines() if x],
+            )
+            for run in settings["table8"]["runs"]
+        }
+        sections[table] = rp.compare_table8(reported, runs, index, settings["relative_tolerance"])
+    elif table in specs:
+        columns = settings["reported_columns"][table]
+        tasks = [t for t in columns.values() if t in specs[table]["columns"]]
+        data = {
+            m: {t: read_json(results / "benchmarks" / m / f"{t}.json") for t in tasks} for m in specs[table]["rows"]
+        }
+        sections[table] = rp.compare_benchmark(table, reported, columns, data, index, settings["flag_sigma"])
+    else:
+        sections[table] = []
+        notes[table] = (
+            f"Not compared: this config has no rows for {table} (definemed.benchmarks.table_rows), so there"
+            f" are no results for its {len(reported)} rows of the paper."
+        )
+write_text(
+    args.out,
+    rp.render(sections, args.miniature, settings["flag_sigma"], settings["relative_tolerance"], titles, notes),
+)

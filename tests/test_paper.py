@@ -1,0 +1,403 @@
+"""The paper's tables, figures and reproduction report (rules/paper.smk): unit tests on synthetic
+results, the miniature's tables against the result files they come from, the DAG of one figure,
+the Snakemake report and the determinism check."""
+
+import base64
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, copy_repo, snakemake
+
+from definemed import reproduction as rp
+from definemed import tables
+from definemed.determinism import compare_trees
+
+PY = sys.executable
+REPORTED = REPO / "paper" / "reported"
+
+
+def run_script(*args):
+    proc = subprocess.run([PY, *map(str, args)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def md_rows(text):
+    """Body rows of every Markdown table in `text`, as lists of cells."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            rows.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return rows
+
+
+# ---------------------------------------------------------------- the reported numbers
+
+
+@pytest.mark.parametrize("table", ["table4", "table9", "table11"])
+def test_reported_averages_follow_the_papers_rule(table):
+    """Transcription check: every Average cell is the row mean with se sqrt(sum se^2)/k, to rounding."""
+    rows = rp.read_reported(REPORTED / f"{table}.csv")
+    assert rows
+    for row in rows:
+        cells = [rp.parse_acc(v) for k, v in row.items() if k not in ("Model", "display", "Average")]
+        mean, se = tables.average(cells)
+        paper_mean, paper_se = rp.parse_acc(row["Average"])
+        assert abs(mean - paper_mean) <= 0.006 + 1e-9, row["Model"]
+        assert abs(se - paper_se) <= 0.011, row["Model"]
+
+
+def test_reported_tables_agree_where_they_share_rows():
+    t4 = {r["display"]: r for r in rp.read_reported(REPORTED / "table4.csv")}
+    t9 = rp.read_reported(REPORTED / "table9.csv")
+    shared = [r for r in t9 if r["display"] in t4]
+    assert len(shared) == 3
+    for r in shared:
+        a = t4[r["display"]]
+        assert [a["Anatomy"], a["Clinical Knowledge"], a["College Medicine"], a["MedQA-de"], a["Average"]] == [
+            r["Anatomy"],
+            r["Clinical Knowledge"],
+            r["College Medicine"],
+            r["MedQA"],
+            r["Average"],
+        ]
+
+
+def test_reported_rows_map_to_the_papers_config_display_names():
+    from definemed.config import display_name, load
+
+    config = load(REPO / "config.yaml")
+    names = set(display_name(config, k) for k in config["models"])
+    runs = config["cpt"]["runs"]
+    names |= {display_name(config, r) for r in runs} | {display_name(config, f"{r}-slerp") for r in runs}
+    for table in ("table4", "table8", "table9", "table11"):
+        for row in rp.read_reported(REPORTED / f"{table}.csv"):
+            assert row["display"] in names, (table, row["display"])
+    # the paper's column headers are those the config maps to tasks
+    for table, columns in config["paper"]["reported_columns"].items():
+        header = next(csv.reader(open(REPORTED / f"{table}.csv", encoding="utf-8")))
+        assert header == ["Model", "display", *columns, "Average"]
+    assert rp.parse_quantity("25.1B") == pytest.approx(25.1e9) and rp.parse_quantity("72h") == 72
+
+
+# ---------------------------------------------------------------- tables and figures from synthetic results
+
+
+def synthetic_benchmarks(root: Path, models, tasks):
+    values = {}
+    for i, m in enumerate(models):
+        for j, t in enumerate(tasks):
+            acc = 0.3 + 0.05 * i + 0.01 * j
+            se = math.sqrt(acc * (1 - acc) / (100 + 50 * j))
+            d = {"model": m, "task": t, "accuracy": acc, "stderr": se, "n": 100 + 50 * j}
+            (root / m).mkdir(parents=True, exist_ok=True)
+            (root / m / f"{t}.json").write_text(json.dumps(d))
+            values[m, t] = (acc, se)
+    return values
+
+
+def test_benchmark_table_prints_accuracy_and_average_as_the_paper(tmp_path):
+    models, tasks = ["base", "cpt-slerp"], ["anatomy", "medqa_de"]
+    values = synthetic_benchmarks(tmp_path / "benchmarks", models, tasks)
+    md, tex = tmp_path / "t.md", tmp_path / "t.tex"
+    run_script(
+        "scripts/make_table.py", "benchmark", "--rows", *models, "--columns", *tasks,
+        "--display", json.dumps({"base": "Base-7B", "cpt-slerp": "DeFineMed-7B-SLERP"}),
+        "--headers", json.dumps({"anatomy": "Anatomy", "medqa_de": "MedQA-de"}),
+        "--results-dir", tmp_path / "benchmarks", "--out-md", md, "--out-tex", tex,
+    )  # fmt: skip
+    rows = md_rows(md.read_text())
+    assert rows[0] == ["Model", "Anatomy", "MedQA-de", "Average"]
+    for row, m in zip(rows[1:], models):
+        cells = [values[m, t] for t in tasks]
+        assert row[1:3] == [f"{100 * a:.2f} ± {100 * s:.2f}" for a, s in cells]
+        mean = sum(a for a, _ in cells) / 2
+        se = math.sqrt(sum(s * s for _, s in cells)) / 2
+        assert row[3] == f"{100 * mean:.2f} ± {100 * se:.2f}"
+    assert [r[0] for r in rows[1:]] == ["Base-7B", "DeFineMed-7B-SLERP"]
+    text = tex.read_text()
+    assert r"\toprule" in text and r"\bottomrule" in text and r"$\pm$" in text and "MedQA-de" in text
+
+
+def synthetic_winrate(models):
+    matrix = {a: {b: {"wins": 6, "losses": 3, "ties": 1, "invalid": 0, "n": 10, "win_rate": 0.2 + 0.1 * i}
+                  for b in models if b != a} for i, a in enumerate(models)}  # fmt: skip
+    return {"judge": "gpt-4.1-mini", "models": models, "display": {m: m.upper() for m in models}, "matrix": matrix}
+
+
+def synthetic_counts(models):
+    modes = ["language_mixing", "typo", "hallucination"]
+    return {
+        "judge": "gpt-4.1",
+        "modes": modes,
+        "descriptions": {m: m for m in modes},
+        "models": {
+            m: {"display": m, "responses": 20, "judged": 20, "invalid": 0,
+                "counts": {mode: i + k for k, mode in enumerate(modes)},
+                "shares": {mode: (i + k) / 20 for k, mode in enumerate(modes)}}
+            for i, m in enumerate(models)
+        },
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("figure", ["figure2", "figure3", "figure4", "figure5"])
+def test_figures_are_written_without_timestamps_and_reproducibly(tmp_path, figure):
+    models = ["a", "b-slerp", "c"]
+    if figure == "figure2":
+        (tmp_path / "in.json").write_text(json.dumps(synthetic_winrate(models)))
+        args = ["--winrate", tmp_path / "in.json"]
+    elif figure == "figure3":
+        (tmp_path / "in.json").write_text(json.dumps(synthetic_counts(models)))
+        args = ["--counts", tmp_path / "in.json"]
+    elif figure == "figure4":
+        t = [k / 20 for k in range(21)]
+        curve = {
+            "chosen_threshold": 0.9,
+            "threshold": t,
+            "precision": [0.5 + x / 2 for x in t],
+            "recall": [1 - x for x in t],
+        }
+        (tmp_path / "in.json").write_text(json.dumps(curve))
+        args = ["--curve", tmp_path / "in.json"]
+    else:
+        args = ["--unit", "nodes", "--points"]
+        for n in (1, 2, 4):
+            p = tmp_path / f"nodes-{n}.json"
+            p.write_text(
+                json.dumps({"run": "r", "nodes": n, "tokens_per_s": 1000.0 * n, "tokens_per_s_per_device": 1000.0})
+            )
+            args.append(p)
+    outs = []
+    for k in (1, 2):
+        pdf, png = tmp_path / f"{k}.pdf", tmp_path / f"{k}.png"
+        run_script("scripts/make_figure.py", figure, *args, "--display", json.dumps({"a": "Model A"}),
+                   "--out-pdf", pdf, "--out-png", png)  # fmt: skip
+        outs.append((pdf.read_bytes(), png.read_bytes()))
+    assert outs[0] == outs[1]
+    pdf, png = outs[0]
+    assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf
+    assert png.startswith(b"\x89PNG") and b"Software" not in png and b"Matplotlib" not in png
+
+
+# ---------------------------------------------------------------- the reproduction report
+
+
+def test_reproduction_flags_cells_beyond_two_standard_errors():
+    reported = rp.read_reported(REPORTED / "table9.csv")
+    columns = {"Anatomy": "anatomy", "Clinical Knowledge": "clinical_knowledge",
+               "College Medicine": "college_medicine", "MedQA": "medqa_de"}  # fmt: skip
+    display = {"qwen": "tiny Qwen2.5-7B-Instruct", "cpt": "tiny DeFineMed-Qwen2.5-7B"}
+    index = rp.display_index(display, "tiny ")
+    results = {}
+    for row in reported[:2]:
+        key = index[row["display"]]
+        results[key] = {}
+        for header, task in columns.items():
+            acc, se = rp.parse_acc(row[header])
+            results[key][task] = {"accuracy": acc / 100, "stderr": se / 100}
+    # shift one cell by three standard errors of the difference
+    acc, se = rp.parse_acc(reported[1]["Anatomy"])
+    results["cpt"]["anatomy"]["accuracy"] = (acc + 3 * math.sqrt(2) * se) / 100
+    cells = rp.compare_benchmark("table9", reported, columns, results, index)
+    compared = [c for c in cells if c.z is not None]
+    assert len(compared) == 2 * 5
+    flagged = [(c.row, c.column) for c in cells if c.flagged]
+    assert flagged == [("DeFineMed-Qwen2.5-7B", "Anatomy")]
+    assert next(c for c in cells if c.flagged).z == pytest.approx(3, abs=0.01)
+    # the unshifted row reproduces exactly; the rows without a model are named as such
+    assert all(abs(c.z) < 0.01 for c in compared if c.row == "Qwen2.5-7B-Instruct")
+    missing = [c for c in cells if c.status.startswith("not reproduced")]
+    assert {c.row for c in missing} == {r["Model"] for r in reported[2:]}
+    text = rp.render({"table9": cells}, True, 2, 0.05, {})
+    assert "not comparable to the paper" in text and text.count("**FLAG**") == 1
+
+
+def test_reproduction_of_table8_by_relative_difference():
+    reported = rp.read_reported(REPORTED / "table8.csv")
+    summary = {"device": "NVIDIA A100-SXM4-40GB", "world_size": 64, "steps": 2970, "tokens_seen": 25.1e9}
+    log = [{"step": 1, "seconds": 72 * 3600 * 0.5}, {"step": 2, "seconds": 72 * 3600 * 0.5}]
+    index = rp.display_index({"definemed-mistral-7b": "DeFineMed-Mistral-7B"})
+    cells = rp.compare_table8(reported, {"definemed-mistral-7b": (summary, log)}, index)
+    mine = [c for c in cells if c.key == "definemed-mistral-7b" and c.relative is not None]
+    assert {c.column for c in mine} == {"Num GPUs", "Time", "Steps", "Tokens"}
+    assert all(abs(c.relative) < 1e-9 and not c.flagged for c in mine)
+
+
+# ---------------------------------------------------------------- the miniature
+
+
+def test_miniature_tables_come_from_their_results(miniature, miniature_config):
+    res, tab = miniature / "results", miniature / "paper" / "tables"
+    split = json.loads((res / "labels" / "split_stats.json").read_text())
+    finemed = json.loads((res / "finemed" / "statistics.json").read_text())
+    rows = md_rows((tab / "table2.md").read_text())
+    upper = {r[0]: r[1:] for r in rows if r[0] in ("Test", "Train", "Total")}
+    for name in ("test", "train", "total"):
+        s = split[name]
+        expected = [s["documents"]["medical"], s["documents"]["other"], s["words"]["medical"], s["words"]["other"]]
+        assert [int(c.replace(",", "")) for c in upper[name.capitalize()]] == expected
+    lower = {r[0]: r[1:] for r in rows if r[0] in ("FineMed-de", "FineWeb2-de")}
+    for name in ("FineMed-de", "FineWeb2-de"):
+        assert [int(c.replace(",", "")) for c in lower[name]] == [finemed[name]["documents"], finemed[name]["words"]]
+
+    validation = json.loads((res / "labels" / "label_validation.json").read_text())
+    scores = {r[0]: float(r[1]) for r in md_rows((tab / "table5.md").read_text())[1:]}
+    for metric, key in (("Precision", "precision"), ("Recall", "recall"), ("F1-score", "f1"), ("Accuracy", "accuracy")):
+        assert scores[metric] == pytest.approx(validation[key], abs=5e-4)
+
+    body = md_rows((tab / "table8.md").read_text())[1:]
+    runs = miniature_config["paper"]["table8"]["runs"]
+    assert len(body) == len(runs)
+    for row, run in zip(body, runs):
+        summary = json.loads((res / "cpt" / run / "summary.json").read_text())
+        log = [json.loads(x) for x in (res / "cpt" / run / "training_log.jsonl").read_text().splitlines()]
+        assert row[1] == summary["device"] and int(row[2]) == summary["world_size"]
+        assert int(row[4].replace(",", "")) == summary["steps"]
+        assert row[5] == tables.fmt_tokens(summary["tokens_seen"])
+        assert row[3] == tables.fmt_hours(sum(r["seconds"] for r in log))
+    assert (tab / "table8.tex").read_text().count(r"\\") == len(runs) + 1
+
+
+def test_miniature_figures_and_reproduction_report(miniature, miniature_config):
+    figures = miniature / "paper" / "figures"
+    for name in ("figure4", "figure5"):
+        assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert (figures / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    scaling = miniature_config["paper"]["scaling"]
+    for n in scaling["nodes"]:
+        point = json.loads((miniature / "results" / "scaling" / scaling["runs"][0] / f"nodes-{n}.json").read_text())
+        assert point["processes"] == n * scaling["processes_per_node"]
+        assert point["measured_steps"] == scaling["steps"] - scaling["warmup_steps"]
+        assert point["tokens_per_s"] > 0
+    report = (miniature / "paper" / "reproduction.md").read_text()
+    assert "not comparable to the paper" in report
+    assert "## Table 8" in report and "| Mistral-7B-Instruct-v0.3 | Steps | 2970 |" in report
+
+
+@pytest.fixture(scope="module")
+def finished_copy(miniature, tmp_path_factory):
+    """A scratch copy of the repository holding the finished miniature (its work/ left out)."""
+    work = copy_repo(tmp_path_factory.mktemp("paper-dag"))
+    shutil.copytree(miniature, work / "miniature", ignore=shutil.ignore_patterns("work"), symlinks=True)
+    metadata = miniature.parent / ".snakemake" / "metadata"
+    if metadata.is_dir():
+        shutil.copytree(metadata, work / ".snakemake" / "metadata")
+    return work
+
+
+def planned_jobs(proc):
+    lines = proc.stdout.split("Job stats:")[1].splitlines()[3:]
+    jobs = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def test_a_deleted_figure_reruns_only_its_plotting_job(finished_copy):
+    target = "miniature/paper/figures/figure4.pdf"
+    (finished_copy / target).unlink()
+    proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n", target)
+    assert planned_jobs(proc) == {"figure4": 1}
+    proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n")
+    assert planned_jobs(proc) == {"figure4": 1, "all": 1}
+    snakemake(finished_copy, "--profile", "profiles/miniature", target)
+    assert (finished_copy / target).exists()
+    # results newer upstream inputs would rerun the classifier; --allowed-rules keeps it out
+    upstream = finished_copy / "miniature" / "results" / "labels" / "test.parquet"
+    stat = upstream.stat()
+    upstream.touch()
+    try:
+        (finished_copy / target).unlink()
+        proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n", target)
+        assert "evaluate_classifier" in planned_jobs(proc)
+        proc = snakemake(
+            finished_copy, "--profile", "profiles/miniature", "-n", "--allowed-rules", "figure4", "--", target
+        )
+        assert planned_jobs(proc) == {"figure4": 1}
+    finally:
+        os.utime(upstream, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        snakemake(finished_copy, "--profile", "profiles/miniature", target)
+
+
+def test_report_contains_every_figure_and_table(finished_copy, miniature_config):
+    snakemake(finished_copy, "--profile", "profiles/miniature", "--report", "report.html")
+    html = (finished_copy / "report.html").read_text(errors="replace")
+    for name in ("figure4.png", "figure5.png", "table2.md", "table5.md", "table8.md", "reproduction.md"):
+        assert name in html, name
+    # the figures themselves are embedded, not only named
+    png = (finished_copy / "miniature" / "paper" / "figures" / "figure4.png").read_bytes()
+    assert base64.b64encode(png)[:200].decode() in html
+
+
+# ---------------------------------------------------------------- determinism check
+
+
+def make_tree(root: Path, files: dict):
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+
+
+def test_determinism_check_finds_differences_and_skips_only_timings(tmp_path):
+    base = {
+        "results/labels/split_stats.json": b'{"a": 1}\n',
+        "results/cpt/run/summary.json": b'{"steps": 3}\n',
+        "results/cpt/run/training_log.jsonl": b'{"seconds": 0.5}\n',
+        "results/scaling/run/nodes-1.json": b'{"tokens_per_s": 10}\n',
+        "paper/tables/table2.md": b"| a |\n",
+        "paper/tables/table8.md": b"| 0.01h |\n",
+        "paper/figures/figure4.png": b"\x89PNG\0\1\2",
+        "paper/reproduction.md": b"report",
+        "models/x/model.safetensors": b"weights",
+    }
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_tree(a, base)
+    # timings differ, and files outside results/ and paper/ tables and figures
+    make_tree(b, {**base, "results/cpt/run/training_log.jsonl": b'{"seconds": 0.7}\n',
+                  "results/scaling/run/nodes-1.json": b'{"tokens_per_s": 12}\n',
+                  "paper/tables/table8.md": b"| 0.02h |\n", "models/x/model.safetensors": b"other"})  # fmt: skip
+    script = REPO / "scripts" / "check_determinism.py"
+    ok = subprocess.run([PY, script, a, b], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout
+    result = compare_trees(a, b)
+    assert len(result.identical) == 4 and len(result.excluded) == 3
+    # a differing result, a differing figure byte and a file only one run made all fail the check
+    make_tree(b, {"results/cpt/run/summary.json": b'{"steps": 4}\n', "paper/figures/figure4.png": b"\x89PNG\0\1\3",
+                  "results/labels/extra.json": b"{}"})  # fmt: skip
+    bad = subprocess.run([PY, script, a, b], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "DIFFERENT  results/cpt/run/summary.json: line 1" in bad.stdout
+    assert "DIFFERENT  paper/figures/figure4.png: byte 6" in bad.stdout
+    assert "ONLY IN B  results/labels/extra.json" in bad.stdout
+
+
+def test_judge_figures_are_drawn_by_their_rules(finished_copy, miniature_config):
+    """Figures 2 and 3 from judge results in the agreed format (synthetic here: the judge rules
+    are built elsewhere), through their Snakemake rules, with the config's display names."""
+    runs = list(miniature_config["cpt"]["runs"])[:2]
+    models = [*runs, f"{runs[0]}-slerp"]
+    judges = finished_copy / "miniature" / "results" / "judges"
+    (judges / "pairwise").mkdir(parents=True)
+    (judges / "failure_modes").mkdir(parents=True)
+    (judges / "pairwise" / "winrate.json").write_text(json.dumps(synthetic_winrate(models)))
+    (judges / "failure_modes" / "counts.json").write_text(json.dumps(synthetic_counts(models)))
+    targets = [f"miniature/paper/figures/{f}.{ext}" for f in ("figure2", "figure3") for ext in ("pdf", "png")]
+    proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n", *targets)
+    assert planned_jobs(proc) == {"figure2": 1, "figure3": 1}
+    snakemake(finished_copy, "--profile", "profiles/miniature", *targets)
+    for t in targets:
+        assert (finished_copy / t).stat().st_size > 1000
+    log = (finished_copy / "miniature" / "logs" / "paper" / "figure2.log").read_text()
+    assert "Error" not in log
+    shell = proc.stdout
+    assert "tiny DeFineMed-Mistral-7B-SLERP" in shell  # display names reach the plotting script
