@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from definemed.io import drop_load_flags
+
 log = logging.getLogger(__name__)
 
 
@@ -228,6 +230,7 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
     trainer.train(resume_from_checkpoint=last_complete_checkpoint(work_dir) if reuse else None)
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
+    drop_load_flags(out_dir)
     return {
         "validation": val,
         "history": without_timings(trainer.state.log_history),

@@ -416,3 +416,16 @@ def test_classifier_log_keeps_no_wall_clock_entries():
         {"eval_loss": 0.03},
         {"total_flos": 3.5e11, "train_loss": 0.33},
     ]
+
+
+def test_saved_tokenizer_config_does_not_depend_on_hf_hub_offline(tmp_path):
+    from definemed.io import drop_load_flags
+
+    config = {"model_max_length": 512, "local_files_only": True, "tokenizer_class": "X"}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    drop_load_flags(tmp_path)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text()) == {
+        "model_max_length": 512,
+        "tokenizer_class": "X",
+    }
+    drop_load_flags(tmp_path / "absent")  # a model without tokenizer files is left alone
