@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from definemed.io import drop_load_flags
+
 log = logging.getLogger(__name__)
 
 
@@ -134,6 +136,16 @@ def score_shard(scorer: Scorer, shard_path, read_documents: int = 50_000) -> pa.
     )
 
 
+TIMING_SUFFIXES = ("_runtime", "_per_second")
+
+
+def without_timings(history: list[dict]) -> list[dict]:
+    """The Trainer's log history without its wall-clock entries (train_runtime,
+    eval_samples_per_second, ...): the training log is then the same bytes on every rerun.
+    Job run times are in Snakemake's benchmark files."""
+    return [{k: v for k, v in row.items() if not k.endswith(TIMING_SUFFIXES)} for row in history]
+
+
 def write_jsonl(path, rows) -> None:
     from definemed.io import write_text
 
@@ -221,9 +233,10 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
     trainer.train(resume_from_checkpoint=last_complete_checkpoint(work_dir) if reuse else None)
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
+    drop_load_flags(out_dir)
     return {
         "validation": val,
-        "history": trainer.state.log_history,
+        "history": without_timings(trainer.state.log_history),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_fbeta": trainer.state.best_metric,
         "steps": trainer.state.global_step,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from definemed.io import claim_work_dir, sha256_file
+from definemed.io import claim_work_dir, drop_load_flags, sha256_file
 from definemed.packing import open_packed
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))  # the base's tokenizer and chat template
+    drop_load_flags(out_dir)
     if model.generation_config is not None:
         model.generation_config.save_pretrained(str(out_dir))
     return {

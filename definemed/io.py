@@ -106,3 +106,16 @@ def claim_work_dir(work_dir, request: dict) -> bool:
     work_dir.mkdir(parents=True)
     stamp.write_text(text)
     return False
+
+
+def drop_load_flags(model_dir) -> None:
+    """Remove what transformers records in tokenizer_config.json about how the tokenizer was
+    *loaded* ("local_files_only": true when HF_HUB_OFFLINE was set): the saved files then do not
+    depend on the environment of the job."""
+    path = Path(model_dir) / "tokenizer_config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if "local_files_only" in config:
+        del config["local_files_only"]
+        write_text(path, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

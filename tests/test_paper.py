@@ -401,3 +401,31 @@ def test_judge_figures_are_drawn_by_their_rules(finished_copy, miniature_config)
     assert "Error" not in log
     shell = proc.stdout
     assert "tiny DeFineMed-Mistral-7B-SLERP" in shell  # display names reach the plotting script
+
+
+def test_classifier_log_keeps_no_wall_clock_entries():
+    from definemed.classifier import without_timings
+
+    history = [
+        {"loss": 0.6, "step": 5, "epoch": 0.1},
+        {"eval_loss": 0.03, "eval_runtime": 0.45, "eval_samples_per_second": 534.0, "eval_steps_per_second": 33.4},
+        {"train_runtime": 53.1, "train_samples_per_second": 60.3, "total_flos": 3.5e11, "train_loss": 0.33},
+    ]
+    assert without_timings(history) == [
+        {"loss": 0.6, "step": 5, "epoch": 0.1},
+        {"eval_loss": 0.03},
+        {"total_flos": 3.5e11, "train_loss": 0.33},
+    ]
+
+
+def test_saved_tokenizer_config_does_not_depend_on_hf_hub_offline(tmp_path):
+    from definemed.io import drop_load_flags
+
+    config = {"model_max_length": 512, "local_files_only": True, "tokenizer_class": "X"}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    drop_load_flags(tmp_path)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text()) == {
+        "model_max_length": 512,
+        "tokenizer_class": "X",
+    }
+    drop_load_flags(tmp_path / "absent")  # a model without tokenizer files is left alone
