@@ -63,7 +63,7 @@ def test_table_rows_are_the_papers():
 
 def test_paper_dag_has_one_job_per_model_and_group():
     out = snakemake(REPO, "-n", "--quiet", "rules").stdout
-    counts = dict(re.findall(r"^(benchmark_\w+)\s+(\d+)$", out, re.M))
+    counts = dict(re.findall(r"^(benchmark_(?:medical|general))\s+(\d+)$", out, re.M))
     assert counts == {"benchmark_medical": "13", "benchmark_general": "10"}, out[-2000:]
 
 

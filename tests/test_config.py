@@ -1,6 +1,5 @@
 """The config schema and the paper run's DAG."""
 
-import time
 
 import pytest
 import yaml
@@ -9,10 +8,8 @@ from conftest import REPO, copy_repo, snakemake
 from definemed.fineweb import read_manifest
 
 
-def test_paper_dag_has_one_download_per_manifest_shard_and_is_fast():
-    start = time.perf_counter()
+def test_paper_dag_has_one_download_per_manifest_shard():
     proc = snakemake(REPO, "-n", "--quiet", "rules")
-    elapsed = time.perf_counter() - start
     shards = read_manifest(REPO / "data" / "fineweb2-deu_Latn.manifest.tsv")
     counts = {}
     for line in proc.stdout.splitlines():
@@ -35,7 +32,6 @@ def test_paper_dag_has_one_download_per_manifest_shard_and_is_fast():
         "make_ablation_corpus",
     ):
         assert counts[rule] == 1
-    assert elapsed < 10, f"dry run took {elapsed:.1f} s"
 
 
 def break_config(tmp_path, change):
