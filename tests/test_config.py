@@ -1,6 +1,5 @@
 """The config schema and the paper run's DAG."""
 
-
 import pytest
 import yaml
 from conftest import REPO, copy_repo, snakemake
