@@ -381,17 +381,14 @@ def test_determinism_check_finds_differences_and_skips_only_timings(tmp_path):
     assert "ONLY IN B  results/labels/extra.json" in bad.stdout
 
 
-def test_judge_figures_are_drawn_by_their_rules(finished_copy, miniature_config):
-    """Figures 2 and 3 from judge results in the agreed format (synthetic here: the judge rules
-    are built elsewhere), through their Snakemake rules, with the config's display names."""
-    runs = list(miniature_config["cpt"]["runs"])[:2]
-    models = [*runs, f"{runs[0]}-slerp"]
+def test_judge_figures_are_drawn_by_their_rules(finished_copy):
+    """Figures 2 and 3 from the miniature's judge results, through their Snakemake rules alone,
+    with the config's display names."""
     judges = finished_copy / "miniature" / "results" / "judges"
-    (judges / "pairwise").mkdir(parents=True)
-    (judges / "failure_modes").mkdir(parents=True)
-    (judges / "pairwise" / "winrate.json").write_text(json.dumps(synthetic_winrate(models)))
-    (judges / "failure_modes" / "counts.json").write_text(json.dumps(synthetic_counts(models)))
+    assert (judges / "pairwise" / "winrate.json").exists() and (judges / "failure_modes" / "counts.json").exists()
     targets = [f"miniature/paper/figures/{f}.{ext}" for f in ("figure2", "figure3") for ext in ("pdf", "png")]
+    for t in targets:
+        (finished_copy / t).unlink(missing_ok=True)
     proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n", *targets)
     assert planned_jobs(proc) == {"figure2": 1, "figure3": 1}
     snakemake(finished_copy, "--profile", "profiles/miniature", *targets)
@@ -399,8 +396,7 @@ def test_judge_figures_are_drawn_by_their_rules(finished_copy, miniature_config)
         assert (finished_copy / t).stat().st_size > 1000
     log = (finished_copy / "miniature" / "logs" / "paper" / "figure2.log").read_text()
     assert "Error" not in log
-    shell = proc.stdout
-    assert "tiny DeFineMed-Mistral-7B-SLERP" in shell  # display names reach the plotting script
+    assert "tiny DeFineMed-Mistral-7B-SLERP" in proc.stdout  # display names reach the plotting script
 
 
 def test_classifier_log_keeps_no_wall_clock_entries():
