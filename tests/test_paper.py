@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, copy_repo, snakemake
 
@@ -312,10 +313,11 @@ def test_a_deleted_figure_reruns_only_its_plotting_job(finished_copy):
     assert planned_jobs(proc) == {"figure4": 1, "all": 1}
     snakemake(finished_copy, "--profile", "profiles/miniature", target)
     assert (finished_copy / target).exists()
-    # results newer upstream inputs would rerun the classifier; --allowed-rules keeps it out
+    # a changed upstream input would rerun the classifier; --allowed-rules keeps it out. (Snakemake
+    # 9 compares checksums of small inputs, so the file's bytes must change, not only its mtime.)
     upstream = finished_copy / "miniature" / "results" / "labels" / "test.parquet"
-    stat = upstream.stat()
-    upstream.touch()
+    stat, original = upstream.stat(), upstream.read_bytes()
+    pq.write_table(pq.read_table(upstream), upstream, compression="gzip")
     try:
         (finished_copy / target).unlink()
         proc = snakemake(finished_copy, "--profile", "profiles/miniature", "-n", target)
@@ -325,6 +327,7 @@ def test_a_deleted_figure_reruns_only_its_plotting_job(finished_copy):
         )
         assert planned_jobs(proc) == {"figure4": 1}
     finally:
+        upstream.write_bytes(original)
         os.utime(upstream, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         snakemake(finished_copy, "--profile", "profiles/miniature", target)
 
