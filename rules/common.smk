@@ -242,10 +242,14 @@ def stage_resources(spec, threads=None):
     return resources
 
 
-def cpt_job_resources(run):
+def cpt_job_resources(run, attempt=1):
     """stage_resources of a CPT run, launched as one task per node: more than one task takes
-    the plugin's `mpi` route (the job's shell starts `srun`, scripts/launch_cpt.sh)."""
-    spec = cpt_resources(run)
+    the plugin's `mpi` route (the job's shell starts `srun`, scripts/launch_cpt.sh). A
+    `retry_runtime` entry sets the runtime of attempts after the first (resubmissions that
+    resume from checkpoints, e.g. in a longer queue); default: `runtime`."""
+    spec = dict(cpt_resources(run))
+    if attempt > 1 and "retry_runtime" in spec:
+        spec["runtime"] = spec["retry_runtime"]
     resources = stage_resources(spec)
     tasks = int(spec.get("tasks", resources["nodes"]))
     resources.update(tasks=tasks, mpi="srun" if tasks > 1 else "")

@@ -57,7 +57,7 @@ rule train_cpt:
         mpi=lambda w: cpt_job_resources(w.run)["mpi"],
         gres=lambda w: cpt_job_resources(w.run)["gres"],
         tasks_per_gpu=lambda w: cpt_job_resources(w.run)["tasks_per_gpu"],
-        runtime=lambda w: cpt_job_resources(w.run)["runtime"],
+        runtime=lambda w, attempt: cpt_job_resources(w.run, attempt)["runtime"],
         mem_mb=lambda w: cpt_job_resources(w.run)["mem_mb"],
         cpus_per_task=lambda w: cpt_job_resources(w.run)["cpus_per_task"],
     params:

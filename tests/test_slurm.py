@@ -164,7 +164,7 @@ INPUTS = [  # finished miniature outputs the part below starts from
 ]
 TARGETS = [
     "results/scores/train-000_00000.parquet",  # score_shard: 1 GPU
-    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, killed at 2 min, resumed
+    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, killed at 1 min, resumed with 20
     f"results/merges/{RUN}-slerp/check.json",  # merge_slerp: CPU, after the resumed CPT
 ]
 
