@@ -190,10 +190,15 @@ rule cpt_scaling:
     # the whole machine: nothing may run beside a throughput measurement
     threads: config["threads"]
     resources:
+        # GPUs per node as --gres (stage_resources); the node count is the wildcard's
+        **{
+            k: v
+            for k, v in stage_resources(
+                {"runtime": 30, **PAPER.get("scaling", {}).get("resources", {})}
+            ).items()
+            if k != "nodes"
+        },
         nodes=lambda w: int(w.nodes),
-        gpu=PAPER.get("scaling", {}).get("resources", {}).get("gpu", 0),
-        runtime=PAPER.get("scaling", {}).get("resources", {}).get("runtime", 30),
-        mem_mb=PAPER.get("scaling", {}).get("resources", {}).get("mem_mb", 8000),
     params:
         settings=as_json(
             {

@@ -47,7 +47,7 @@ def miniature(tmp_path_factory):
     if reuse:  # developers: point at a finished miniature/ to skip the 10-minute run
         return Path(reuse).resolve()
     work = copy_repo(tmp_path_factory.mktemp("miniature-run"))
-    snakemake(work, "--profile", "profiles/miniature")
+    snakemake(work, "--profile", "profiles/miniature", timeout=3600)
     return work / "miniature"
 
 
