@@ -246,7 +246,3 @@ def mean_and_stderr(values: list[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
     return mean, math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) / math.sqrt(n)
-
-
-def binomial_stderr(accuracy: float, n: int) -> float:
-    return math.sqrt(accuracy * (1 - accuracy) / (n - 1))

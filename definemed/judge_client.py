@@ -63,15 +63,13 @@ def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def add_max_length(schema: dict, max_chars: int) -> dict:
-    """A copy of `schema` whose free-text strings carry maxLength: a random or weak local model
-    under a grammar may otherwise write one string forever."""
+def _with_each_node(schema: dict, change) -> dict:
+    """A deep copy of a JSON schema with `change(node)` applied to every mapping in it."""
     schema = json.loads(json.dumps(schema))
 
     def walk(node):
         if isinstance(node, dict):
-            if node.get("type") == "string" and "enum" not in node and "maxLength" not in node:
-                node["maxLength"] = max_chars
+            change(node)
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
@@ -80,24 +78,27 @@ def add_max_length(schema: dict, max_chars: int) -> dict:
 
     walk(schema)
     return schema
+
+
+def add_max_length(schema: dict, max_chars: int) -> dict:
+    """A copy of `schema` whose free-text strings carry maxLength: a random or weak local model
+    under a grammar may otherwise write one string forever."""
+
+    def cap(node):
+        if node.get("type") == "string" and "enum" not in node and "maxLength" not in node:
+            node["maxLength"] = max_chars
+
+    return _with_each_node(schema, cap)
 
 
 def strict_schema(schema: dict) -> dict:
     """OpenAI strict structured outputs need additionalProperties: false on every object."""
-    schema = json.loads(json.dumps(schema))
 
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("type") == "object":
-                node.setdefault("additionalProperties", False)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
+    def close(node):
+        if node.get("type") == "object":
+            node.setdefault("additionalProperties", False)
 
-    walk(schema)
-    return schema
+    return _with_each_node(schema, close)
 
 
 def request_body(req: JudgeRequest, settings: dict, model_id: str | None = None) -> dict:
