@@ -183,10 +183,14 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         )
 
     beta = settings["fbeta"]
+    # checkpoints are compared at the threshold the filter will use: a model that is right at 0.5
+    # but never sure enough for a fixed 0.9 would pass no document into FineMed
+    rule = settings.get("threshold", {})
+    at = rule["value"] if rule.get("rule") == "fixed" else 0.5
 
     def metrics(pred):
         p = torch.softmax(torch.tensor(pred.predictions), -1)[:, 1].numpy()
-        prec, rec = precision_recall(pred.label_ids, p, 0.5)
+        prec, rec = precision_recall(pred.label_ids, p, at)
         return {"precision": prec, "recall": rec, "fbeta": fbeta(prec, rec, beta)}
 
     request = {
@@ -231,6 +235,13 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         callbacks=[EarlyStoppingCallback(early_stopping_patience=settings["early_stopping_patience"])],
     )
     trainer.train(resume_from_checkpoint=last_complete_checkpoint(work_dir) if reuse else None)
+    if not trainer.state.best_metric:  # every later stage would get an empty FineMed
+        raise ValueError(
+            f"classifier: validation F-beta at threshold {at} stayed 0 for {trainer.state.global_step} steps"
+            f" (no document called medical); early stopping after {settings['early_stopping_patience']} evaluations"
+            f" every {settings['eval_steps']} steps ended training before it learned: raise"
+            " classifier.early_stopping_patience, classifier.epochs or classifier.learning_rate"
+        )
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     drop_load_flags(out_dir)

@@ -103,6 +103,8 @@ def token_matched_sample(
     streaming pass reads the documents with key < p, p = margin * target_words / total_words; if
     their tokens fall short (general text may need fewer tokens per word than medical text), a
     further pass reads the next key range. The result equals that of one pass with a large p."""
+    if target_tokens <= 0:
+        raise ValueError("the token target is 0: FineMed is empty (did the classifier keep any document?)")
     parts, lo, passes = [], 0.0, 0
     hi = min(1.0, margin * target_words / max(1, total_words))
     while True:

@@ -184,11 +184,12 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     if resume:
         log.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))  # the base's tokenizer and chat template
-    drop_load_flags(out_dir)
-    if model.generation_config is not None:
-        model.generation_config.save_pretrained(str(out_dir))
+    trainer.save_model(str(out_dir))  # collective (FSDP gathers the weights); the main process writes
+    if trainer.is_world_process_zero():  # one writer: every rank shares out_dir on a shared file system
+        tokenizer.save_pretrained(str(out_dir))  # the base's tokenizer and chat template
+        drop_load_flags(out_dir)
+        if model.generation_config is not None:
+            model.generation_config.save_pretrained(str(out_dir))
     return {
         "steps": trainer.state.global_step,
         "planned_steps": steps,

@@ -81,12 +81,18 @@ def atomic_dir(path: str | os.PathLike):
     import shutil
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
+    tmp = atomic_dir_partial(path)
     tmp.mkdir(parents=True, exist_ok=True)
     yield tmp
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
+
+
+def atomic_dir_partial(path: str | os.PathLike) -> Path:
+    """The temporary folder atomic_dir(path) writes into."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
 
 
 def claim_work_dir(work_dir, request: dict) -> bool:

@@ -129,6 +129,12 @@ def pack_corpus(parts, tokenizer, length: int, out_dir, window_documents: int = 
                     if len(window) >= window_documents:
                         flush(final=False)
         flush(final=True)
+    if not stats["sequences"]:
+        raise ValueError(
+            f"nothing to pack: {len(parts)} part(s) ({', '.join(map(str, parts[:3]))}"
+            f"{', ...' if len(parts) > 3 else ''}) hold {stats['documents']} documents"
+            f" after {stats['skipped_documents']} held out (an empty FineMed: did the classifier keep any?)"
+        )
     np.asarray(lengths, dtype=np.uint32).tofile(out_dir / "lengths.u32")
     total = stats["sequences"] * length
     stats["padding_share"] = 1 - stats["tokens"] / total if total else 0.0

@@ -105,7 +105,11 @@ def _model_config(tiny: dict, tokenizer, family: str):
     if arch == "xlm-roberta":
         # RoBERTa offsets positions by padding_idx + 1: two extra rows
         common["max_position_embeddings"] += 2
-        return XLMRobertaConfig(**common, num_labels=tiny["num_labels"], type_vocab_size=1, **ids)
+        # no attention dropout (XLM-R-base has 0.1): on CPU a random draw per attention weight is
+        # 60% of a tiny model's training step; hidden dropout stays
+        return XLMRobertaConfig(
+            **common, num_labels=tiny["num_labels"], type_vocab_size=1, attention_probs_dropout_prob=0.0, **ids
+        )
     kv = dict(num_key_value_heads=tiny["num_kv_heads"], tie_word_embeddings=False, **ids)
     if arch == "mistral":
         return MistralConfig(**common, **kv, sliding_window=None)

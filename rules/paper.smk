@@ -187,8 +187,9 @@ rule cpt_scaling:
         nodes=r"[1-9][0-9]*",
     conda:
         "../envs/train.yaml"
-    # the whole machine: nothing may run beside a throughput measurement
-    threads: config["threads"]
+    # all the CPUs its resources ask for (scaling.resources.cpus_per_task): nothing may run
+    # beside a throughput measurement
+    threads: stage_resources(PAPER.get("scaling", {}).get("resources", {}))["cpus_per_task"]
     resources:
         # GPUs per node as --gres (stage_resources); the node count is the wildcard's
         **{

@@ -79,3 +79,33 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     assert stats["FineMed-de"]["documents"] == len(ids)
     assert stats["FineMed-de"]["words"] == sum(len(t.split()) for t in kept.column("text").to_pylist())
     assert stats["FineWeb2-de"]["documents"] == truth.num_rows
+
+
+def test_a_classifier_that_never_calls_a_document_medical_is_an_error(miniature, tmp_path):
+    """Early stopping on a flat F-beta of 0 would hand every later stage an empty FineMed."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from definemed.classifier import train_classifier
+
+    src = miniature / "models" / "tiny-xlm-roberta"
+    model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=2)
+    with torch.no_grad():  # a head that calls nothing medical, and a learning rate that keeps it so
+        model.classifier.out_proj.bias.copy_(torch.tensor([10.0, -10.0]))
+    model.save_pretrained(tmp_path / "base")
+    AutoTokenizer.from_pretrained(src).save_pretrained(tmp_path / "base")
+    table = pa.table({"id": [f"d{i}" for i in range(40)], "text": ["Ein Text."] * 40, "label": [0, 1] * 20})
+    settings = {
+        "max_length": 16,
+        "epochs": 1,
+        "batch_size": 8,
+        "learning_rate": 0.0,
+        "weight_decay": 0.0,
+        "validation_fraction": 0.25,
+        "fbeta": 0.5,
+        "eval_steps": 1,
+        "early_stopping_patience": 1,
+    }
+    with pytest.raises(ValueError, match="validation F-beta at threshold 0.5 stayed 0 for 2 steps"):
+        train_classifier(table, settings, tmp_path / "base", tmp_path / "out", tmp_path / "work", seed=0)
+    assert not (tmp_path / "out").exists()

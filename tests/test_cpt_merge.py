@@ -98,7 +98,9 @@ def test_miniature_merges_exist_in_float16_and_cpt_lowers_medical_perplexity(min
 
 
 def run_cpt(miniature, config, packed, work, out):
-    settings = dict(config["cpt"], effective_batch_sequences=4, micro_batch_size=2, save_steps=3, warmup_steps=2)
+    settings = dict(
+        config["cpt"], epochs=2, effective_batch_sequences=4, micro_batch_size=2, save_steps=3, warmup_steps=2
+    )
     cmd = [
         sys.executable,
         str(REPO / "scripts" / "train_cpt.py"),

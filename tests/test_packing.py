@@ -3,6 +3,7 @@
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from definemed.packing import best_fit_decreasing, chop_cuts, open_packed, pack_corpus, pack_window
 
@@ -50,3 +51,10 @@ def test_pack_corpus_memmaps_sequences_with_eos_between_documents(tmp_path):
     assert all((tokens[r, lengths[r] :] == 0).all() for r in range(len(lengths)))
     assert stats["padding_share"] < 0.01
     assert stats["documents_cut"] < stats["chop_documents_cut"]
+
+
+def test_pack_corpus_refuses_an_empty_corpus_by_name(tmp_path):
+    part = tmp_path / "finemed.parquet"
+    pq.write_table(pa.table({"id": ["d0"], "text": ["held out"]}), part)
+    with pytest.raises(ValueError, match=r"finemed\.parquet\) hold 0 documents after 1 held out"):
+        pack_corpus([part], WordTokenizer(), 16, tmp_path / "packed", exclude={"d0"})
