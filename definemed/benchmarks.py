@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -118,10 +119,21 @@ def override_task(key: str, spec: dict, data_file: Path) -> dict:
         "tag": None,
         "dataset_path": "json",
         "dataset_name": None,
-        "dataset_kwargs": {"data_files": {s: str(Path(data_file).resolve()) for s in sorted(task_splits(shipped))}},
+        "dataset_kwargs": {"data_files": {s: portable_path(data_file) for s in sorted(task_splits(shipped))}},
     }
     task.update(spec.get("overrides", {}))
     return task
+
+
+def portable_path(path) -> str:
+    """`path` relative to the working directory (the workflow's) when it lies below it, else
+    absolute: lm-eval writes the data path into its results, which must not depend on where the
+    repository was cloned."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def local_task_name(key: str) -> str:
@@ -227,8 +239,22 @@ def _stable(obj):
     return str(obj)
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _scrub(obj):
+    """Memory addresses out of reprs lm-eval already made strings (`<function f at 0x7f...>`)."""
+    if isinstance(obj, str):
+        return _ADDRESS.sub("", obj)
+    if isinstance(obj, dict):
+        return {k: _scrub(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
 def stable_json(obj, **kwargs) -> str:
-    return json.dumps(obj, sort_keys=True, default=_stable, ensure_ascii=False, **kwargs)
+    return json.dumps(_scrub(obj), sort_keys=True, default=lambda o: _scrub(_stable(o)), ensure_ascii=False, **kwargs)
 
 
 def sample_scores(samples: list[dict], metric: str, flt: str = "none") -> list[float]:

@@ -12,8 +12,10 @@ from definemed.benchmarks import (
     eval_split,
     group_models,
     mean_and_stderr,
+    portable_path,
     sample_scores,
     shipped_task_yaml,
+    stable_json,
     table_rows,
 )
 from definemed.config import display_name, load
@@ -146,3 +148,21 @@ def test_miniature_benchmarks_recompute_from_their_sample_logs(miniature, miniat
                 assert result["lm_eval_version"] == "0.4.13" and len(result["task_config_sha256"]) == 64
                 seen += 1
     assert seen == 11 * 4 + 9 * 5
+
+
+def test_results_do_not_depend_on_the_clone_path_or_process(tmp_path, monkeypatch):
+    """Two runs from scratch in different folders must write byte-identical benchmark files."""
+    import functools
+
+    def _filter_subject(docs, subject):
+        return docs
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "miniature").mkdir()
+    assert portable_path(tmp_path / "miniature" / "a.jsonl") == "miniature/a.jsonl"
+    assert portable_path("/elsewhere/a.jsonl") == "/elsewhere/a.jsonl"
+    part = functools.partial(_filter_subject, subject="anatomy")
+    cfg = {"process_docs": repr(part), "fn": part, "x": [1, "y"]}
+    text = stable_json(cfg)
+    assert " at 0x" not in text and "subject='anatomy'" in text, text
+    assert text == stable_json({**cfg, "process_docs": repr(functools.partial(_filter_subject, subject="anatomy"))})

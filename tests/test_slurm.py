@@ -180,7 +180,7 @@ def sacct(job_ids):
 
 
 @slurm_host
-def test_miniature_part_through_slurm(miniature, tmp_path):
+def test_miniature_part_through_slurm(miniature, tmp_path, capsys):
     subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
     work = copy_repo(tmp_path / "repo")
     for rel in INPUTS:
@@ -230,7 +230,12 @@ def test_miniature_part_through_slurm(miniature, tmp_path):
         jobs.setdefault(rule, []).append(f.stem)
     assert set(jobs) == {"score_shard", "train_cpt", "merge_slerp"}, jobs
     states = sacct([i for ids in jobs.values() for i in ids])
-    print({rule: [(i, *states[i]) for i in sorted(ids, key=int)] for rule, ids in jobs.items()})
+    with capsys.disabled():  # into CI's log even when the test passes: what Slurm ran, and how it ended
+        print(f"\nSlurm jobs of the miniature part ({elapsed:.0f} s through snakemake --profile profiles/slurm):")
+        for rule, ids in sorted(jobs.items()):
+            for i in sorted(ids, key=int):
+                print(f"  {rule:12s} job {i:>5s}  {' '.join(states[i])}")
+        print("\n".join(line for line in log.splitlines() if "submitted with SLURM jobid" in line))
     for rule, ids in jobs.items():
         final = max(ids, key=int)
         assert states[final][0] == "COMPLETED", (rule, states[final])
