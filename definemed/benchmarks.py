@@ -242,19 +242,9 @@ def _stable(obj):
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def _scrub(obj):
-    """Memory addresses out of reprs lm-eval already made strings (`<function f at 0x7f...>`)."""
-    if isinstance(obj, str):
-        return _ADDRESS.sub("", obj)
-    if isinstance(obj, dict):
-        return {k: _scrub(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_scrub(v) for v in obj]
-    return obj
-
-
 def stable_json(obj, **kwargs) -> str:
-    return json.dumps(_scrub(obj), sort_keys=True, default=lambda o: _scrub(_stable(o)), ensure_ascii=False, **kwargs)
+    # lm-eval hands over some callables already as reprs (`<function f at 0x7f...>`): drop the address
+    return _ADDRESS.sub("", json.dumps(obj, sort_keys=True, default=_stable, ensure_ascii=False, **kwargs))
 
 
 def sample_scores(samples: list[dict], metric: str, flt: str = "none") -> list[float]:

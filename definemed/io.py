@@ -74,25 +74,24 @@ def sha256_text(text: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike):
+def atomic_dir(path: str | os.PathLike, owner: bool = True):
     """Yield a fresh temporary folder beside `path`; it replaces `path` only if the block succeeds.
     A partial folder of an earlier killed attempt (same name + .partial) is handed back for reuse,
-    so downloads that resume (huggingface_hub's local_dir) pick up where they stopped."""
+    so downloads that resume (huggingface_hub's local_dir) pick up where they stopped.
+    owner=False (the other ranks of a distributed job): the same folder, neither made nor renamed,
+    so that a rank leaving the block first cannot move it away under the owner's writes."""
     import shutil
 
     path = Path(path)
-    tmp = atomic_dir_partial(path)
+    tmp = path.with_name(path.name + ".partial")
+    if not owner:
+        yield tmp
+        return
     tmp.mkdir(parents=True, exist_ok=True)
     yield tmp
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
-
-
-def atomic_dir_partial(path: str | os.PathLike) -> Path:
-    """The temporary folder atomic_dir(path) writes into."""
-    path = Path(path)
-    return path.with_name(path.name + ".partial")
 
 
 def claim_work_dir(work_dir, request: dict) -> bool:

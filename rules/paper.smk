@@ -172,6 +172,11 @@ rule figure4:
 
 
 # Figure 5: a few continual pre-training steps per node count, with the training code of train_cpt
+SCALING_RESOURCES = stage_resources(
+    {"runtime": 30, **PAPER.get("scaling", {}).get("resources", {})}
+)
+
+
 rule cpt_scaling:
     input:
         packed=f"{ROOT}results/packed/{{run}}",
@@ -189,16 +194,10 @@ rule cpt_scaling:
         "../envs/train.yaml"
     # all the CPUs its resources ask for (scaling.resources.cpus_per_task): nothing may run
     # beside a throughput measurement
-    threads: stage_resources(PAPER.get("scaling", {}).get("resources", {}))["cpus_per_task"]
+    threads: SCALING_RESOURCES["cpus_per_task"]
     resources:
         # GPUs per node as --gres (stage_resources); the node count is the wildcard's
-        **{
-            k: v
-            for k, v in stage_resources(
-                {"runtime": 30, **PAPER.get("scaling", {}).get("resources", {})}
-            ).items()
-            if k != "nodes"
-        },
+        **{k: v for k, v in SCALING_RESOURCES.items() if k != "nodes"},
         nodes=lambda w: int(w.nodes),
     params:
         settings=as_json(

@@ -11,12 +11,11 @@ Rerun the same command after a kill: it continues from the last complete checkpo
 import argparse
 import json
 import os
-from contextlib import nullcontext
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
 from definemed.cpt import train
-from definemed.io import atomic_dir, atomic_dir_partial, read_json, write_json, write_text
+from definemed.io import atomic_dir, read_json, write_json, write_text
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -35,9 +34,7 @@ args = p.parse_args()
 set_torch_threads(args.threads)
 settings = json.loads(args.settings)
 rank0 = int(os.environ.get("RANK", "0")) == 0
-# every rank gets the same folder, but only the main process (the one writer) renames it into place:
-# another rank leaving the block first would move it away under the main process's writes
-with atomic_dir(args.out) if rank0 else nullcontext(atomic_dir_partial(args.out)) as tmp:
+with atomic_dir(args.out, owner=rank0) as tmp:  # the main process writes and renames; the others only train
     summary = train(args.packed, args.base, tmp, args.work_dir, settings, args.seed)
     if rank0:
         packed = read_json(Path(args.packed) / "stats.json")
