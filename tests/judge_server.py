@@ -6,7 +6,8 @@ cycling through 429 (with Retry-After), 500 and a timeout (the server holds the 
 the client's timeout and closes it without an answer). Queries containing ALWAYS-FAIL get 503
 every time; INVALID-JSON gets a 200 whose content is not JSON; ECHO-KEY gets a 400 whose message
 quotes the caller's key (as some endpoints do). The server counts, per request body, how many
-times it sent an answer."""
+times it delivered an answer (an answer whose write failed because the client had already hung
+up is not counted: the client never saw it)."""
 
 from __future__ import annotations
 
@@ -126,8 +127,6 @@ class JudgeServer:
             return 400, {"error": {"message": f"Incorrect request from key {self.api_key}", "type": "invalid"}}
         schema = body["response_format"]["json_schema"]["schema"]
         content = "this is not JSON" if "INVALID-JSON" in text else json.dumps(answer_for(schema))
-        with self.lock:
-            self.answered[self.identity(body)] += 1
         return 200, {
             "id": "chatcmpl-loopback",
             "object": "chat.completion",
@@ -157,7 +156,10 @@ class JudgeServer:
             handler.close_connection = True
             return None
         status, obj = self.completion(body)
-        return handler._send(status, obj)
+        handler._send(status, obj)
+        if status == 200:
+            with self.lock:
+                self.answered[self.identity(body)] += 1
 
     # -- Batch API --------------------------------------------------------------------------------
     def upload(self, handler, raw: bytes):
@@ -209,6 +211,8 @@ class JudgeServer:
                                 "error": {"code": "server_error", "message": "failed"}})  # fmt: skip
                     continue
                 status, obj = self.completion(req["body"])
+                if status == 200:
+                    self.answered[self.identity(req["body"])] += 1
                 out.append(
                     {"custom_id": req["custom_id"], "response": {"status_code": status, "body": obj}, "error": None}
                 )

@@ -31,7 +31,7 @@ def judge_settings(server, **over):
                 "max_retries": 3,
                 "backoff_initial_s": 0.01,
                 "backoff_max_s": 0.05,
-                "timeout_s": 0.4,
+                "timeout_s": 2.0,  # far above an answer's milliseconds, even on a loaded CI machine
                 "batch_poll_s": 0.01,
                 **over,
             }
@@ -69,7 +69,7 @@ SPECIAL = [(17, 3, "ALWAYS-FAIL"), (19, 5, "INVALID-JSON")]
 
 def test_faults_retried_every_request_ends_answered_or_failed_none_twice_rerun_free(tmp_path, key_env):
     requests = make_requests(90, SPECIAL)
-    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=0.8, seed=7) as server:
+    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=2.5, seed=7) as server:
         settings = judge_settings(server)
         client = JudgeClient(settings, tmp_path / "cache.sqlite")
         records, stats = client.run(requests)
@@ -198,7 +198,7 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
             )
         )
         gens.append(str(path))
-    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=0.8, seed=3) as server:
+    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=2.5, seed=3) as server:
         stage = {"judge": judge_settings(server), "both_orders": True, "output_tokens": 300}
         out = tmp_path / "results"
         log = tmp_path / "judge.log"
