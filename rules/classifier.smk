@@ -17,6 +17,7 @@ rule train_classifier:
         f"{ROOT}logs/classifier/train_classifier.log",
     benchmark:
         f"{ROOT}benchmarks/classifier/train_classifier.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/transformers.yaml"
     threads: config["threads"]

@@ -21,6 +21,9 @@ FIXTURE = config["fineweb"]["source"] == "fixture"
 NEVER = (
     "(?!)"  # a wildcard constraint nothing matches: switches a rule off for this run
 )
+# Jobs on the way to the CPT models (data, labels, classifier, FineMed, CPT, merges) start before
+# the evaluations that can wait: the long chain keeps going while evaluations fill free cores.
+UPSTREAM_PRIORITY = 10
 SHARD_NAME = (
     "[^/]+"  # shard names come from the manifest; the download script checks them
 )

@@ -17,6 +17,7 @@ rule pack_corpus:
         f"{ROOT}benchmarks/packed/{{run}}.tsv"
     wildcard_constraints:
         run=one_of(RUNS),
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/transformers.yaml"
     resources:
@@ -47,6 +48,7 @@ rule train_cpt:
         f"{ROOT}benchmarks/cpt/{{run}}.tsv"
     wildcard_constraints:
         run=one_of(RUNS),
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/train.yaml"
     threads: config["threads"]
@@ -126,6 +128,7 @@ rule merge_slerp:
         f"{ROOT}benchmarks/merges/{{run}}-slerp.tsv"
     wildcard_constraints:
         run=one_of(RUNS),
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/merge.yaml"
     threads: config["threads"]

@@ -16,6 +16,7 @@ rule score_shard:
         f"{ROOT}logs/scores/{{shard}}.log",
     benchmark:
         f"{ROOT}benchmarks/scores/{{shard}}.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/transformers.yaml"
     threads: config["threads"]
@@ -42,6 +43,7 @@ rule filter_shard:
         f"{ROOT}logs/finemed/{{shard}}.log",
     benchmark:
         f"{ROOT}benchmarks/finemed/{{shard}}.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/data.yaml"
     shell:
@@ -89,6 +91,7 @@ rule make_ablation_corpus:
         f"{ROOT}logs/ablation/make_ablation_corpus.log",
     benchmark:
         f"{ROOT}benchmarks/ablation/make_ablation_corpus.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/transformers.yaml"
     resources:

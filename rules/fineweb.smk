@@ -11,6 +11,7 @@ rule download_fineweb_shard:
         f"{ROOT}benchmarks/fineweb2/{{shard}}.tsv"
     wildcard_constraints:
         shard=NEVER if FIXTURE else SHARD_NAME,
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/hub.yaml"
     resources:
@@ -36,6 +37,7 @@ rule make_fixture_shard:
         f"{ROOT}benchmarks/fineweb2/{{shard}}.tsv"
     wildcard_constraints:
         shard=SHARD_NAME if FIXTURE else NEVER,
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/data.yaml"
     params:

@@ -15,6 +15,7 @@ rule sample_documents:
         f"{ROOT}logs/labels/sample_documents.log",
     benchmark:
         f"{ROOT}benchmarks/labels/sample_documents.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/data.yaml"
     params:
@@ -35,6 +36,7 @@ rule label_documents:
         f"{ROOT}logs/labels/label_documents.log",
     benchmark:
         f"{ROOT}benchmarks/labels/label_documents.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         (
             "../envs/vllm.yaml"
@@ -145,6 +147,7 @@ rule split_labelled_documents:
         f"{ROOT}logs/labels/split_labelled_documents.log",
     benchmark:
         f"{ROOT}benchmarks/labels/split_labelled_documents.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/data.yaml"
     params:

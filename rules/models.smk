@@ -11,6 +11,7 @@ rule fetch_model:
         f"{ROOT}benchmarks/models/{{model}}.tsv"
     wildcard_constraints:
         model=one_of(HUB_MODELS),
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/hub.yaml"
     resources:
@@ -32,6 +33,7 @@ rule build_tiny_model:
         f"{ROOT}benchmarks/models/{{model}}.tsv"
     wildcard_constraints:
         model=one_of(TINY_MODELS),
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/transformers.yaml"
     threads: config["threads"]
