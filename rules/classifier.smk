@@ -55,6 +55,7 @@ rule evaluate_classifier:
         f"{ROOT}logs/classifier/evaluate_classifier.log",
     benchmark:
         f"{ROOT}benchmarks/classifier/evaluate_classifier.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/transformers.yaml"
     params:

@@ -65,6 +65,7 @@ rule corpus_statistics:
         f"{ROOT}logs/finemed/corpus_statistics.log",
     benchmark:
         f"{ROOT}benchmarks/finemed/corpus_statistics.tsv"
+    priority: UPSTREAM_PRIORITY
     conda:
         "../envs/data.yaml"
     shell:

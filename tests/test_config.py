@@ -93,3 +93,28 @@ def test_cpt_jobs_request_multi_node_resources():
         assert "gpu=" in resources and "accelerate launch --config_file accelerate/fsdp_" in job
     assert nodes["definemed-qwen2.5-7b"] == 8  # Table 8: 64 GPUs on Karolina
     assert nodes["definemed-mistral-small-24b"] == 32  # Table 8: 128 GPUs on Leonardo
+
+
+def job_priorities(dry_run: str) -> dict[str, set[int]]:
+    """{rule: priorities of its jobs} from a dry run's job blocks (no `priority:` line means 0)."""
+    out: dict[str, set[int]] = {}
+    for block in dry_run.split("\nrule ")[1:]:
+        rule = block.split(":")[0]
+        line = [x for x in block.splitlines() if x.strip().startswith("priority: ")]
+        out.setdefault(rule, set()).add(int(line[0].split(": ")[1]) if line else 0)
+    return out
+
+
+@pytest.mark.parametrize("profile", [(), ("--profile", "profiles/miniature")], ids=["paper", "miniature"])
+def test_every_job_on_the_way_to_the_merged_models_goes_first(profile):
+    # The long chain (data, labels, classifier, FineMed, CPT, merges) must not wait behind
+    # evaluations: every job a merged model needs carries the upstream priority, evaluations do not.
+    from definemed.config import load
+
+    config = load(REPO / ("config/miniature.yaml" if profile else "config.yaml"))
+    merged = [f"{config['root']}models/{run}-slerp" for run in config["cpt"]["runs"]]
+    upstream = job_priorities(snakemake(REPO, *profile, "-n", "-F", *merged).stdout)
+    assert {"train_cpt", "merge_slerp", "train_classifier"} <= set(upstream)
+    assert {rule: p for rule, p in upstream.items() if p != {10}} == {}
+    everything = job_priorities(snakemake(REPO, *profile, "-n", "-F", "all").stdout)
+    assert everything["benchmark_medical"] == {0}
