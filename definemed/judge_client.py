@@ -17,7 +17,9 @@ callers), never fatal and never dropped; ``retry_failed`` sends the recorded fai
 Only authentication and permission errors stop a run: they concern the set-up, not an answer.
 
 Transient errors (HTTP 429, 408, 409, 5xx, timeouts, dropped connections) are retried with
-exponential backoff and jitter, honouring Retry-After. Concurrency is bounded by a thread pool.
+exponential backoff and jitter, honouring Retry-After. An endpoint may still finish (and bill) a
+request its client gave up on, so ``timeout_s`` (default 120 s) sits far above an answer's time.
+Concurrency is bounded by a thread pool.
 The OpenAI Batch API (half price, results within 24 h) is an option for large runs; submitted
 batches are recorded in the cache so that a killed job resumes polling instead of submitting again.
 """
