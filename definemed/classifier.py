@@ -186,7 +186,7 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
     # checkpoints are compared at the threshold the filter will use: a model that is right at 0.5
     # but never sure enough for a fixed 0.9 would pass no document into FineMed
     rule = settings.get("threshold", {})
-    at = rule["value"] if rule.get("rule") == "fixed" else 0.5
+    at = choose_threshold(rule)["threshold"] if rule.get("rule") == "fixed" else 0.5
 
     def metrics(pred):
         p = torch.softmax(torch.tensor(pred.predictions), -1)[:, 1].numpy()

@@ -120,6 +120,11 @@ class JudgeServer:
     def identity(body: dict) -> str:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
+    def delivered(self, body: dict, status: int) -> None:
+        if status == 200:
+            with self.lock:
+                self.answered[self.identity(body)] += 1
+
     def completion(self, body: dict) -> tuple[int, dict]:
         """Answer a chat-completions body (shared by the online and the batch endpoints)."""
         text = " ".join(m["content"] for m in body["messages"])
@@ -156,10 +161,8 @@ class JudgeServer:
             handler.close_connection = True
             return None
         status, obj = self.completion(body)
-        handler._send(status, obj)
-        if status == 200:
-            with self.lock:
-                self.answered[self.identity(body)] += 1
+        handler._send(status, obj)  # raises if the client has hung up: then nothing was delivered
+        self.delivered(body, status)
 
     # -- Batch API --------------------------------------------------------------------------------
     def upload(self, handler, raw: bytes):
@@ -211,8 +214,7 @@ class JudgeServer:
                                 "error": {"code": "server_error", "message": "failed"}})  # fmt: skip
                     continue
                 status, obj = self.completion(req["body"])
-                if status == 200:
-                    self.answered[self.identity(req["body"])] += 1
+                self.delivered(req["body"], status)
                 out.append(
                     {"custom_id": req["custom_id"], "response": {"status_code": status, "body": obj}, "error": None}
                 )

@@ -151,14 +151,14 @@ def test_miniature_benchmarks_recompute_from_their_sample_logs(miniature, miniat
 
 
 def test_results_do_not_depend_on_the_clone_path_or_process(tmp_path, monkeypatch):
-    """Two runs from scratch in different folders must write byte-identical benchmark files."""
+    """What lm-eval records (data paths, reprs of callables) must not name the clone's folder or a
+    memory address, or two runs from scratch in different folders differ byte by byte."""
     import functools
 
     def _filter_subject(docs, subject):
         return docs
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "miniature").mkdir()
     assert portable_path(tmp_path / "miniature" / "a.jsonl") == "miniature/a.jsonl"
     assert portable_path("/elsewhere/a.jsonl") == "/elsewhere/a.jsonl"
     part = functools.partial(_filter_subject, subject="anatomy")
