@@ -56,15 +56,92 @@ class PackedDataset:
         return item
 
 
-def last_complete_checkpoint(work_dir) -> str | None:
+# What the Trainer writes into checkpoint-<step>/ (transformers trainer.py `_save_checkpoint`, in
+# this order): the model (`save_model`; under FSDP also accelerate's `save_fsdp_model`: the DCP
+# folder `pytorch_model_fsdp_0/` for a sharded state dict, `pytorch_model_fsdp.bin` for a full
+# one), the optimizer (`optimizer.pt`; under FSDP `save_fsdp_optimizer`: `optimizer_0/` or
+# `optimizer.bin`), the scheduler, one RNG file per process and, last, from the main process,
+# trainer_state.json. DCP writes a folder's `.metadata` after all ranks' shards (FileSystemWriter
+# .finish on the coordinator). A kill at any point leaves a checkpoint that lacks one of these, and
+# the Trainer would resume from it without complaint: it loads only the optimizer files it finds.
+def checkpoint_problem(checkpoint, world_size: int = 1) -> str | None:
+    """Why `checkpoint` cannot be resumed from (a partial save), or None when it is complete."""
+    from accelerate.utils.constants import FSDP_MODEL_NAME
+    from accelerate.utils.constants import OPTIMIZER_NAME as FSDP_OPTIMIZER_NAME
+    from torch.distributed.checkpoint.filesystem import _metadata_fn as dcp_metadata
+    from transformers.trainer import OPTIMIZER_NAME, OPTIMIZER_NAME_BIN, SCHEDULER_NAME, TRAINER_STATE_NAME
+    from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
+
+    c = Path(checkpoint)
+
+    def saved(files: tuple[str, ...], dcp_prefix: str) -> str | None:
+        folders = sorted(d for d in c.glob(f"{dcp_prefix}_*") if d.is_dir())
+        if folders:  # a sharded state dict: complete once DCP wrote its metadata
+            partial = [d.name for d in folders if not (d / dcp_metadata).is_file()]
+            return f"{', '.join(partial)} without {dcp_metadata} (a partial sharded save)" if partial else None
+        return None if any((c / f).is_file() for f in files) else f"none of {', '.join(files)}, {dcp_prefix}_<n>/"
+
+    state_file = c / TRAINER_STATE_NAME
+    if not state_file.is_file():
+        return f"no {TRAINER_STATE_NAME} (written last)"
+    try:
+        step = json.loads(state_file.read_text())["global_step"]
+    except (ValueError, KeyError) as e:  # save_to_json writes in place: a kill can truncate it
+        return f"{TRAINER_STATE_NAME} unreadable ({e})"
+    if f"checkpoint-{step}" != c.name:
+        return f"{TRAINER_STATE_NAME} is of step {step}"
+    model_files = (f"{FSDP_MODEL_NAME}.bin", SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    problem = saved(model_files, FSDP_MODEL_NAME)
+    if problem:
+        return f"model: {problem}"
+    problem = saved((OPTIMIZER_NAME, OPTIMIZER_NAME_BIN), FSDP_OPTIMIZER_NAME)
+    if problem:
+        return f"optimizer: {problem}"
+    if not (c / SCHEDULER_NAME).is_file():
+        return f"no {SCHEDULER_NAME}"
+    # trainer.py _save_rng_state: one file per process (each writes its own, unsynchronised)
+    rng = ["rng_state.pth"] if world_size <= 1 else [f"rng_state_{i}.pth" for i in range(world_size)]
+    missing = [f for f in rng if not (c / f).is_file()]
+    return f"no {', '.join(missing)}" if missing else None
+
+
+def last_complete_checkpoint(work_dir, world_size: int = 1) -> str | None:
     """The newest checkpoint that was written to the end (a kill while saving leaves a partial one)."""
-    needed = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
-    done = [
-        c
-        for c in Path(work_dir).glob("checkpoint-*")
-        if all((c / f).exists() for f in needed) and any(c.glob("rng_state*.pth"))
-    ]
-    return str(max(done, key=lambda c: int(c.name.split("-")[1]))) if done else None
+    found = [c for c in Path(work_dir).glob("checkpoint-*") if c.name.split("-", 1)[1].isdigit()]
+    found.sort(key=lambda c: int(c.name.split("-")[1]), reverse=True)
+    for c in found:
+        problem = checkpoint_problem(c, world_size)
+        if problem is None:
+            return str(c)
+        log.warning("not resuming from %s: %s", c, problem)
+    return None
+
+
+def save_final_model(wrapped, model, out_dir, dtype, is_main: bool) -> None:
+    """Write the trained weights as one consolidated model in `dtype` (safetensors, config,
+    generation config) whatever wraps them: FSDP with any state-dict type, DDP or nothing.
+
+    Every rank calls it: under FSDP the gather is collective. Trainer.save_model writes weights
+    under FSDP only for FULL_STATE_DICT (transformers trainer.py `save_model`), and the paper's
+    launch shards the state dict; torch's get_model_state_dict gathers a full state dict on the
+    CPU of the main process for FSDP1, FSDP2, DDP and a bare module alike (`wrapped`: the
+    Trainer's model_wrapped; `model`: the bare PreTrainedModel it wraps)."""
+    import copy
+
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    distributed = wrapped is not model
+    options = StateDictOptions(full_state_dict=True, cpu_offload=distributed)
+    state = get_model_state_dict(wrapped, options=options)
+    if not is_main:
+        return
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    model.save_pretrained(str(out_dir), state_dict=state)
+    # save_pretrained records the dtype of the parameters in memory (fp32 master weights under
+    # mixed precision): the config names the dtype written
+    config = copy.deepcopy(model.config)
+    config.dtype = dtype
+    config.save_pretrained(str(out_dir))
 
 
 def wait_for_claim(work_dir, request: dict, timeout: float = 600) -> None:
@@ -75,6 +152,89 @@ def wait_for_claim(work_dir, request: dict, timeout: float = 600) -> None:
         if time.time() > deadline:
             raise TimeoutError(f"{stamp}: rank 0 did not prepare the work folder")
         time.sleep(1)
+
+
+def fsdp_launch(env=None) -> dict | None:
+    """The FSDP settings `accelerate launch` exported to this process from its config file
+    (accelerate utils/launch.py), or None when the job runs without FSDP."""
+    env = os.environ if env is None else env
+    if env.get("ACCELERATE_USE_FSDP", "false").lower() != "true":
+        return None
+    return {
+        "version": env.get("FSDP_VERSION", "1"),
+        "state_dict_type": env.get("FSDP_STATE_DICT_TYPE"),
+        "activation_checkpointing": env.get("FSDP_ACTIVATION_CHECKPOINTING", "false").lower() == "true",
+    }
+
+
+def memory_arguments(settings: dict, fsdp: dict | None) -> dict:
+    """TrainingArguments for activation checkpointing and gradient accumulation.
+
+    Under FSDP, activation checkpointing is FSDP's own (the Trainer's would all-gather every layer
+    once more in the backward pass; transformers refuses both at once), and gradients are reduced
+    after every micro batch (`sync_each_batch`): FSDP1's `no_sync`, which the Trainer enters between
+    accumulation steps otherwise, keeps full unsharded gradients on every GPU."""
+    if fsdp is None:
+        return {"activation_checkpointing": settings["gradient_checkpointing"]}
+    if settings["gradient_checkpointing"] and not fsdp["activation_checkpointing"]:
+        raise ValueError(
+            "cpt.gradient_checkpointing is true, but the accelerate config this job was launched with "
+            "(cpt.launcher) does not set fsdp_config.fsdp_activation_checkpointing: true"
+        )
+    return {
+        "activation_checkpointing": False,
+        "accelerator_config": {"gradient_accumulation_kwargs": {"sync_each_batch": True}},
+    }
+
+
+def slurm_deadline(settings: dict, env=None) -> float | None:
+    """The time (epoch seconds) at which to checkpoint and stop: the Slurm job's end, which
+    scripts/launch_cpt.sh exports as DEFINEMED_JOB_END_TIME, less cpt.save_before_time_limit_minutes."""
+    env = os.environ if env is None else env
+    end = env.get("DEFINEMED_JOB_END_TIME")
+    if not end:
+        return None
+    return float(end) - 60 * settings["save_before_time_limit_minutes"]
+
+
+def save_before_time_limit_callback(deadline: float | None, signum: int | None = None):
+    """A TrainerCallback that makes the Trainer write a complete checkpoint and stop at the end of
+    the step in which `signum` (SIGUSR1: `scancel --signal=USR1`, `sbatch --signal=USR1@<s>`) arrived
+    or `deadline` passed. Ranks decide together (an all-reduce of the flag every step): a save
+    under FSDP is collective, and the signal or the clock may reach one rank a step early."""
+    import signal
+
+    from transformers import TrainerCallback
+
+    class SaveBeforeTimeLimit(TrainerCallback):
+        def __init__(self):
+            self.requested = False
+            self.stopped_at = None
+            signal.signal(signum or signal.SIGUSR1, self._request)
+
+        def _request(self, *_):
+            self.requested = True
+
+        def on_step_end(self, args, state, control, **kw):
+            import torch
+            import torch.distributed as dist
+
+            flag = self.requested or (deadline is not None and time.time() >= deadline)
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                t = torch.tensor([int(flag)], device=args.device)
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+                flag = bool(t.item())
+            if flag:
+                control.should_save = True
+                control.should_training_stop = True
+                self.stopped_at = state.global_step
+            return control
+
+    return SaveBeforeTimeLimit()
+
+
+class StoppedForTimeLimit(RuntimeError):
+    """Training stopped early with a complete checkpoint; a rerun of the job resumes from it."""
 
 
 def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: float | None, world_size: int):
@@ -108,7 +268,7 @@ def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: f
 
 def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
     set_seed(seed)
     gpu = torch.cuda.is_available()
@@ -123,6 +283,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     micro = settings["micro_batch_size"]
     accumulation = max(1, settings["effective_batch_sequences"] // (micro * world))
+    fsdp = fsdp_launch()
     request = {
         "packed": json.loads((Path(packed_dir) / "stats.json").read_text()),
         "packed_lengths": sha256_file(Path(packed_dir) / "lengths.u32"),
@@ -130,6 +291,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "settings": {k: v for k, v in settings.items() if k not in ("resources", "launcher", "runs")},
         "seed": seed,
         "world_size": world,
+        "fsdp": fsdp,  # checkpoints of another sharding or state-dict type do not load
     }
     # checkpoints of other data or settings are dropped; rank 0 decides, the other ranks wait for it
     if int(os.environ.get("RANK", "0")) == 0:
@@ -153,7 +315,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         # without it transformers ignores torchrun's process group on CPU and every process trains
         # alone; with it several CPU processes train data-parallel over gloo (scaling benchmark)
         use_cpu=not gpu,
-        gradient_checkpointing=settings["gradient_checkpointing"],
+        **memory_arguments(settings, fsdp),
         save_strategy="steps",
         save_steps=settings["save_steps"],
         save_total_limit=2,
@@ -170,6 +332,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     n_params = sum(p.numel() for p in model.parameters())
     tokens_per_step = micro * world * accumulation * data.tokens.shape[1]
     peak = settings.get("peak_tflops_per_device")
+    time_limit = save_before_time_limit_callback(slurm_deadline(settings))
     trainer = Trainer(
         model=model,
         args=args,
@@ -177,19 +340,27 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         callbacks=[
             throughput_callback(
                 Path(work_dir) / "throughput.jsonl", tokens_per_step, n_params, peak * 1e12 if peak else None, world
-            )
+            ),
+            time_limit,
         ],
     )
-    resume = last_complete_checkpoint(work_dir)
+    resume = last_complete_checkpoint(work_dir, world)
     if resume:
         log.info("resuming from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out_dir))  # collective (FSDP gathers the weights); the main process writes
+    if time_limit.stopped_at is not None and trainer.state.global_step < trainer.state.max_steps:
+        raise StoppedForTimeLimit(
+            f"checkpoint-{time_limit.stopped_at} written in {work_dir} before the time limit; rerun to resume"
+        )
+    # the dtype of the base's weights (bfloat16 for the paper's models): what the benchmarks load
+    # and the merge reads, whatever precision the optimizer kept
+    dtype = AutoConfig.from_pretrained(base_model).dtype or torch.float32
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    save_final_model(trainer.model_wrapped, unwrapped, out_dir, dtype, trainer.is_world_process_zero())
     if trainer.is_world_process_zero():  # one writer: every rank shares out_dir on a shared file system
         tokenizer.save_pretrained(str(out_dir))  # the base's tokenizer and chat template
         drop_load_flags(out_dir)
-        if model.generation_config is not None:
-            model.generation_config.save_pretrained(str(out_dir))
     return {
         "steps": trainer.state.global_step,
         "planned_steps": steps,
@@ -202,6 +373,8 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "device": torch.cuda.get_device_name() if gpu else "cpu",
         "attention": attn,
         "resumed_from": resume,
+        "fsdp": fsdp,
+        "dtype": str(dtype).removeprefix("torch."),
     }
 
 
