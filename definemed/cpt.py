@@ -90,8 +90,8 @@ def checkpoint_problem(checkpoint, world_size: int = 1) -> str | None:
         return f"{TRAINER_STATE_NAME} unreadable ({e})"
     if f"checkpoint-{step}" != c.name:
         return f"{TRAINER_STATE_NAME} is of step {step}"
-    model_files = (f"{FSDP_MODEL_NAME}.bin", SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
-    problem = saved(model_files, FSDP_MODEL_NAME)
+    weights = (f"{FSDP_MODEL_NAME}.bin", SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)
+    problem = saved(weights, FSDP_MODEL_NAME)
     if problem:
         return f"model: {problem}"
     problem = saved((OPTIMIZER_NAME, OPTIMIZER_NAME_BIN), FSDP_OPTIMIZER_NAME)

@@ -1,0 +1,93 @@
+"""One CPU process of FSDP1 over gloo (tests/test_cpt_fsdp.py runs it as a subprocess): a tiny
+Qwen2 wrapped by decoder layer as accelerate's TRANSFORMER_BASED_WRAP does, one optimizer step,
+then for each state-dict type
+
+- checkpoint-1/ written by accelerate's own writers in the Trainer's order (transformers trainer.py
+  `_save_checkpoint`: save_fsdp_model, save_fsdp_optimizer, scheduler, RNG state, trainer state),
+- final/ written by definemed.cpt.save_final_model in bfloat16,
+
+and reference.safetensors: the full parameters as FSDP's summon_full_params gives them.
+
+    python tests/fsdp_cpu_run.py OUT_DIR
+
+accelerate 1.15 enables FSDP only for accelerator devices (AcceleratorState picks FSDP only for
+MULTI_GPU/NPU/XPU/... types), so the Trainer cannot run FSDP here; torch's FSDP1 itself runs on CPU.
+"""
+
+import functools
+import os
+import sys
+import types
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from accelerate.utils import FullyShardedDataParallelPlugin, save_fsdp_model, save_fsdp_optimizer  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: E402
+from torch.distributed.fsdp import StateDictType  # noqa: E402
+from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy  # noqa: E402
+from transformers import Qwen2Config, Qwen2ForCausalLM, TrainerState  # noqa: E402
+from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer  # noqa: E402
+from transformers.trainer import SCHEDULER_NAME, TRAINER_STATE_NAME  # noqa: E402
+
+from accelerate import PartialState  # noqa: E402
+from definemed.cpt import save_final_model  # noqa: E402
+
+out = Path(sys.argv[1])
+os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+os.environ.setdefault("MASTER_PORT", "29517")
+PartialState(cpu=True)  # the gloo process group; accelerate's logging needs the state
+accelerator = types.SimpleNamespace(process_index=0, num_processes=1)  # what the writers read
+
+
+def tiny():
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=96,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+    )
+    return Qwen2ForCausalLM(config)
+
+
+for kind in (StateDictType.SHARDED_STATE_DICT, StateDictType.FULL_STATE_DICT, StateDictType.LOCAL_STATE_DICT):
+    model = tiny()
+    wrap = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={Qwen2DecoderLayer})
+    wrapped = FSDP(model, auto_wrap_policy=wrap, device_id=torch.device("cpu"), use_orig_params=True)
+    FSDP.set_state_dict_type(wrapped, kind)  # what accelerate does with fsdp_state_dict_type
+    optimizer = torch.optim.AdamW(wrapped.parameters(), lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(1))
+    wrapped(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+    scheduler.step()
+    with FSDP.summon_full_params(wrapped):
+        reference = {n: p.detach().clone() for n, p in model.named_parameters()}
+    root = out / kind.name
+    if kind != StateDictType.LOCAL_STATE_DICT:  # the Trainer's checkpoints use the two others
+        checkpoint = root / "checkpoint-1"
+        plugin = FullyShardedDataParallelPlugin(fsdp_version=1, state_dict_type=kind.name)
+        save_fsdp_model(plugin, accelerator, wrapped, checkpoint)
+        save_fsdp_optimizer(plugin, accelerator, optimizer, wrapped, checkpoint)
+        torch.save(scheduler.state_dict(), checkpoint / SCHEDULER_NAME)
+        torch.save({"cpu": torch.random.get_rng_state()}, checkpoint / "rng_state.pth")
+        TrainerState(global_step=1).save_to_json(str(checkpoint / TRAINER_STATE_NAME))
+    save_final_model(wrapped, model, root / "final", torch.bfloat16, is_main=True)
+    save_file(reference, str(root / "reference.safetensors"))
+
+# the same step without FSDP: the final model of a bare module (one process, no wrapper)
+model = tiny()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+ids = torch.randint(0, 96, (2, 16), generator=torch.Generator().manual_seed(1))
+model(input_ids=ids, labels=ids).loss.backward()
+optimizer.step()
+save_final_model(model, model, out / "NO_FSDP" / "final", torch.bfloat16, is_main=True)
+save_file({n: p.detach().clone() for n, p in model.named_parameters()}, str(out / "NO_FSDP" / "reference.safetensors"))
+print("done")
