@@ -27,6 +27,7 @@ from accelerate.utils import FullyShardedDataParallelPlugin, save_fsdp_model, sa
 from safetensors.torch import save_file  # noqa: E402
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: E402
 from torch.distributed.fsdp import StateDictType  # noqa: E402
+from torch.distributed.fsdp._common_utils import FSDP_WRAPPED_MODULE  # noqa: E402
 from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy  # noqa: E402
 from transformers import Qwen2Config, Qwen2ForCausalLM, TrainerState  # noqa: E402
 from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer  # noqa: E402
@@ -69,7 +70,8 @@ for kind in (StateDictType.SHARDED_STATE_DICT, StateDictType.FULL_STATE_DICT, St
     optimizer.step()
     scheduler.step()
     with FSDP.summon_full_params(wrapped):
-        reference = {n: p.detach().clone() for n, p in model.named_parameters()}
+        # the names of the bare model: FSDP's wrappers of the decoder layers add a path component
+        reference = {n.replace(f"{FSDP_WRAPPED_MODULE}.", ""): p.detach().clone() for n, p in model.named_parameters()}
     root = out / kind.name
     if kind != StateDictType.LOCAL_STATE_DICT:  # the Trainer's checkpoints use the two others
         checkpoint = root / "checkpoint-1"

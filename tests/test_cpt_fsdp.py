@@ -1,0 +1,317 @@
+"""Continual pre-training under FSDP (paper 4.2, A.3): resuming from the checkpoints the Trainer
+writes under FSDP, the consolidated final model, the memory settings and the checkpoint before
+Slurm's time limit. The layouts come from accelerate's own writers in a CPU FSDP1 process
+(tests/fsdp_cpu_run.py); file names from the libraries' constants."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+from conftest import REPO
+from safetensors.torch import load_file
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def fsdp_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fsdp-cpu")
+    env = dict(os.environ, MASTER_PORT=str(free_port()), OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "fsdp_cpu_run.py"), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["SHARDED_STATE_DICT", "FULL_STATE_DICT", "LOCAL_STATE_DICT", "NO_FSDP"])
+def test_final_model_is_consolidated_in_bfloat16_whatever_the_state_dict_type(fsdp_run, kind):
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import SAFE_WEIGHTS_NAME
+
+    final = fsdp_run / kind / "final"
+    reference = load_file(fsdp_run / kind / "reference.safetensors")
+    saved = load_file(final / SAFE_WEIGHTS_NAME)
+    assert saved.keys() == reference.keys()
+    for name, tensor in reference.items():
+        assert saved[name].dtype == torch.bfloat16, name
+        assert torch.equal(saved[name], tensor.to(torch.bfloat16)), name
+    assert json.loads((final / "config.json").read_text())["dtype"] == "bfloat16"
+    assert (final / "generation_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(final)
+    assert model.dtype == torch.bfloat16
+    assert torch.equal(model.lm_head.weight, reference["lm_head.weight"].to(torch.bfloat16))
+
+
+def copy_checkpoint(fsdp_run, kind, work, step=1):
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    dest = work / f"checkpoint-{step}"
+    shutil.copytree(fsdp_run / kind / "checkpoint-1", dest)
+    state = json.loads((dest / TRAINER_STATE_NAME).read_text())
+    (dest / TRAINER_STATE_NAME).write_text(json.dumps(dict(state, global_step=step)))
+    return dest
+
+
+def test_complete_fsdp_checkpoints_are_resumed(fsdp_run, tmp_path):
+    from definemed.cpt import last_complete_checkpoint
+
+    for kind in ("SHARDED_STATE_DICT", "FULL_STATE_DICT"):
+        work = tmp_path / kind
+        checkpoint = copy_checkpoint(fsdp_run, kind, work, 100)
+        assert last_complete_checkpoint(work) == str(checkpoint), kind
+
+
+def sharded_dcp_folder(name):
+    from accelerate.utils.constants import FSDP_MODEL_NAME
+    from accelerate.utils.constants import OPTIMIZER_NAME as FSDP_OPTIMIZER_NAME
+
+    return {"model": f"{FSDP_MODEL_NAME}_0", "optimizer": f"{FSDP_OPTIMIZER_NAME}_0"}[name]
+
+
+def partial_checkpoints():
+    """(state-dict type, what a kill left out) for each writer of a checkpoint."""
+    from accelerate.utils.constants import FSDP_MODEL_NAME
+    from torch.distributed.checkpoint.filesystem import _metadata_fn as dcp_metadata
+    from transformers.trainer import OPTIMIZER_NAME_BIN, SCHEDULER_NAME, TRAINER_STATE_NAME
+
+    return [
+        ("SHARDED_STATE_DICT", f"{sharded_dcp_folder('optimizer')}/{dcp_metadata}"),
+        ("SHARDED_STATE_DICT", f"{sharded_dcp_folder('model')}/{dcp_metadata}"),
+        ("SHARDED_STATE_DICT", sharded_dcp_folder("optimizer")),
+        ("SHARDED_STATE_DICT", TRAINER_STATE_NAME),
+        ("SHARDED_STATE_DICT", SCHEDULER_NAME),
+        ("SHARDED_STATE_DICT", "rng_state.pth"),
+        ("FULL_STATE_DICT", OPTIMIZER_NAME_BIN),
+        ("FULL_STATE_DICT", f"{FSDP_MODEL_NAME}.bin"),
+        ("FULL_STATE_DICT", TRAINER_STATE_NAME),
+    ]
+
+
+@pytest.mark.parametrize("kind,left_out", partial_checkpoints())
+def test_partial_fsdp_checkpoint_is_refused_for_the_last_complete_one(fsdp_run, tmp_path, kind, left_out):
+    from definemed.cpt import last_complete_checkpoint
+
+    older = copy_checkpoint(fsdp_run, kind, tmp_path, 100)
+    newer = copy_checkpoint(fsdp_run, kind, tmp_path, 200)
+    target = newer / left_out
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    assert last_complete_checkpoint(tmp_path) == str(older)
+    shutil.rmtree(older)
+    assert last_complete_checkpoint(tmp_path) is None
+
+
+def test_truncated_trainer_state_and_missing_ranks_are_refused(fsdp_run, tmp_path):
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    from definemed.cpt import checkpoint_problem
+
+    checkpoint = copy_checkpoint(fsdp_run, "SHARDED_STATE_DICT", tmp_path, 100)
+    assert checkpoint_problem(checkpoint) is None
+    # a job of 2 processes writes rng_state_0.pth and rng_state_1.pth (trainer.py _save_rng_state)
+    (checkpoint / "rng_state.pth").rename(checkpoint / "rng_state_0.pth")
+    assert "rng_state_1.pth" in checkpoint_problem(checkpoint, world_size=2)
+    shutil.copy(checkpoint / "rng_state_0.pth", checkpoint / "rng_state_1.pth")
+    assert checkpoint_problem(checkpoint, world_size=2) is None
+    text = (checkpoint / TRAINER_STATE_NAME).read_text()
+    (checkpoint / TRAINER_STATE_NAME).write_text(text[: len(text) // 2])
+    assert "unreadable" in checkpoint_problem(checkpoint, world_size=2)
+
+
+def test_checkpoints_without_fsdp_resume_as_before(tmp_path):
+    from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
+    from transformers.utils import SAFE_WEIGHTS_NAME
+
+    from definemed.cpt import last_complete_checkpoint
+
+    for step in (10, 20):
+        c = tmp_path / f"checkpoint-{step}"
+        c.mkdir()
+        for name in (SAFE_WEIGHTS_NAME, OPTIMIZER_NAME, SCHEDULER_NAME, "rng_state.pth"):
+            torch.save({}, c / name)
+        (c / TRAINER_STATE_NAME).write_text(json.dumps({"global_step": step}))
+    (tmp_path / "checkpoint-20.partial").mkdir()  # not a checkpoint name the Trainer writes
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-20")
+    (tmp_path / "checkpoint-20" / OPTIMIZER_NAME).unlink()
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+
+
+def test_fsdp_training_arguments_reduce_every_micro_batch_and_checkpoint_in_fsdp():
+    from transformers import TrainingArguments
+
+    from definemed.config import load
+    from definemed.cpt import fsdp_launch, memory_arguments
+
+    settings = load(REPO / "config.yaml")["cpt"]
+    assert fsdp_launch({}) is None
+    assert memory_arguments(settings, None) == {"activation_checkpointing": settings["gradient_checkpointing"]}
+    for config_file in sorted((REPO / "accelerate").glob("*.yaml")):
+        fsdp_config = yaml.safe_load(config_file.read_text())["fsdp_config"]
+        # the environment accelerate launch exports from the file (accelerate utils/launch.py)
+        env = {
+            "ACCELERATE_USE_FSDP": "true",
+            "FSDP_STATE_DICT_TYPE": fsdp_config["fsdp_state_dict_type"],
+            "FSDP_ACTIVATION_CHECKPOINTING": str(fsdp_config["fsdp_activation_checkpointing"]).lower(),
+        }
+        kwargs = memory_arguments(settings, fsdp_launch(env))
+        args = TrainingArguments(output_dir="unused", report_to=[], use_cpu=True, **kwargs)
+        assert args.activation_checkpointing is False, config_file.name  # transformers refuses both
+        assert args.accelerator_config.gradient_accumulation_kwargs == {"sync_each_batch": True}
+        assert fsdp_config["fsdp_activation_checkpointing"] is settings["gradient_checkpointing"]
+    env["FSDP_ACTIVATION_CHECKPOINTING"] = "false"
+    with pytest.raises(ValueError, match="fsdp_activation_checkpointing"):
+        memory_arguments(dict(settings, gradient_checkpointing=True), fsdp_launch(env))
+
+
+def test_deadline_is_the_slurm_end_less_the_margin():
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from definemed.cpt import save_before_time_limit_callback, slurm_deadline
+
+    settings = {"save_before_time_limit_minutes": 15}
+    assert slurm_deadline(settings, {}) is None
+    assert slurm_deadline(settings, {"DEFINEMED_JOB_END_TIME": "10000"}) == 10000 - 900
+    args = TrainingArguments(output_dir="unused", report_to=[], use_cpu=True)
+    state = TrainerState(global_step=7)
+    before = save_before_time_limit_callback(time.time() + 3600, signal.SIGUSR2)
+    control = before.on_step_end(args, state, TrainerControl())
+    assert not control.should_save and not control.should_training_stop and before.stopped_at is None
+    after = save_before_time_limit_callback(time.time() - 1, signal.SIGUSR2)
+    control = after.on_step_end(args, state, TrainerControl())
+    assert control.should_save and control.should_training_stop and after.stopped_at == 7
+    signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+
+
+@pytest.fixture(scope="module")
+def tiny_cpt_inputs(tmp_path_factory):
+    """A tiny Qwen2.5-like base and a packed corpus, built offline in seconds."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    from definemed.fixtures import generate_documents
+    from definemed.packing import pack_corpus
+    from definemed.tiny_models import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-cpt")
+    tiny = {
+        "architecture": "qwen2",
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "num_kv_heads": 2,
+        "intermediate_size": 64,
+        "vocab_size": 400,
+        "max_position_embeddings": 128,
+        "tokenizer_documents": 200,
+    }
+    build_tiny_model("tiny", {"tiny": tiny, "chat_template": "qwen2.5"}, root / "base", seed=0)
+    docs = generate_documents(5, 60, 0.5, 0.05)
+    table = pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": [d["text"] for d in docs]})
+    pq.write_table(table, root / "part.parquet")
+    pack_corpus([root / "part.parquet"], AutoTokenizer.from_pretrained(root / "base"), 64, root / "packed")
+    return root
+
+
+def start_cpt(inputs, work, out, env=None):
+    from definemed.config import load
+
+    settings = dict(
+        load(REPO / "config" / "miniature.yaml")["cpt"],
+        epochs=1,
+        effective_batch_sequences=4,
+        micro_batch_size=2,
+        save_steps=1000,
+        warmup_steps=1,
+        learning_rate=1e-3,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(REPO / "scripts" / "train_cpt.py"), "--run", "t", "--packed", str(inputs / "packed")]
+    cmd += ["--base", str(inputs / "base"), "--settings", json.dumps(settings), "--seed", "3"]
+    cmd += ["--work-dir", str(work), "--out", str(out / "model"), "--out-log", str(out / "log.jsonl")]
+    cmd += ["--out-summary", str(out / "summary.json"), "--threads", "1"]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ, **(env or {}))
+    )
+
+
+def test_sigusr1_writes_a_checkpoint_that_a_rerun_resumes_to_equal_weights(tiny_cpt_inputs, tmp_path):
+    """A real training process, a real signal: a checkpoint between save_steps, a failed job
+    (Snakemake retries it), no model; the rerun resumes and ends where an uninterrupted run ends."""
+    ref = start_cpt(tiny_cpt_inputs, tmp_path / "ref-work", tmp_path / "ref")
+    assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
+    planned = json.loads((tmp_path / "ref" / "summary.json").read_text())["steps"]
+    assert planned >= 4
+
+    work = tmp_path / "work"
+    proc = start_cpt(tiny_cpt_inputs, work, tmp_path / "run")
+    deadline = time.time() + 600
+    while not ((work / "throughput.jsonl").exists() and (work / "throughput.jsonl").read_text().count("\n") >= 2):
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGUSR1)
+    out = proc.stdout.read()
+    assert proc.wait(timeout=600) != 0, out[-3000:]
+    assert "before the time limit" in out
+    checkpoints = sorted(work.glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and 2 <= int(checkpoints[0].name.split("-")[1]) < planned, checkpoints
+    assert not (tmp_path / "run" / "model").exists()
+
+    resumed = start_cpt(tiny_cpt_inputs, work, tmp_path / "run")
+    out = resumed.stdout.read()
+    assert resumed.wait(timeout=600) == 0, out[-3000:]
+    assert f"resuming from {checkpoints[0]}" in out
+    a = load_file(tmp_path / "ref" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "run" / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_launcher_exports_the_slurm_job_end_and_shields_launchers_from_sigusr1(tmp_path):
+    """scripts/launch_cpt.sh in a (one-task) Slurm job: scontrol's EndTime reaches the training
+    process as DEFINEMED_JOB_END_TIME, and the launcher starts with SIGUSR1 ignored (a process
+    that installs a handler, as the training does, still receives it)."""
+    from datetime import datetime
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(
+        "#!/bin/sh\necho 'JobId=7 NumNodes=1 NumTasks=1 CPUs/Task=2 NodeList=n1 EndTime=2026-12-01T12:00:00'\n"
+    )
+    scontrol.chmod(0o755)
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, os, signal\n"
+        "print(json.dumps({'end': os.environ.get('DEFINEMED_JOB_END_TIME'),"
+        " 'usr1_ignored': signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "DEFINEMED_"))}
+    env.update(SLURM_JOB_ID="7", PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "launch_cpt.sh"), "1", sys.executable, str(probe)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert int(seen["end"]) == int(datetime.fromisoformat("2026-12-01T12:00:00").timestamp())
+    assert seen["usr1_ignored"] is True
