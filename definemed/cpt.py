@@ -21,6 +21,8 @@ from definemed.io import claim_work_dir, drop_load_flags, sha256_file
 from definemed.packing import open_packed
 
 log = logging.getLogger(__name__)
+# checkpoints kept in the work folder (make plan counts their disk)
+CHECKPOINTS_KEPT = 2
 
 
 class PackedDataset:
@@ -318,7 +320,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         **memory_arguments(settings, fsdp),
         save_strategy="steps",
         save_steps=settings["save_steps"],
-        save_total_limit=2,
+        save_total_limit=CHECKPOINTS_KEPT,
         logging_steps=1,
         seed=seed,
         data_seed=seed,

@@ -136,7 +136,7 @@ def table8_comparison(rows, runs: dict, display: dict) -> str:
     """train_cpt per run against the paper's Table 8 (GPUs x hours)."""
     lines = [
         "continual pre-training against the paper's Table 8:",
-        f"  {'run':<30} {'GPUs':>5} {'h':>5} {'GPU-h':>7}   {'paper':>5} {'h':>5} {'GPU-h':>7}",
+        f"  {'run':<32} {'GPUs':>5} {'h':>5} {'GPU-h':>7}   {'paper':>5} {'h':>5} {'GPU-h':>7}",
     ]
     jobs = {j["wildcards"]: j for j in rows.get("train_cpt", {}).get("per_job", [])}
     ours_total = paper_total = 0.0
@@ -154,3 +154,214 @@ def table8_comparison(rows, runs: dict, display: dict) -> str:
         lines.append(f"  {run:<30} {job['gpus']:>5} {job['hours']:>5.0f} {job['gpu_hours']:>7.0f}   {paper_cols}")
     lines.append(f"  {'total':<30} {'':>5} {'':>5} {ours_total:>7.0f}   {'':>5} {'':>5} {paper_total:>7.0f}")
     return "\n".join(lines)
+
+
+# --- continual pre-training: memory per GPU and checkpoint disk (paper 4.2, A.3) -----------------
+# Shapes of the paper's CPT bases as their config.json on the Hub gives them (the repositories of
+# config.yaml models.*.hub; not readable offline): 7.25B, 7.62B and 23.6B parameters (4.1: "23.6B").
+HUB_MODEL_SHAPES = {
+    "mistralai/Mistral-7B-Instruct-v0.3": {
+        "vocab_size": 32768,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "tie_word_embeddings": False,
+        "attention_bias": False,
+    },
+    "Qwen/Qwen2.5-7B-Instruct": {
+        "vocab_size": 152064,
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "head_dim": 128,
+        "tie_word_embeddings": False,
+        "attention_bias": True,  # Qwen2 has biases on q, k and v
+    },
+    "mistralai/Mistral-Small-24B-Instruct-2501": {
+        "vocab_size": 131072,
+        "hidden_size": 5120,
+        "intermediate_size": 32768,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "tie_word_embeddings": False,
+        "attention_bias": False,
+    },
+}
+GIB = 2**30
+# CUDA context, NCCL buffers and allocator slack per GPU: an allowance, not a measurement
+RUNTIME_OVERHEAD_BYTES = 3 * GIB
+MEMORY_COLUMNS = (("states", 7), ("gathered", 7), ("activations", 6), ("logits", 7), ("total", 7))
+
+
+def model_shape(config: dict, name: str) -> dict:
+    """The decoder shape of models.<name>: a tiny model's own entry or the table above."""
+    spec = config["models"][name]
+    tiny = spec.get("tiny")
+    if tiny:
+        return {
+            "vocab_size": tiny["vocab_size"],
+            "hidden_size": tiny["hidden_size"],
+            "intermediate_size": tiny["intermediate_size"],
+            "num_hidden_layers": tiny["num_layers"],
+            "num_attention_heads": tiny["num_heads"],
+            "num_key_value_heads": tiny["num_kv_heads"],
+            "head_dim": tiny["hidden_size"] // tiny["num_heads"],
+            "tie_word_embeddings": False,
+            "attention_bias": tiny["architecture"] == "qwen2",
+        }
+    repo = spec.get("hub", {}).get("repo")
+    if repo not in HUB_MODEL_SHAPES:
+        raise ValueError(
+            f"config: models.{name}: no decoder shape known for {repo!r} (definemed/plan.py HUB_MODEL_SHAPES)"
+        )
+    return HUB_MODEL_SHAPES[repo]
+
+
+def decoder_parameters(shape: dict) -> dict:
+    """Parameters of a Llama-style decoder (Mistral, Qwen2): per layer, embeddings, total."""
+    h, i, d = shape["hidden_size"], shape["intermediate_size"], shape["head_dim"]
+    q, kv = shape["num_attention_heads"] * d, shape["num_key_value_heads"] * d
+    attention = h * q + 2 * h * kv + q * h + ((q + 2 * kv) if shape["attention_bias"] else 0)
+    layer = attention + 3 * h * i + 2 * h  # gate/up/down projections, two RMSNorms
+    embeddings = shape["vocab_size"] * h * (1 if shape["tie_word_embeddings"] else 2)
+    total = shape["num_hidden_layers"] * layer + embeddings + h  # final norm
+    return {"layer": layer, "root": embeddings + h, "total": total}
+
+
+def fsdp_layout(launcher: str, repo_root) -> dict:
+    """Sharding and activation checkpointing of a CPT launcher: read from the accelerate config
+    file it names (`--config_file`); a plain `python` launcher runs without FSDP."""
+    from pathlib import Path
+
+    import yaml
+
+    words = launcher.split()
+    if "--config_file" not in words:
+        return {"strategy": "NO_SHARD", "activation_checkpointing": None, "file": None}
+    path = Path(repo_root) / words[words.index("--config_file") + 1]
+    fsdp = yaml.safe_load(path.read_text()).get("fsdp_config") or {}
+    return {
+        "strategy": fsdp.get("fsdp_sharding_strategy", "NO_SHARD"),
+        "activation_checkpointing": bool(fsdp.get("fsdp_activation_checkpointing")),
+        "file": str(path.relative_to(repo_root)),
+    }
+
+
+def cpt_memory(
+    shape: dict,
+    gpus: int,
+    nodes: int,
+    strategy: str,
+    sequence_length: int,
+    micro_batch: int,
+    activation_checkpointing: bool,
+) -> dict:
+    """Estimated bytes per GPU of FSDP1 continual pre-training with AdamW under bf16 mixed precision.
+
+    - states: fp32 parameters (accelerate upcasts bf16 weights under FSDP mixed precision), fp32
+      gradients and AdamW's two fp32 moments, 16 bytes a parameter, divided by the sharding group
+      (FULL_SHARD: every GPU of the job; HYBRID_SHARD: the GPUs of a node);
+    - gathered: bf16 parameters and gradients of the units FSDP unshards at once: the root
+      (embeddings, LM head, final norm) and two decoder layers (the current and the prefetched);
+    - activations: with activation checkpointing each layer's bf16 input plus one layer recomputed,
+      else every layer's; per layer s*b*(15h + 4.75i) bytes (Korthikanti et al. 2022 for a
+      SwiGLU MLP of width i, without the s^2 term FlashAttention avoids);
+    - logits: b*s*vocab, bf16 from the LM head, fp32 in the loss and fp32 gradients (10 bytes);
+    - runtime: RUNTIME_OVERHEAD_BYTES.
+    With sync_each_batch no unsharded fp32 gradients are kept between micro batches."""
+    group = {"FULL_SHARD": gpus * nodes, "HYBRID_SHARD": gpus, "NO_SHARD": 1}.get(strategy)
+    if group is None:
+        raise ValueError(f"fsdp_sharding_strategy {strategy!r}: no memory model (FULL_SHARD, HYBRID_SHARD, NO_SHARD)")
+    n = decoder_parameters(shape)
+    tokens = sequence_length * micro_batch
+    h, layers = shape["hidden_size"], shape["num_hidden_layers"]
+    per_layer = tokens * (15 * h + 4.75 * shape["intermediate_size"])
+    if activation_checkpointing:
+        activations = layers * tokens * h * 2 + per_layer
+    else:
+        activations = layers * per_layer
+    parts = {
+        "states": 16 * n["total"] / group,
+        "gathered": 2 * 2 * (n["root"] + 2 * n["layer"]),
+        "activations": activations,
+        "logits": 10 * tokens * shape["vocab_size"],
+        "runtime": RUNTIME_OVERHEAD_BYTES,
+    }
+    return {"parameters": n["total"], "sharding_group": group, **parts, "total": sum(parts.values())}
+
+
+def cpt_checkpoint_disk(parameters: int, kept: int, final_bytes_per_parameter: int = 2) -> dict:
+    """Bytes on disk of a CPT run's checkpoints: each holds fp32 parameters (4 bytes) and AdamW's
+    two moments (8) however sharded; `kept` stay (save_total_limit) and the Trainer deletes the
+    oldest only after writing a new one; plus the final model (bf16)."""
+    per_checkpoint = 12 * parameters
+    return {
+        "per_checkpoint": per_checkpoint,
+        "peak": (kept + 1) * per_checkpoint + final_bytes_per_parameter * parameters,
+    }
+
+
+def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
+    """Per CPT run: GPUs, sharding, parameters, memory per GPU against the GPU's declared memory
+    (cpt.resources.gpu_memory_gb), checkpoint disk. Returns the table and the runs that do not fit."""
+    from definemed.cpt import CHECKPOINTS_KEPT
+
+    cpt = config["cpt"]
+    lines = [
+        "continual pre-training: memory per GPU (estimate) and checkpoint disk:",
+        f"  {'run':<32} {'GPUs':>5} {'sharding':<13} {'params':>7} {'states':>7} {'gather':>7} {'activ':>6} "
+        f"{'logits':>7} {'total':>7} {'GPU':>5}  {'fits':<5} {'ckpt':>6} {'disk':>6}",
+    ]
+    too_big = []
+    for run, spec in cpt["runs"].items():
+        resources = {**cpt.get("resources", {}), **spec.get("resources", {})}
+        gpus, nodes = int(resources.get("gpu", 0)), int(resources.get("nodes", 1))
+        shape = model_shape(config, spec["base"])
+        layout = fsdp_layout(spec.get("launcher", cpt["launcher"]), repo_root)
+        checkpointing = layout["activation_checkpointing"]
+        if checkpointing is None:  # without FSDP the Trainer checkpoints activations
+            checkpointing = cpt["gradient_checkpointing"]
+        mem = cpt_memory(
+            shape,
+            max(gpus, 1),
+            nodes,
+            layout["strategy"],
+            cpt["sequence_length"],
+            cpt["micro_batch_size"],
+            checkpointing,
+        )
+        disk = cpt_checkpoint_disk(mem["parameters"], CHECKPOINTS_KEPT)
+        declared = resources.get("gpu_memory_gb")
+        if not gpus:
+            fits, gpu_col = "CPU", "-"
+        elif declared is None:
+            fits, gpu_col = "?", "?"
+        else:
+            fits, gpu_col = ("yes" if mem["total"] <= declared * 1e9 else "NO"), f"{declared:g}"
+            if fits == "NO":
+                too_big.append(run)
+        strategy = f"{layout['strategy'].split('_')[0].lower()}/{mem['sharding_group']}"
+        gb = {k: mem[k] / 1e9 for k in ("states", "gathered", "activations", "logits", "total")}
+        memory = (
+            " ".join(f"{gb[k]:>{w}.1f}" for k, w in MEMORY_COLUMNS)
+            if gpus
+            else " ".join("-".rjust(w) for _, w in MEMORY_COLUMNS)
+        )
+        lines.append(
+            f"  {run:<32} {gpus * nodes:>5} {strategy:<13} {mem['parameters'] / 1e9:>6.2f}B {memory} "
+            f"{gpu_col:>5}  {fits:<5} {disk['per_checkpoint'] / 1e9:>6.0f} {disk['peak'] / 1e9:>6.0f}"
+        )
+    lines.append(
+        f"  (GB; GPU: cpt.resources.gpu_memory_gb; ckpt: one checkpoint; disk: {CHECKPOINTS_KEPT} kept + the one "
+        "being written + the final model, under work/cpt/<run>/ and models/<run>/)"
+    )
+    if too_big:
+        lines.append(f"  DOES NOT FIT: {', '.join(too_big)}")
+    return "\n".join(lines), too_big

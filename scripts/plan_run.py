@@ -1,4 +1,5 @@
-"""Print the bill of a run before it starts: per rule the Slurm jobs, GPU-hours and the total.
+"""Print the bill of a run before it starts: per rule the Slurm jobs, GPU-hours and the total;
+per CPT run the memory per GPU against the GPU's declared memory, and the checkpoint disk.
 
     python scripts/plan_run.py                       # config.yaml, profiles/slurm (make plan)
     python scripts/plan_run.py --configfile config/miniature.yaml
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from _cli import setup_logging
 from definemed.config import load
-from definemed.plan import format_plan, judge_cost, parse_dry_run, plan, table8_comparison
+from definemed.plan import cpt_memory_table, format_plan, judge_cost, parse_dry_run, plan, table8_comparison
 
 REPO = Path(__file__).resolve().parents[1]
 log = setup_logging()
@@ -55,6 +56,8 @@ print(format_plan(rows, judge_cost(config), max_runtime))
 print()
 display = {name: spec.get("display", name) for name, spec in config["models"].items()}
 print(table8_comparison(rows, config["cpt"]["runs"], display))
+print()
+print(cpt_memory_table(config, REPO)[0])
 if args.per_job:
     print("\nGPU jobs:")
     for rule, row in rows.items():

@@ -5,6 +5,7 @@ Slurm's time limit. The layouts come from accelerate's own writers in a CPU FSDP
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -315,3 +316,70 @@ def test_launcher_exports_the_slurm_job_end_and_shields_launchers_from_sigusr1(t
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert int(seen["end"]) == int(datetime.fromisoformat("2026-12-01T12:00:00").timestamp())
     assert seen["usr1_ignored"] is True
+
+
+@pytest.mark.parametrize("architecture", ["qwen2", "mistral"])
+def test_parameter_count_formula_matches_transformers(architecture):
+    from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from definemed.plan import decoder_parameters
+
+    shape = {
+        "vocab_size": 320,
+        "hidden_size": 48,
+        "intermediate_size": 80,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 6,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "tie_word_embeddings": False,
+        "attention_bias": architecture == "qwen2",
+    }
+    config_class, model_class = {
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        "mistral": (MistralConfig, MistralForCausalLM),
+    }[architecture]
+    kwargs = {k: v for k, v in shape.items() if k != "attention_bias"}
+    model = model_class(config_class(**kwargs))
+    assert decoder_parameters(shape)["total"] == sum(p.numel() for p in model.parameters())
+
+
+def test_memory_plan_of_the_paper_run():
+    from definemed.config import load
+    from definemed.plan import HUB_MODEL_SHAPES, cpt_checkpoint_disk, cpt_memory, cpt_memory_table, decoder_parameters
+
+    billions = {repo: round(decoder_parameters(s)["total"] / 1e9, 2) for repo, s in HUB_MODEL_SHAPES.items()}
+    # the model cards' 7.25B and 7.61B (7.62B counting Qwen's untied LM head), the paper's 23.6B (4.1)
+    assert billions == {
+        "mistralai/Mistral-7B-Instruct-v0.3": 7.25,
+        "Qwen/Qwen2.5-7B-Instruct": 7.62,
+        "mistralai/Mistral-Small-24B-Instruct-2501": 23.57,
+    }
+    config = load(REPO / "config.yaml")
+    table, too_big = cpt_memory_table(config, REPO)
+    assert too_big == [] and "DOES NOT FIT" not in table
+    for run in config["cpt"]["runs"]:
+        assert re.search(rf"^  {re.escape(run)}\s+\d+ \w+/\d+ .* yes\s+\d+\s+\d+$", table, re.M), table
+    # A.3: Mistral-Small-24B did not fit with per-node sharding on Leonardo's 4 A100-64GB per node
+    shape = HUB_MODEL_SHAPES["mistralai/Mistral-Small-24B-Instruct-2501"]
+    assert cpt_memory(shape, 4, 32, "HYBRID_SHARD", 4096, 1, True)["total"] > 64e9
+    assert cpt_memory(shape, 4, 32, "FULL_SHARD", 4096, 1, True)["total"] < 64e9
+    runs = config["cpt"]["runs"]
+    hybrid = dict(
+        config,
+        cpt=dict(
+            config["cpt"],
+            runs={
+                **runs,
+                "definemed-mistral-small-24b": dict(
+                    runs["definemed-mistral-small-24b"],
+                    launcher="accelerate launch --config_file accelerate/fsdp_hybrid.yaml",
+                ),
+            },
+        ),
+    )
+    table, too_big = cpt_memory_table(hybrid, REPO)
+    assert too_big == ["definemed-mistral-small-24b"] and "DOES NOT FIT: definemed-mistral-small-24b" in table
+    # the issue's estimate: ~12 bytes a parameter per sharded checkpoint, ~90 GB for a 7B
+    disk = cpt_checkpoint_disk(decoder_parameters(HUB_MODEL_SHAPES["Qwen/Qwen2.5-7B-Instruct"])["total"], kept=2)
+    assert 85e9 < disk["per_checkpoint"] < 95e9 and disk["peak"] > 3 * disk["per_checkpoint"]
