@@ -1,5 +1,6 @@
 """One CPU process of FSDP1 over gloo (tests/test_cpt_fsdp.py runs it as a subprocess): a tiny
-Qwen2 wrapped by decoder layer as accelerate's TRANSFORMER_BASED_WRAP does, one optimizer step,
+Qwen2 wrapped by decoder layer as accelerate's TRANSFORMER_BASED_WRAP does, with FSDP's activation
+checkpointing as accelerate applies it, one optimizer step,
 then for each state-dict type
 
 - checkpoint-1/ written by accelerate's own writers in the Trainer's order (transformers trainer.py
@@ -25,6 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from accelerate.utils import FullyShardedDataParallelPlugin, save_fsdp_model, save_fsdp_optimizer  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (  # noqa: E402
+    _CHECKPOINT_PREFIX as CHECKPOINT_PREFIX,
+)
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (  # noqa: E402
+    CheckpointImpl,
+    apply_activation_checkpointing,
+    checkpoint_wrapper,
+)
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # noqa: E402
 from torch.distributed.fsdp import StateDictType  # noqa: E402
 from torch.distributed.fsdp._common_utils import FSDP_WRAPPED_MODULE  # noqa: E402
@@ -62,6 +71,9 @@ for kind in (StateDictType.SHARDED_STATE_DICT, StateDictType.FULL_STATE_DICT, St
     model = tiny()
     wrap = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={Qwen2DecoderLayer})
     wrapped = FSDP(model, auto_wrap_policy=wrap, device_id=torch.device("cpu"), use_orig_params=True)
+    # FSDP's activation checkpointing as accelerate applies it (accelerator.py prepare_model)
+    no_reentrant = functools.partial(checkpoint_wrapper, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
+    apply_activation_checkpointing(wrapped, checkpoint_wrapper_fn=no_reentrant, auto_wrap_policy=wrap)
     FSDP.set_state_dict_type(wrapped, kind)  # what accelerate does with fsdp_state_dict_type
     optimizer = torch.optim.AdamW(wrapped.parameters(), lr=1e-2)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -71,7 +83,10 @@ for kind in (StateDictType.SHARDED_STATE_DICT, StateDictType.FULL_STATE_DICT, St
     scheduler.step()
     with FSDP.summon_full_params(wrapped):
         # the names of the bare model: FSDP's wrappers of the decoder layers add a path component
-        reference = {n.replace(f"{FSDP_WRAPPED_MODULE}.", ""): p.detach().clone() for n, p in model.named_parameters()}
+        reference = {
+            n.replace(f"{FSDP_WRAPPED_MODULE}.", "").replace(CHECKPOINT_PREFIX, ""): p.detach().clone()
+            for n, p in model.named_parameters()
+        }
     root = out / kind.name
     if kind != StateDictType.LOCAL_STATE_DICT:  # the Trainer's checkpoints use the two others
         checkpoint = root / "checkpoint-1"
