@@ -156,6 +156,32 @@ def wait_for_claim(work_dir, request: dict, timeout: float = 600) -> None:
         time.sleep(1)
 
 
+def init_optimizer_state(model, optimizer) -> None:
+    """Give a fresh optimizer its state tensors (zeros, by a step at learning rate 0), as torch's
+    get_optimizer_state_dict does, so that a sharded optimizer checkpoint can be loaded into it.
+
+    accelerate's load_fsdp_optimizer (FSDP1, SHARDED_STATE_DICT) reads the DCP folder into the
+    template FSDP.optim_state_dict(model, optimizer) gives; the Trainer loads before the first
+    step, when AdamW has no state yet, so the template has no moments and none are read: the run
+    would resume with fresh AdamW moments and step counts (tests/test_cpt_fsdp.py shows it)."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    get_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer))
+
+
+def cpt_trainer_class():
+    """transformers' Trainer whose resume under FSDP reads the optimizer moments back (above)."""
+    from transformers import Trainer
+
+    class CPTTrainer(Trainer):
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            if checkpoint is not None and self.is_fsdp_enabled:
+                init_optimizer_state(self.model, self.optimizer)
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    return CPTTrainer
+
+
 def fsdp_launch(env=None) -> dict | None:
     """The FSDP settings `accelerate launch` exported to this process from its config file
     (accelerate utils/launch.py), or None when the job runs without FSDP."""
@@ -270,7 +296,7 @@ def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: f
 
 def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) -> dict:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
     set_seed(seed)
     gpu = torch.cuda.is_available()
@@ -335,7 +361,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     tokens_per_step = micro * world * accumulation * data.tokens.shape[1]
     peak = settings.get("peak_tflops_per_device")
     time_limit = save_before_time_limit_callback(slurm_deadline(settings))
-    trainer = Trainer(
+    trainer = cpt_trainer_class()(
         model=model,
         args=args,
         train_dataset=data,

@@ -64,7 +64,7 @@ def copy_checkpoint(fsdp_run, kind, work, step=1):
     from transformers.trainer import TRAINER_STATE_NAME
 
     dest = work / f"checkpoint-{step}"
-    shutil.copytree(fsdp_run / kind / "checkpoint-1", dest)
+    shutil.copytree(fsdp_run / kind / "checkpoint-2", dest)
     state = json.loads((dest / TRAINER_STATE_NAME).read_text())
     (dest / TRAINER_STATE_NAME).write_text(json.dumps(dict(state, global_step=step)))
     return dest
@@ -77,6 +77,23 @@ def test_complete_fsdp_checkpoints_are_resumed(fsdp_run, tmp_path):
         work = tmp_path / kind
         checkpoint = copy_checkpoint(fsdp_run, kind, work, 100)
         assert last_complete_checkpoint(work) == str(checkpoint), kind
+        # and accelerate's readers restore from it the trained weights and the optimizer's step
+        reference = load_file(fsdp_run / kind / "reference.safetensors")
+        resumed = load_file(fsdp_run / kind / "resumed.safetensors")
+        assert resumed.keys() == reference.keys() and all(torch.equal(resumed[k], reference[k]) for k in reference)
+        steps = json.loads((fsdp_run / kind / "resumed_optimizer_steps.json").read_text())
+        assert steps and set(steps) == {2.0}, kind
+        moments = load_file(fsdp_run / kind / "moments.safetensors")
+        loaded = load_file(fsdp_run / kind / "resumed_moments_initialised.safetensors")
+        assert loaded.keys() == moments.keys() and all(torch.equal(loaded[k], moments[k]) for k in moments)
+
+
+def test_sharded_optimizer_state_needs_an_initialised_optimizer_to_load_into(fsdp_run):
+    """accelerate's load_fsdp_optimizer into the Trainer's fresh AdamW reads no moments from a
+    sharded checkpoint (the reason for definemed.cpt.init_optimizer_state); from a full one it does."""
+    assert load_file(fsdp_run / "SHARDED_STATE_DICT" / "resumed_moments.safetensors") == {}
+    full = load_file(fsdp_run / "FULL_STATE_DICT" / "resumed_moments.safetensors")
+    assert full.keys() == load_file(fsdp_run / "FULL_STATE_DICT" / "moments.safetensors").keys()
 
 
 def sharded_dcp_folder(name):
