@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -247,35 +248,56 @@ def tiny_cpt_inputs(tmp_path_factory):
     return root
 
 
-def start_cpt(inputs, work, out, env=None):
+def start_cpt(inputs, work, out):
+    """scripts/train_cpt.py in 2 CPU processes (data parallel over gloo) through accelerate launch,
+    as tests/slurm_overlay.yaml launches it."""
     from definemed.config import load
 
     settings = dict(
         load(REPO / "config" / "miniature.yaml")["cpt"],
         epochs=1,
         effective_batch_sequences=4,
-        micro_batch_size=2,
+        micro_batch_size=1,
         save_steps=1000,
         warmup_steps=1,
         learning_rate=1e-3,
     )
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(REPO / "scripts" / "train_cpt.py"), "--run", "t", "--packed", str(inputs / "packed")]
-    cmd += ["--base", str(inputs / "base"), "--settings", json.dumps(settings), "--seed", "3"]
-    cmd += ["--work-dir", str(work), "--out", str(out / "model"), "--out-log", str(out / "log.jsonl")]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    cmd += ["--main_process_port", str(free_port()), str(REPO / "scripts" / "train_cpt.py")]
+    cmd += ["--run", "t", "--packed", str(inputs / "packed"), "--base", str(inputs / "base")]
+    cmd += ["--settings", json.dumps(settings), "--seed", "3", "--work-dir", str(work)]
+    cmd += ["--out", str(out / "model"), "--out-log", str(out / "log.jsonl")]
     cmd += ["--out-summary", str(out / "summary.json"), "--threads", "1"]
-    return subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ, **(env or {}))
-    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEFINEMED_JOB_END")}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def test_sigusr1_writes_a_checkpoint_that_a_rerun_resumes_to_equal_weights(tiny_cpt_inputs, tmp_path):
-    """A real training process, a real signal: a checkpoint between save_steps, a failed job
-    (Snakemake retries it), no model; the rerun resumes and ends where an uninterrupted run ends."""
+def training_process(work, rank: int) -> int:
+    """The pid of the training process of `rank` that writes into `work` (Linux /proc)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # not ours, or gone
+            continue
+        if (
+            str(work).encode() in cmdline
+            and b"train_cpt.py" in b" ".join(cmdline)
+            and f"RANK={rank}".encode() in environ
+        ):
+            return int(proc.name)
+    raise AssertionError(f"no training process of rank {rank} for {work}")
+
+
+def test_sigusr1_to_one_rank_checkpoints_all_ranks_and_the_rerun_resumes_to_equal_weights(tiny_cpt_inputs, tmp_path):
+    """Real processes, a real signal, to one rank of two: both ranks save the same step (a
+    checkpoint between save_steps, with both RNG files), the job fails (Snakemake retries it)
+    without a model; the rerun resumes and ends with the weights of an uninterrupted run."""
     ref = start_cpt(tiny_cpt_inputs, tmp_path / "ref-work", tmp_path / "ref")
     assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
     planned = json.loads((tmp_path / "ref" / "summary.json").read_text())["steps"]
-    assert planned >= 4
+    assert planned >= 20
 
     work = tmp_path / "work"
     proc = start_cpt(tiny_cpt_inputs, work, tmp_path / "run")
@@ -283,19 +305,20 @@ def test_sigusr1_writes_a_checkpoint_that_a_rerun_resumes_to_equal_weights(tiny_
     while not ((work / "throughput.jsonl").exists() and (work / "throughput.jsonl").read_text().count("\n") >= 2):
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         assert time.time() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.01)
+    os.kill(training_process(work, 1), signal.SIGUSR1)
     out = proc.stdout.read()
     assert proc.wait(timeout=600) != 0, out[-3000:]
-    assert "before the time limit" in out
-    checkpoints = sorted(work.glob("checkpoint-*"))
-    assert len(checkpoints) == 1 and 2 <= int(checkpoints[0].name.split("-")[1]) < planned, checkpoints
+    assert out.count("before the time limit; rerun to resume") >= 2, out[-3000:]  # both ranks stopped
+    (checkpoint,) = work.glob("checkpoint-*")
+    assert 2 <= int(checkpoint.name.split("-")[1]) < planned
+    assert (checkpoint / "rng_state_0.pth").exists() and (checkpoint / "rng_state_1.pth").exists()
     assert not (tmp_path / "run" / "model").exists()
 
     resumed = start_cpt(tiny_cpt_inputs, work, tmp_path / "run")
     out = resumed.stdout.read()
     assert resumed.wait(timeout=600) == 0, out[-3000:]
-    assert f"resuming from {checkpoints[0]}" in out
+    assert f"resuming from {checkpoint}" in out
     a = load_file(tmp_path / "ref" / "model" / "model.safetensors")
     b = load_file(tmp_path / "run" / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
