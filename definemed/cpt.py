@@ -2,8 +2,11 @@
 
 AdamW, linear decay after a warm-up, two epochs, bf16 and activation checkpointing on GPU,
 FlashAttention-2 on GPU and SDPA on CPU; FSDP comes from the accelerate config the job is launched
-with. Checkpoints live in a work folder outside the rule's outputs: a job killed at its time limit
-continues from its last complete checkpoint, with data order and RNG state, when it is rerun.
+with (then activation checkpointing is FSDP's and gradients are reduced every micro batch).
+Checkpoints live in a work folder outside the rule's outputs: a job killed at its time limit
+continues from its last complete checkpoint (in any layout the Trainer writes, with or without
+FSDP), with data order, RNG and optimizer state, when it is rerun; before the Slurm job's end it
+writes one and stops. The final model is gathered from whatever sharding into safetensors.
 """
 
 from __future__ import annotations
