@@ -130,8 +130,11 @@ def compare_table8(
     runs: dict[str, tuple[dict, list[dict]]],
     index: dict[str, str],
     relative_tolerance: float = 0.05,
+    clusters: dict[str, str] | None = None,
 ) -> list[Cell]:
-    """Table 8: `runs[run] = (summary.json, training_log rows)`."""
+    """Table 8: `runs[run] = (summary.json, training_log rows)`; `clusters[run]` the site the run's
+    config names (cpt.cluster), compared by name."""
+    clusters = clusters or {}
     cells = []
     for row in reported:
         key = index.get(row["display"])
@@ -148,7 +151,13 @@ def compare_table8(
             v = table8_values(*runs[key])
             v["hours"] = v["seconds"] / 3600
             if header == "Cluster":
-                cell.status = "not a result: the cluster is not recorded"
+                # a name from config, not a measurement: said, not counted among the flags
+                cell.reproduced = clusters.get(key, "")
+                if not cell.reproduced:
+                    cell.status = "not recorded: no cpt.cluster"
+                else:
+                    same = cell.reproduced == row[header]
+                    cell.status = "as configured: " + ("the paper's site" if same else "another site")
             elif header == "Accelerator":
                 cell.reproduced = v["accelerator"]
                 cell.status = "as recorded (not compared)"

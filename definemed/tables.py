@@ -159,13 +159,24 @@ def table5(label_validation: dict) -> list[Table]:
         ["F1-score", fmt_score(label_validation["f1"])],
         ["Accuracy", fmt_score(label_validation["accuracy"])],
     ]
+    # the paper: "inter-annotator agreement of [LOST], measured in Fleiss' Kappa (Randolph, 2005)":
+    # Randolph (2005) is the free-marginal multirater kappa, so both are printed
+    rows += [
+        ["Inter-annotator kappa (Randolph, free-marginal)", fmt_kappa(label_validation["randolph_kappa"])],
+        ["Inter-annotator kappa (Fleiss)", fmt_kappa(label_validation["fleiss_kappa"])],
+    ]
     notes = [
         f"{label_validation['items']} documents ({label_validation['llm_medical_items']} labelled medical by the LLM),"
-        f" {label_validation['annotators']} annotators; Fleiss' kappa {label_validation['fleiss_kappa']:.3f}."
+        f" {label_validation['annotators']} annotators. Kappa: agreement among the annotators; n/a where"
+        " they gave a single class to every document."
     ]
     if label_validation.get("simulated_annotators"):
         notes.append("Annotators simulated (miniature): not comparable to the paper.")
     return [Table(columns=["Metric", "Score"], rows=rows, notes=notes)]
+
+
+def fmt_kappa(kappa: float | None) -> str:
+    return "n/a" if kappa is None else f"{kappa:.3f}"
 
 
 def table8_values(summary: dict, training_log: list[dict]) -> dict:
@@ -180,23 +191,33 @@ def table8_values(summary: dict, training_log: list[dict]) -> dict:
     }
 
 
-def table8(rows: list[tuple[str, dict, list[dict]]]) -> list[Table]:
-    """Table 8 from (printed model name, results/cpt/<run>/summary.json, training_log.jsonl rows)."""
-    values = [(name, table8_values(s, log)) for name, s, log in rows]
-    gpu = any(v["accelerator"] != "cpu" for _, v in values)
+def table8(rows: list[tuple[str, str, dict, list[dict]]]) -> list[Table]:
+    """Table 8 from (printed model name, cluster (the run's site in config: cpt.cluster or the
+    run's own), results/cpt/<run>/summary.json, training_log.jsonl rows)."""
+    values = [(name, cluster, table8_values(s, log)) for name, cluster, s, log in rows]
+    gpu = any(v["accelerator"] != "cpu" for _, _, v in values)
     return [
         Table(
-            columns=["Model", "Accelerator", "Num GPUs" if gpu else "Num processes", "Time", "Steps", "Tokens"],
+            columns=[
+                "Model",
+                "Cluster",
+                "Accelerator",
+                "Num GPUs" if gpu else "Num processes",
+                "Time",
+                "Steps",
+                "Tokens",
+            ],
             rows=[
                 [
                     name,
+                    cluster,
                     v["accelerator"],
                     str(v["devices"]),
                     fmt_hours(v["seconds"]),
                     fmt_int(v["steps"]),
                     fmt_tokens(v["tokens"]),
                 ]
-                for name, v in values
+                for name, cluster, v in values
             ],
             notes=["Time: the optimizer steps' wall time from the training log (start-up and saving excluded)."],
         )

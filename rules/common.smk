@@ -365,12 +365,17 @@ def table8_rows():
     ]
 
 
+def run_cluster(run):
+    """Table 8's Cluster column: the run's own `cluster`, else cpt.cluster."""
+    return config["cpt"]["runs"][run].get("cluster", config["cpt"]["cluster"])
+
+
 def table8_row_args():
     import shlex
 
     return " ".join(
-        f"--row {shlex.quote(name)} {summary} {log}"
-        for name, summary, log in table8_rows()
+        f"--row {shlex.quote(name)} {shlex.quote(run_cluster(run))} {summary} {log}"
+        for run, (name, summary, log) in zip(PAPER["table8"]["runs"], table8_rows())
     )
 
 

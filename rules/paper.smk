@@ -273,7 +273,9 @@ rule reproduction_report:
         tables=as_json(benchmark_tables()),
         root=ROOT,
         miniature="--miniature" if TINY_MODELS else "",
+        clusters=as_json({run: run_cluster(run) for run in PAPER["table8"]["runs"]}),
     shell:
         "python scripts/reproduction_report.py --reported-dir paper/reported --root {params.root:q}"
         " --settings {params.settings:q} --display {params.display:q}"
-        " --benchmark-tables {params.tables:q} {params.miniature} --out {output} > {log} 2>&1"
+        " --benchmark-tables {params.tables:q} --clusters {params.clusters:q} {params.miniature}"
+        " --out {output} > {log} 2>&1"

@@ -5,8 +5,9 @@
         --out-md paper/tables/table2.md --out-tex paper/tables/table2.tex
     python scripts/make_table.py table5 --label-validation results/labels/label_validation.json \
         --out-md ... --out-tex ...
-    python scripts/make_table.py table8 --row Mistral-7B-Instruct-v0.3 results/cpt/definemed-mistral-7b/summary.json \
-        results/cpt/definemed-mistral-7b/training_log.jsonl [--row ...] --out-md ... --out-tex ...
+    python scripts/make_table.py table8 --row Mistral-7B-Instruct-v0.3 Karolina \
+        results/cpt/definemed-mistral-7b/summary.json results/cpt/definemed-mistral-7b/training_log.jsonl \
+        [--row ...] --out-md ... --out-tex ...
     python scripts/make_table.py benchmark --rows m1 m2 --columns anatomy medqa_de --display '{"m1": "..."}' \
         --headers '{"anatomy": "Anatomy"}' --results-dir results/benchmarks --out-md ... --out-tex ...
 """
@@ -24,7 +25,7 @@ p.add_argument("table", choices=["table2", "table5", "table8", "benchmark"])
 p.add_argument("--split-stats")
 p.add_argument("--finemed-stats")
 p.add_argument("--label-validation")
-p.add_argument("--row", nargs=3, action="append", metavar=("NAME", "SUMMARY", "LOG"), default=[])
+p.add_argument("--row", nargs=4, action="append", metavar=("NAME", "CLUSTER", "SUMMARY", "LOG"), default=[])
 p.add_argument("--rows", nargs="*", default=[])
 p.add_argument("--columns", nargs="*", default=[])
 p.add_argument("--display", default="{}", help="JSON: model key -> printed name")
@@ -44,7 +45,7 @@ if args.table == "table2":
 elif args.table == "table5":
     parts = tables.table5(read_json(args.label_validation))
 elif args.table == "table8":
-    parts = tables.table8([(name, read_json(summary), read_jsonl(log)) for name, summary, log in args.row])
+    parts = tables.table8([(n, cluster, read_json(s), read_jsonl(log)) for n, cluster, s, log in args.row])
 else:
     results = {m: {t: read_json(Path(args.results_dir) / m / f"{t}.json") for t in args.columns} for m in args.rows}
     parts = tables.benchmark_table(results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers))

@@ -22,6 +22,7 @@ p.add_argument("--root", default="")
 p.add_argument("--settings", required=True)
 p.add_argument("--display", required=True)
 p.add_argument("--benchmark-tables", default="{}")
+p.add_argument("--clusters", default="{}", help="JSON: CPT run -> the cluster its config names")
 p.add_argument("--miniature", action="store_true")
 p.add_argument("--out", required=True)
 args = p.parse_args()
@@ -47,7 +48,8 @@ for table in ("table4", "table8", "table9", "table11"):
             )
             for run in settings["table8"]["runs"]
         }
-        sections[table] = rp.compare_table8(reported, runs, index, settings["relative_tolerance"])
+        clusters = json.loads(args.clusters)
+        sections[table] = rp.compare_table8(reported, runs, index, settings["relative_tolerance"], clusters)
     elif table in specs:
         columns = settings["reported_columns"][table]
         tasks = [t for t in columns.values() if t in specs[table]["columns"]]

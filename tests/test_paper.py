@@ -231,6 +231,45 @@ def test_reproduction_of_table8_by_relative_difference():
     assert all(abs(c.relative) < 1e-9 and not c.flagged for c in mine)
 
 
+def test_table8_names_each_runs_cluster_and_the_report_compares_it():
+    summary = {"device": "NVIDIA A100-SXM4-40GB", "world_size": 64, "steps": 2970, "tokens_seen": 25.1e9}
+    log = [{"step": 1, "seconds": 3600.0}]
+    [table] = tables.table8([("Mistral-7B-Instruct-v0.3", "Karolina", summary, log)])
+    assert table.columns[:3] == ["Model", "Cluster", "Accelerator"]
+    assert table.rows[0][:3] == ["Mistral-7B-Instruct-v0.3", "Karolina", "NVIDIA A100-SXM4-40GB"]
+
+    reported = rp.read_reported(REPORTED / "table8.csv")
+    index = rp.display_index({"definemed-mistral-7b": "DeFineMed-Mistral-7B"})
+    for cluster, status in (("Karolina", "the paper's site"), ("Leonardo", "another site")):
+        cells = rp.compare_table8(
+            reported, {"definemed-mistral-7b": (summary, log)}, index, 0.05, {"definemed-mistral-7b": cluster}
+        )
+        [cell] = [c for c in cells if c.key == "definemed-mistral-7b" and c.column == "Cluster"]
+        assert (cell.reproduced, cell.status) == (cluster, f"as configured: {status}")
+
+
+def test_paper_config_names_table8s_clusters():
+    from definemed.config import load
+
+    config = load(REPO / "config.yaml")
+    cpt = config["cpt"]
+    clusters = {r["display"]: r["Cluster"] for r in rp.read_reported(REPORTED / "table8.csv")}
+    for run, spec in cpt["runs"].items():
+        if spec.get("display") in clusters:
+            assert spec.get("cluster", cpt["cluster"]) == clusters[spec["display"]], run
+
+
+def test_table5_prints_randolphs_kappa_beside_fleiss():
+    validation = {"precision": 0.9, "recall": 0.8, "f1": 0.847, "accuracy": 0.85, "items": 200}
+    validation |= {"llm_medical_items": 100, "annotators": 3, "fleiss_kappa": 0.625, "randolph_kappa": 2 / 3}
+    [table] = tables.table5(validation)
+    cells = dict(table.rows)
+    assert cells["Inter-annotator kappa (Randolph, free-marginal)"] == "0.667"
+    assert cells["Inter-annotator kappa (Fleiss)"] == "0.625"
+    [table] = tables.table5({**validation, "fleiss_kappa": None, "randolph_kappa": None})
+    assert dict(table.rows)["Inter-annotator kappa (Fleiss)"] == "n/a"
+
+
 # ---------------------------------------------------------------- the miniature
 
 
@@ -249,9 +288,12 @@ def test_miniature_tables_come_from_their_results(miniature, miniature_config):
         assert [int(c.replace(",", "")) for c in lower[name]] == [finemed[name]["documents"], finemed[name]["words"]]
 
     validation = json.loads((res / "labels" / "label_validation.json").read_text())
-    scores = {r[0]: float(r[1]) for r in md_rows((tab / "table5.md").read_text())[1:]}
+    scores = {r[0]: float(r[1]) for r in md_rows((tab / "table5.md").read_text())[1:] if r[1] != "n/a"}
     for metric, key in (("Precision", "precision"), ("Recall", "recall"), ("F1-score", "f1"), ("Accuracy", "accuracy")):
         assert scores[metric] == pytest.approx(validation[key], abs=5e-4)
+    assert scores["Inter-annotator kappa (Randolph, free-marginal)"] == pytest.approx(
+        validation["randolph_kappa"], abs=5e-4
+    )
 
     body = md_rows((tab / "table8.md").read_text())[1:]
     runs = miniature_config["paper"]["table8"]["runs"]
@@ -259,10 +301,12 @@ def test_miniature_tables_come_from_their_results(miniature, miniature_config):
     for row, run in zip(body, runs):
         summary = json.loads((res / "cpt" / run / "summary.json").read_text())
         log = [json.loads(x) for x in (res / "cpt" / run / "training_log.jsonl").read_text().splitlines()]
-        assert row[1] == summary["device"] and int(row[2]) == summary["world_size"]
-        assert int(row[4].replace(",", "")) == summary["steps"]
-        assert row[5] == tables.fmt_tokens(summary["tokens_seen"])
-        assert row[3] == tables.fmt_hours(sum(r["seconds"] for r in log))
+        cpt = miniature_config["cpt"]
+        assert row[1] == cpt["runs"][run].get("cluster", cpt["cluster"])
+        assert row[2] == summary["device"] and int(row[3]) == summary["world_size"]
+        assert int(row[5].replace(",", "")) == summary["steps"]
+        assert row[6] == tables.fmt_tokens(summary["tokens_seen"])
+        assert row[4] == tables.fmt_hours(sum(r["seconds"] for r in log))
     assert (tab / "table8.tex").read_text().count(r"\\") == len(runs) + 1
 
 
