@@ -16,6 +16,22 @@ from definemed.fixtures import OTHER, _fill
 LETTERS = "ABCD"
 MMMLU_AREAS = ("anatomy", "clinical_knowledge", "college_medicine")
 LAYOUTS = ("mmmlu", "medqa", "mmlu", "arc", "hellaswag", "gsm8k")
+# MMLU's 57 subjects, as OpenAI's MMMLU names them in its Subject column (lm-eval's
+# openai-mmmlu/subjects.json; tests/test_benchmarks.py holds the two equal)
+MMLU_SUBJECTS = (
+    "abstract_algebra anatomy astronomy business_ethics clinical_knowledge college_biology college_chemistry"
+    " college_computer_science college_mathematics college_medicine college_physics computer_security"
+    " conceptual_physics econometrics electrical_engineering elementary_mathematics formal_logic global_facts"
+    " high_school_biology high_school_chemistry high_school_computer_science high_school_european_history"
+    " high_school_geography high_school_government_and_politics high_school_macroeconomics high_school_mathematics"
+    " high_school_microeconomics high_school_physics high_school_psychology high_school_statistics"
+    " high_school_us_history high_school_world_history human_aging human_sexuality international_law jurisprudence"
+    " logical_fallacies machine_learning management marketing medical_genetics miscellaneous moral_disputes"
+    " moral_scenarios nutrition philosophy prehistory professional_accounting professional_law"
+    " professional_medicine professional_psychology public_relations security_studies sociology us_foreign_policy"
+    " virology world_religions"
+).split()
+ALL_SUBJECTS = "all"
 
 
 def _options(rng, answer: str, distractors: list[str]) -> tuple[list[str], int]:
@@ -37,11 +53,14 @@ def _split(sentence: str) -> tuple[str, str]:
 
 
 def fixture_items(layout: str, seed: int, area: str | None = None, count: int = 24, hard: bool = False) -> list[dict]:
-    """Rows of one fixture benchmark. `area` picks MEDICAL_FACTS for the medical layouts; `hard`
-    draws ARC distractors from the same topic (ARC-Challenge) instead of other topics (ARC-Easy)."""
+    """Rows of one fixture benchmark. `area` picks MEDICAL_FACTS for the medical layouts (mmmlu with
+    area "all": every MMLU subject, `count` items per non-medical one); `hard` draws ARC distractors
+    from the same topic (ARC-Challenge) instead of other topics (ARC-Easy)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown fixture layout {layout!r}; one of {LAYOUTS}")
     rng = np.random.default_rng([seed, LAYOUTS.index(layout), int(hard), sum(map(ord, area or ""))])
+    if layout == "mmmlu" and area == ALL_SUBJECTS:
+        return _mmmlu_all_subjects(rng, count)
     if layout in ("mmmlu", "medqa"):
         if not any(f["area"] == area for f in ft.MEDICAL_FACTS):
             raise ValueError(f"no fixture medical facts with area {area!r}")
@@ -58,6 +77,38 @@ def fixture_items(layout: str, seed: int, area: str | None = None, count: int = 
                 rows.append({"id": f"fixture-medqa-{i}", "sent1": fact["question"], "sent2": "",
                              **{f"ending{j}": o for j, o in enumerate(options)}, "label": gold})  # fmt: skip
         return rows
+    return _general_items(rng, layout, count, hard)
+
+
+def _mmmlu_all_subjects(rng, per_subject: int) -> list[dict]:
+    """German MMMLU in miniature: one file, every subject (lm-eval's 57 subject filters each find
+    theirs): the medical subjects ask the fixture's medical facts, the others which kind of text
+    a non-medical sentence comes from."""
+    rows = []
+    pairs = iter(_sentences(rng, per_subject * len(MMLU_SUBJECTS)))
+    for subject in MMLU_SUBJECTS:
+        if subject in MMMLU_AREAS:
+            for fact in (f for f in ft.MEDICAL_FACTS if f["area"] == subject):
+                options, gold = _options(rng, fact["answer"], fact["distractors"])
+                rows.append({"Question": fact["question"], **dict(zip(LETTERS, options)), "Answer": LETTERS[gold],
+                             "Subject": subject})  # fmt: skip
+            continue
+        for _ in range(per_subject):
+            topic, raw = next(pairs)
+            question, options, gold = _text_kind_question(rng, topic, _fill(rng, raw))
+            rows.append({"Question": question, **dict(zip(LETTERS, options)), "Answer": LETTERS[gold],
+                         "Subject": subject})  # fmt: skip
+    return rows
+
+
+def _text_kind_question(rng, topic: str, sentence: str) -> tuple[str, list[str], int]:
+    others = [t for t in OTHER if t != topic]
+    wrong = [others[j] for j in rng.choice(len(others), size=3, replace=False)]
+    options, gold = _options(rng, ft.TOPICS[topic]["style"], [ft.TOPICS[t]["style"] for t in wrong])
+    return f"Aus welcher Art von Text stammt dieser Satz? „{sentence}“", options, gold
+
+
+def _general_items(rng, layout: str, count: int, hard: bool) -> list[dict]:
     if layout == "gsm8k":
         rows = []
         for _ in range(count):
@@ -75,11 +126,8 @@ def fixture_items(layout: str, seed: int, area: str | None = None, count: int = 
     for i, (topic, raw) in enumerate(_sentences(rng, count)):
         sentence = _fill(rng, raw)
         if layout == "mmlu":
-            others = [t for t in OTHER if t != topic]
-            wrong = [others[j] for j in rng.choice(len(others), size=3, replace=False)]
-            options, gold = _options(rng, ft.TOPICS[topic]["style"], [ft.TOPICS[t]["style"] for t in wrong])
-            rows.append({"question": f"Aus welcher Art von Text stammt dieser Satz? „{sentence}“",
-                         "subject": "global_facts", "choices": options, "answer": gold})  # fmt: skip
+            question, options, gold = _text_kind_question(rng, topic, sentence)
+            rows.append({"question": question, "subject": "global_facts", "choices": options, "answer": gold})
             continue
         context, ending = _split(sentence)
         # ARC-Challenge-like: endings of the same topic; ARC-Easy/HellaSwag-like: other topics

@@ -109,13 +109,14 @@ def eval_split(yaml_path: Path) -> str:
     return cfg.get("test_split") or cfg["validation_split"]
 
 
-def override_task(key: str, spec: dict, data_file: Path) -> dict:
+def override_task(key: str, spec: dict, data_file: Path, shipped: Path | None = None, name: str | None = None) -> dict:
     """An lm-eval task config that reuses the shipped task's prompt, choices, filters and metric
-    on a local JSONL in the shipped column layout (every split the task names reads that file)."""
-    shipped = shipped_task_yaml(spec["lm_eval_task"])
+    on a local JSONL in the shipped column layout (every split the task names reads that file).
+    `shipped`/`name`: a subject task of a group (local_group_configs), else the spec's own task."""
+    shipped = shipped or shipped_task_yaml(spec["lm_eval_task"])
     task = {
         "include": str(shipped),
-        "task": local_task_name(key),
+        "task": name or local_task_name(key),
         "tag": None,
         "dataset_path": "json",
         "dataset_name": None,
@@ -123,6 +124,68 @@ def override_task(key: str, spec: dict, data_file: Path) -> dict:
     }
     task.update(spec.get("overrides", {}))
     return task
+
+
+def shipped_group_yaml(name: str) -> Path | None:
+    """The YAML of lm-eval's shipped group `name` (e.g. mmmlu_de_de), or None when `name` is a task."""
+    for path in _task_yamls():
+        if path.name.startswith("_") and name in path.read_text(encoding="utf-8", errors="replace"):
+            if (yaml.load(path.read_text(encoding="utf-8"), Loader=_LenientLoader) or {}).get("group") == name:
+                return path
+    return None
+
+
+def local_group_configs(key: str, spec: dict, data_file: Path, group_yaml: Path) -> dict[str, dict]:
+    """A shipped group (its subgroups, tags and subject tasks, with its aggregation) rebuilt under
+    local names, every subject task an include-override reading `data_file`: {file name: config}.
+    The top group is named local_task_name(key). A group's members are looked up in its own folder."""
+    top = local_task_name(key)
+    folder = group_yaml.parent
+    configs = {
+        p: yaml.load(p.read_text(encoding="utf-8"), Loader=_LenientLoader) or {} for p in sorted(folder.glob("*.yaml"))
+    }
+
+    def local(name: str) -> str:
+        return top if name == spec["lm_eval_task"] else f"{top}__{name}"
+
+    out: dict[str, dict] = {}
+
+    def visit(path: Path) -> str:
+        cfg = configs[path]
+        members = []
+        for entry in cfg["task"]:
+            if not isinstance(entry, str):
+                raise ValueError(f"{path}: inline task definitions in a group are not supported")
+            groups = [p for p, c in configs.items() if c.get("group") == entry]
+            tasks = [p for p, c in configs.items() if c.get("task") == entry]
+            tagged = [
+                p
+                for p, c in configs.items()
+                if entry in ([c["tag"]] if isinstance(c.get("tag"), str) else c.get("tag") or [])
+            ]
+            if groups:
+                members.append(visit(groups[0]))
+            elif tasks or tagged:
+                for leaf in tasks or tagged:
+                    name = local(configs[leaf]["task"])
+                    out[f"{name}.yaml"] = override_task(key, spec, data_file, shipped=leaf, name=name)
+                    members.append(name)
+            else:
+                raise ValueError(f"{path}: group member {entry!r} is neither a group, a task nor a tag in {folder}")
+        group = {k: v for k, v in cfg.items() if k not in ("group", "task")}
+        out[f"{local(cfg['group'])}.yaml"] = {**group, "group": local(cfg["group"]), "task": members}
+        return local(cfg["group"])
+
+    visit(group_yaml)
+    return out
+
+
+def task_leaves(results: dict, name: str) -> list[str]:
+    """The tasks lm-eval scored under `name`: itself, or a group's subject tasks in order."""
+    children = results.get("group_subtasks", {}).get(name)
+    if not children:
+        return [name]
+    return [leaf for child in children for leaf in task_leaves(results, child)]
 
 
 def portable_path(path) -> str:
@@ -160,8 +223,13 @@ def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> 
     names, hub_tasks = {}, False
     for key, spec in tasks.items():
         if spec.get("data"):
-            path = work_dir / f"{local_task_name(key)}.yaml"
-            path.write_text(yaml.safe_dump(override_task(key, spec, spec["data"]), sort_keys=True))
+            group = shipped_group_yaml(spec["lm_eval_task"])
+            if group:  # e.g. German MMMLU: every subject task on the one local file, the group's aggregation
+                files = local_group_configs(key, spec, spec["data"], group)
+            else:
+                files = {f"{local_task_name(key)}.yaml": override_task(key, spec, spec["data"])}
+            for file, cfg in files.items():
+                (work_dir / file).write_text(yaml.safe_dump(cfg, sort_keys=True))
             names[key] = local_task_name(key)
         else:
             names[key] = spec["lm_eval_task"]
@@ -205,7 +273,14 @@ def task_summary(results: dict, key: str, spec: dict, model: str, settings: dict
     if f"{metric}_stderr" not in {k.rsplit(",", 1)[0] for k in row}:
         raise KeyError(f"lm-eval results for task {name!r} have no metric {metric!r}: {sorted(row)}")
     flt = spec.get("filter", "none")
-    n = results["n-samples"][name]["effective"] if name in results.get("n-samples", {}) else None
+    # a group (MMMLU: 57 subject tasks) scores the sum of its tasks' items
+    leaves = task_leaves(results, name)
+    counts = results.get("n-samples", {})
+    n = sum(counts[t]["effective"] for t in leaves) if all(t in counts for t in leaves) else None
+    configs = results["configs"][name] if name in results["configs"] else {t: results["configs"][t] for t in leaves}
+    hashes = {t: results.get("task_hashes", {}).get(t) for t in leaves}
+    task_hash = hashes[name] if leaves == [name] else _digest(hashes) if any(hashes.values()) else None
+    shots = {results["n-shot"].get(t) for t in leaves}
     return {
         "model": model,
         "task": key,
@@ -218,15 +293,19 @@ def task_summary(results: dict, key: str, spec: dict, model: str, settings: dict
         "stderr": row[f"{metric}_stderr,{flt}"],
         "n": n,
         "items_expected": spec.get("items"),
-        "num_fewshot": results["n-shot"].get(name),
+        "num_fewshot": results["n-shot"].get(name, shots.pop() if len(shots) == 1 else None),
         "apply_chat_template": settings["apply_chat_template"],
         "backend": settings["backend"],
         "dtype": settings["dtype"],
         "lm_eval_version": lm_eval_version(),
-        "task_hash": results.get("task_hashes", {}).get(name),
-        "task_config_sha256": hashlib.sha256(stable_json(results["configs"][name]).encode()).hexdigest(),
+        "task_hash": task_hash,
+        "task_config_sha256": _digest(configs),
         "model_source": results.get("config", {}).get("model_source"),
     }
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(stable_json(obj).encode()).hexdigest()
 
 
 def _stable(obj):

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.benchmarks import evaluate, stable_json, task_summary
+from definemed.benchmarks import evaluate, stable_json, task_leaves, task_summary
 from definemed.io import atomic_path, write_json, write_text
 
 log = setup_logging()
@@ -55,8 +55,9 @@ for key, spec in tasks.items():
         )
     name = results["definemed_task_names"][key]
     with atomic_path(out / f"{key}.samples.jsonl") as tmp, open(tmp, "w") as f:
-        for s in results["samples"][name]:
-            f.write(stable_json(s) + "\n")
+        for leaf in task_leaves(results, name):  # a group's samples: its tasks' in order, each with its task
+            for s in results["samples"][leaf]:
+                f.write(stable_json({**s, "task": leaf} if leaf != name else s) + "\n")
     write_json(out / f"{key}.json", summary)
     log.info("%s %s: %s %.4f ± %.4f (n=%s)", args.model, key, spec["metric"], summary["accuracy"], summary["stderr"],
              summary["n"])  # fmt: skip

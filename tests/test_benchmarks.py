@@ -6,6 +6,7 @@ import re
 
 import pytest
 from conftest import REPO, snakemake
+from lm_eval.api.metrics import pooled_sample_stderr
 
 from definemed.benchmark_fixtures import LETTERS, fixture_items
 from definemed.benchmarks import (
@@ -85,8 +86,8 @@ def test_reported_standard_errors_imply_the_configured_item_counts(task):
 
 def test_paper_tasks_resolve_offline_to_lm_eval_definitions():
     for key, spec in PAPER["benchmarks"]["tasks"].items():
-        if spec["lm_eval_task"] == "mmlu":  # a group of 57 subject tasks, each on the test split
-            assert eval_split(shipped_task_yaml("mmlu_anatomy")) == "test"
+        if spec["lm_eval_task"] == "mmmlu_de_de":  # a group of 57 German subject tasks, each on the test split
+            assert eval_split(shipped_task_yaml("mmmlu_de_de_anatomy")) == "test"
             continue
         split = eval_split(shipped_task_yaml(spec["lm_eval_task"]))
         # HellaSwag's labelled split is validation (10,042 items): the paper's ± fit it
@@ -142,6 +143,12 @@ def test_miniature_benchmarks_recompute_from_their_sample_logs(miniature, miniat
                 values = sample_scores(samples, spec["metric"], spec["filter"])
                 assert len(values) == result["n"] == spec["items"], (model, key)
                 acc, se = mean_and_stderr(values)
+                if "task" in samples[0]:  # a group (German MMMLU): lm-eval pools its tasks' errors
+                    parts = [
+                        sample_scores([x for x in samples if x["task"] == t], spec["metric"], spec["filter"])
+                        for t in dict.fromkeys(x["task"] for x in samples)
+                    ]
+                    se = pooled_sample_stderr([mean_and_stderr(v)[1] for v in parts], [len(v) for v in parts])
                 assert result["accuracy"] == pytest.approx(acc, abs=1e-12), (model, key)
                 assert result["stderr"] == pytest.approx(se, abs=1e-12), (model, key)
                 assert result["apply_chat_template"] is False and result["num_fewshot"] == 0
@@ -166,3 +173,65 @@ def test_results_do_not_depend_on_the_clone_path_or_process(tmp_path, monkeypatc
     text = stable_json(cfg)
     assert " at 0x" not in text and "subject='anatomy'" in text, text
     assert stable_json({"f": "<function f at 0x7f4e4af9b600>"}) == stable_json({"f": "<function f at 0x7f18476>"})
+
+
+# ---------------------------------------------------------------- German MMMLU (Table 11's MMLU column)
+
+
+def test_mmmlu_fixture_and_lm_eval_share_the_57_subjects():
+    from definemed.benchmark_fixtures import MMLU_SUBJECTS
+    from definemed.benchmarks import lm_eval_tasks_dir
+
+    shipped = json.loads((lm_eval_tasks_dir() / "openai-mmmlu" / "subjects.json").read_text())
+    assert list(MMLU_SUBJECTS) == list(shipped) and len(MMLU_SUBJECTS) == 57
+    rows = fixture_items("mmmlu", seed=7, area="all", count=2)
+    per_subject = {s: sum(r["Subject"] == s for r in rows) for s in MMLU_SUBJECTS}
+    assert min(per_subject.values()) >= 2  # lm-eval's standard error needs two items per subject
+
+
+def test_paper_mmlu_column_is_german_mmmlu_with_every_subject(tmp_path):
+    """A.6's MMMLU: lm-eval's group mmmlu_de_de, rebuilt locally as it is shipped: 57 subject tasks
+    (every one on the test split, each filtering its subject) under the four category groups."""
+    from definemed.benchmarks import local_group_configs, shipped_group_yaml
+
+    spec = PAPER["benchmarks"]["tasks"]["mmlu"]
+    assert (spec["lm_eval_task"], spec["items"]) == ("mmmlu_de_de", 14042)
+    group = shipped_group_yaml("mmmlu_de_de")
+    configs = local_group_configs("mmlu", spec, tmp_path / "mmlu.jsonl", group)
+    leaves = {n: c for n, c in configs.items() if "include" in c}
+    groups = {n: c for n, c in configs.items() if "group" in c}
+    assert len(leaves) == 57 and len(groups) == 5
+    assert groups["definemed_mmlu.yaml"]["aggregate_metric_list"][0] == {"metric": "acc", "weight_by_size": True}
+    for name, cfg in leaves.items():
+        assert eval_split(cfg["include"]) == "test"
+        assert cfg["dataset_kwargs"]["data_files"]["test"].endswith("mmlu.jsonl")
+        assert cfg["include"].endswith(name.replace("definemed_mmlu__", "").replace(".yaml", ".yaml"))
+    assert shipped_group_yaml("mmmlu_de_de_anatomy") is None  # a task, not a group
+
+
+def test_german_mmmlu_group_runs_offline_on_the_fixture(tmp_path, miniature):
+    """The miniature's MMLU column: the shipped group's 57 subject filters over one local file in
+    MMMLU's layout; lm-eval's group accuracy is the mean over all items, its n their sum."""
+    from definemed.benchmarks import evaluate, task_leaves, task_summary
+
+    rows = fixture_items("mmmlu", seed=3, area="all", count=2)
+    data = tmp_path / "mmlu.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    spec = {"lm_eval_task": "mmmlu_de_de", "group": "general", "metric": "acc", "filter": "none",
+            "items": len(rows), "data": str(data)}  # fmt: skip
+    settings = {"backend": "hf", "dtype": "float32", "batch_size": 8, "num_fewshot": None,
+                "apply_chat_template": False, "seed": 1}  # fmt: skip
+    results = evaluate(
+        miniature / "models" / "tiny-qwen2.5-7b-instruct", {"mmlu": spec}, settings, "hf", tmp_path / "w"
+    )
+    summary = task_summary(results, "mmlu", spec, "tiny", settings)
+    assert summary["n"] == len(rows) == 160
+    leaves = task_leaves(results, "definemed_mmlu")
+    assert len(leaves) == 57
+    scores = [float(s["acc"]) for leaf in leaves for s in results["samples"][leaf]]
+    assert summary["accuracy"] == pytest.approx(sum(scores) / len(scores), abs=1e-12)
+
+    # lm-eval pools a group's error over its leaf tasks (evaluator_utils: "from leaf tasks")
+    stderrs = [results["results"][leaf]["acc_stderr,none"] for leaf in leaves]
+    sizes = [results["n-samples"][leaf]["effective"] for leaf in leaves]
+    assert summary["stderr"] == pytest.approx(pooled_sample_stderr(stderrs, sizes), rel=1e-9)
