@@ -390,9 +390,66 @@ def scaling_files():
     )
 
 
+def claims_spec():
+    """What the claims section (definemed.claims) reads: the FineMed families, the ablation run,
+    the roles of paper.claims, the task groups and baselines."""
+    runs = config["cpt"]["runs"]
+    families = [
+        {"run": r, "base": s["base"], "cpt": r, "merge": f"{r}-slerp"}
+        for r, s in runs.items()
+        if s["corpus"] == "finemed"
+    ]
+    roles = PAPER.get("claims", {})
+    focus = runs.get(roles.get("focus_run"), {}).get("base")
+    ablation = [
+        {"run": r, "base": s["base"], "cpt": r, "merge": f"{r}-slerp"}
+        for r, s in runs.items()
+        if s["corpus"] == "fineweb2_random" and s["base"] == focus
+    ]
+    return {
+        "families": families,
+        "ablation": ablation[0] if ablation else None,
+        "medical_tasks": BENCHMARK_GROUPS.get("medical", []),
+        "general_tasks": BENCHMARK_GROUPS.get("general", []),
+        "medical_baselines": config["benchmarks"]["baselines"]["medical"],
+        **roles,
+    }
+
+
+def claims_inputs():
+    """Result files the claims read beyond the compared tables: held-out perplexities, the judges,
+    every family's benchmark results and training logs."""
+    spec = claims_spec()
+    fams = spec["families"] + ([spec["ablation"]] if spec["ablation"] else [])
+    files = [f"{ROOT}results/cpt/{f['run']}/perplexity.json" for f in fams]
+    files += [
+        f"{ROOT}results/cpt/{f['run']}/{n}"
+        for f in fams
+        for n in ("summary.json", "training_log.jsonl")
+    ]
+    models = {m for f in fams for m in (f["base"], f["cpt"], f["merge"])} | set(
+        spec["medical_baselines"]
+    )
+    from definemed.benchmarks import group_models
+
+    for group in ("medical", "general"):
+        evaluated = models & set(group_models(config, group))
+        files += [
+            benchmark_file(m, t)
+            for m in sorted(evaluated)
+            for t in spec[f"{group}_tasks"]
+        ]
+    if "judges" in config:
+        files += [
+            f"{ROOT}results/judges/pairwise/winrate.json",
+            f"{ROOT}results/judges/failure_modes/counts.json",
+        ]
+    return sorted(set(files))
+
+
 def reproduction_inputs():
     """The reported CSVs and every result the reproduction report compares with them."""
-    inputs = [f"paper/reported/{t}.csv" for t in REPORTED_TABLES]
+    inputs = [f"paper/reported/{t}.csv" for t in REPORTED_TABLES] + claims_inputs()
     inputs += [f for _, summary, log in table8_rows() for f in (summary, log)]
     for table, spec in benchmark_tables().items():
         if table in PAPER["reported_columns"]:

@@ -274,8 +274,10 @@ rule reproduction_report:
         root=ROOT,
         miniature="--miniature" if TINY_MODELS else "",
         clusters=as_json({run: run_cluster(run) for run in PAPER["table8"]["runs"]}),
+        claims=as_json(claims_spec()),
     shell:
         "python scripts/reproduction_report.py --reported-dir paper/reported --root {params.root:q}"
         " --settings {params.settings:q} --display {params.display:q}"
-        " --benchmark-tables {params.tables:q} --clusters {params.clusters:q} {params.miniature}"
+        " --benchmark-tables {params.tables:q} --clusters {params.clusters:q} --claims {params.claims:q}"
+        " {params.miniature}"
         " --out {output} > {log} 2>&1"

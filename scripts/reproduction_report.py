@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import _cli  # noqa: F401
+from definemed import claims as cl
 from definemed import reproduction as rp
 from definemed.io import read_json, write_text
 
@@ -23,6 +24,7 @@ p.add_argument("--settings", required=True)
 p.add_argument("--display", required=True)
 p.add_argument("--benchmark-tables", default="{}")
 p.add_argument("--clusters", default="{}", help="JSON: CPT run -> the cluster its config names")
+p.add_argument("--claims", default=None, help="JSON: families, ablation, roles, tasks (rules/common.smk claims_spec)")
 p.add_argument("--miniature", action="store_true")
 p.add_argument("--out", required=True)
 args = p.parse_args()
@@ -63,7 +65,46 @@ for table in ("table4", "table8", "table9", "table11"):
             f"Not compared: this config has no rows for {table} (definemed.benchmarks.table_rows), so there"
             f" are no results for its {len(reported)} rows of the paper."
         )
-write_text(
-    args.out,
-    rp.render(sections, args.miniature, settings["flag_sigma"], settings["relative_tolerance"], titles, notes),
-)
+text = rp.render(sections, args.miniature, settings["flag_sigma"], settings["relative_tolerance"], titles, notes)
+if args.claims:
+    spec = json.loads(args.claims)
+    families = [cl.Family(**f) for f in spec["families"]]
+    ablation = cl.Family(**spec["ablation"]) if spec["ablation"] else None
+    runs = [f.run for f in families] + ([ablation.run] if ablation else [])
+    models = {m for f in [*families, *([ablation] if ablation else [])] for m in (f.base, f.cpt, f.merge)}
+    models |= set(spec["medical_baselines"])
+    accuracy = {}
+    for m in sorted(models):
+        for t in spec["medical_tasks"] + spec["general_tasks"]:
+            path = results / "benchmarks" / m / f"{t}.json"
+            if path.exists():
+                accuracy.setdefault(m, {})[t] = read_json(path)["accuracy"]
+
+    def optional(path):
+        return read_json(path) if path.exists() else None
+
+    throughput = {}
+    for run in runs:
+        log_path = results / "cpt" / run / "training_log.jsonl"
+        if log_path.exists():
+            rows = [json.loads(x) for x in log_path.read_text().splitlines() if x]
+            device = read_json(results / "cpt" / run / "summary.json")["device"]
+            throughput[run] = {"device": device, "tokens_per_s_per_device": cl.mean_throughput(rows)}
+    evidence = cl.Evidence(
+        families=families,
+        medical_tasks=spec["medical_tasks"],
+        general_tasks=spec["general_tasks"],
+        accuracy=accuracy,
+        medical_baselines=spec["medical_baselines"],
+        ablation=ablation,
+        perplexity={r: p for r in runs if (p := optional(results / "cpt" / r / "perplexity.json"))},
+        winrate=optional(results / "judges" / "pairwise" / "winrate.json"),
+        failure_modes=optional(results / "judges" / "failure_modes" / "counts.json"),
+        throughput=throughput,
+        focus_run=spec.get("focus_run"),
+        large_run=spec.get("large_run"),
+        mixing_run=spec.get("mixing_run"),
+        display=json.loads(args.display),
+    )
+    text += "\n" + cl.render_claims(cl.evaluate_claims(evidence), args.miniature)
+write_text(args.out, text)
