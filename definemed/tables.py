@@ -1,4 +1,4 @@
-"""The paper's tables (2, 4, 5, 8, 9, 11) from the result files, as Markdown and LaTeX (booktabs).
+"""The paper's tables (2, 3, 4, 5, 7, 8, 9, 10, 11) from the result files, as Markdown and LaTeX (booktabs).
 
 Every builder takes the parsed result JSONs and returns a list of `Table`s (Table 2 has two parts);
 the renderers turn them into text. Values are printed as the paper prints them: benchmark
@@ -149,6 +149,58 @@ def table2(split_stats: dict, finemed_stats: dict) -> list[Table]:
         ],
     )
     return [upper, lower]
+
+
+def fmt_parameters(n: int) -> str:
+    """Parameter counts as Table 3 prints them (7.2B, 23.6B); small models in M or k."""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+def table3(models: list[tuple[str, dict]]) -> list[Table]:
+    """Table 3 from (printed name, facts of its model folder: parameters, vocabulary, license)."""
+    rows = [
+        [name, fmt_parameters(f["parameters"]), fmt_int(f["vocabulary"]), f["license"] or "not in the model card"]
+        for name, f in models
+    ]
+    notes = ["Parameters counted from the weights' shapes; vocabulary from the tokenizer; license from the model card."]
+    return [Table(columns=["Model", "Parameters", "Vocab Size", "License"], rows=rows, notes=notes)]
+
+
+# Table 7's rows: (printed name, cpt key, format); the values are the run's config
+TABLE7_ROWS = [
+    ("Epochs", "epochs", "{:g}"),
+    ("Sequence length", "sequence_length", "{:,}"),
+    ("Global batch (sequences)", "effective_batch_sequences", "{:,}"),
+    ("Micro batch per device", "micro_batch_size", "{}"),
+    ("Learning rate", "learning_rate", "{:g}"),
+    ("Warmup steps", "warmup_steps", "{}"),
+    ("Weight decay", "weight_decay", "{:g}"),
+    ("Adam beta1", "adam_beta1", "{:g}"),
+    ("Adam beta2", "adam_beta2", "{:g}"),
+    ("Gradient checkpointing", "gradient_checkpointing", "{}"),
+    ("Attention", "attention", "{}"),
+    ("Document masking", "document_masking", "{}"),
+]
+
+
+def table7(cpt: dict) -> list[Table]:
+    """Table 7: the continual pre-training hyperparameters of the run, from its config (cpt)."""
+    rows = [[name, fmt.format(cpt[key])] for name, key, fmt in TABLE7_ROWS]
+    tokens = cpt["sequence_length"] * cpt["effective_batch_sequences"]
+    rows.insert(3, ["Global batch (tokens)", fmt_int(tokens)])
+    return [Table(columns=["Hyperparameter", "Value"], rows=rows, notes=["From the run's config (cpt)."])]
+
+
+def table10(counts: dict) -> list[Table]:
+    """Table 10: the failure modes and their descriptions as the judge used them
+    (results/judges/failure_modes/counts.json: modes, descriptions, description_source)."""
+    rows = [[mode.replace("_", " ").title(), counts["descriptions"][mode]] for mode in counts["modes"]]
+    ours = [m for m in counts["modes"] if counts.get("description_source", {}).get(m) != "Table 10"]
+    notes = [f"Not described in the paper's Table 10 (descriptions ours): {', '.join(ours)}."] if ours else []
+    return [Table(columns=["Failure Mode", "Description"], rows=rows, align="lp{0.7\\linewidth}", notes=notes)]
 
 
 def table5(label_validation: dict) -> list[Table]:

@@ -462,10 +462,30 @@ def reproduction_inputs():
     return inputs
 
 
+def table3_models():
+    """Table 3: the instruct bases the FineMed-de runs train, in cpt.runs' order."""
+    runs = config["cpt"]["runs"].values()
+    return list(dict.fromkeys(s["base"] for s in runs if s["corpus"] == "finemed"))
+
+
+def table3_model_args():
+    import shlex
+    from definemed.config import display_name
+
+    return " ".join(
+        f"--model {shlex.quote(display_name(config, m))} {evaluated_model_dir(m)}"
+        for m in table3_models()
+    )
+
+
 def paper_targets():
     """Every table and figure whose inputs this workflow makes: Tables 2, 4, 5 (once annotated),
     8, 9, 11, Figures 2-5 and the reproduction report."""
-    targets = expand(f"{ROOT}paper/tables/table2.{{ext}}", ext=["md", "tex"])
+    targets = expand(
+        f"{ROOT}paper/tables/{{table}}.{{ext}}",
+        table=["table2", "table3", "table7"],
+        ext=["md", "tex"],
+    )
     if annotation_files():
         targets += expand(f"{ROOT}paper/tables/table5.{{ext}}", ext=["md", "tex"])
     if PAPER["table8"]["runs"]:
@@ -490,9 +510,9 @@ def paper_benchmark_targets():
 
 
 def paper_judge_targets():
-    """Figures 2 and 3 (judges)."""
+    """Figures 2 and 3 and Table 10 (judges)."""
     return expand(
         f"{ROOT}paper/figures/{{fig}}.{{ext}}",
         fig=["figure2", "figure3"],
         ext=["pdf", "png"],
-    )
+    ) + expand(f"{ROOT}paper/tables/table10.{{ext}}", ext=["md", "tex"])

@@ -73,6 +73,77 @@ rule table8:
         " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
+# Table 3 from the base models' folders: parameters from the weights' shapes, vocabulary from the
+# tokenizer, licence from the model card
+rule table3:
+    input:
+        [evaluated_model_dir(m) for m in table3_models()],
+    output:
+        md=report(
+            f"{TABLES}/table3.md",
+            caption="../report/table3.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table3.tex",
+    log:
+        f"{ROOT}logs/paper/table3.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table3.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        models=table3_model_args(),
+    shell:
+        "python scripts/make_table.py table3 {params.models}"
+        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
+# Table 7 from the config the run used (cpt, schema defaults filled in)
+rule table7:
+    output:
+        md=report(
+            f"{TABLES}/table7.md",
+            caption="../report/table7.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table7.tex",
+    log:
+        f"{ROOT}logs/paper/table7.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table7.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        cpt=as_json(
+            {k: v for k, v in config["cpt"].items() if k not in ("runs", "resources")}
+        ),
+    shell:
+        "python scripts/make_table.py table7 --cpt {params.cpt:q}"
+        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
+# Table 10 from the failure-mode schema the judge used (its descriptions, recorded with the counts)
+rule table10:
+    input:
+        f"{ROOT}results/judges/failure_modes/counts.json",
+    output:
+        md=report(
+            f"{TABLES}/table10.md",
+            caption="../report/table10.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table10.tex",
+    log:
+        f"{ROOT}logs/paper/table10.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table10.tsv"
+    conda:
+        "../envs/paper.yaml"
+    shell:
+        "python scripts/make_table.py table10 --failure-modes {input}"
+        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
 # Tables 4, 9 and 11: rows derived from config (definemed.benchmarks.table_rows), columns benchmarks.tasks
 rule benchmark_table:
     input:

@@ -21,7 +21,10 @@ from definemed import tables
 from definemed.io import read_json, write_text
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-p.add_argument("table", choices=["table2", "table5", "table8", "benchmark"])
+p.add_argument("table", choices=["table2", "table3", "table5", "table7", "table8", "table10", "benchmark"])
+p.add_argument("--model", nargs=2, action="append", metavar=("NAME", "FOLDER"), default=[], help="table3")
+p.add_argument("--cpt", help="table7: the cpt section of the run's config as JSON")
+p.add_argument("--failure-modes", help="table10: results/judges/failure_modes/counts.json")
 p.add_argument("--split-stats")
 p.add_argument("--finemed-stats")
 p.add_argument("--label-validation")
@@ -42,6 +45,18 @@ def read_jsonl(path):
 
 if args.table == "table2":
     parts = tables.table2(read_json(args.split_stats), read_json(args.finemed_stats))
+elif args.table == "table3":
+    from definemed.model_facts import card_license, parameter_count, vocabulary_size
+
+    facts = [
+        (name, {"parameters": parameter_count(d), "vocabulary": vocabulary_size(d), "license": card_license(d)})
+        for name, d in args.model
+    ]
+    parts = tables.table3(facts)
+elif args.table == "table7":
+    parts = tables.table7(json.loads(args.cpt))
+elif args.table == "table10":
+    parts = tables.table10(read_json(args.failure_modes))
 elif args.table == "table5":
     parts = tables.table5(read_json(args.label_validation))
 elif args.table == "table8":

@@ -1,0 +1,87 @@
+"""Tables 3, 7 and 10 from the run's own files: model folders, the run's config, the judge's
+failure-mode schema."""
+
+import json
+
+import pytest
+from conftest import REPO
+
+from definemed import tables
+from definemed.config import load
+from definemed.model_facts import card_license, parameter_count, vocabulary_size
+
+
+def test_table3_facts_come_from_the_model_folder(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"a.weight": torch.zeros(3, 5), "b.bias": torch.zeros(7)}, tmp_path / "model-00001.safetensors")
+    save_file({"c.weight": torch.zeros(2, 2, 2)}, tmp_path / "model-00002.safetensors")
+    assert parameter_count(tmp_path) == 15 + 7 + 8
+    tok = {"model": {"vocab": {"a": 0, "b": 1, "c": 2}}, "added_tokens": [{"id": 2}, {"id": 3}]}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tok))
+    assert vocabulary_size(tmp_path) == 4
+    assert card_license(tmp_path) is None
+    (tmp_path / "README.md").write_text(
+        "---\nlibrary_name: transformers\nlicense: apache-2.0\n---\n# Model\nlicense: mit\n"
+    )
+    assert card_license(tmp_path) == "apache-2.0"
+    [table] = tables.table3([("M", {"parameters": 7_248_023_552, "vocabulary": 32768, "license": "apache-2.0"})])
+    assert table.rows == [["M", "7.2B", "32,768", "apache-2.0"]]
+
+
+def test_table3_counts_match_the_loaded_models(miniature, miniature_config):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = {r[0]: r for r in _md_rows(miniature / "paper" / "tables" / "table3.md")}
+    assert len(rows) == 3
+    for base in ("tiny-qwen2.5-7b-instruct", "tiny-mistral-small-24b-instruct"):
+        folder = miniature / "models" / base
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        assert parameter_count(folder) == sum(p.numel() for p in model.parameters())
+        assert vocabulary_size(folder) == len(AutoTokenizer.from_pretrained(folder))
+        name = miniature_config["models"][base]["display"]
+        assert rows[name][2] == tables.fmt_int(vocabulary_size(folder))
+
+
+def _md_rows(path):
+    lines = [x for x in path.read_text().splitlines() if x.startswith("| ") and not x.startswith("|---")]
+    return [[c.strip() for c in x.strip().strip("|").split(" | ")] for x in lines[1:]]
+
+
+def test_table7_prints_the_runs_config():
+    cpt = load(REPO / "config.yaml")["cpt"]
+    [table] = tables.table7(cpt)
+    cells = dict(table.rows)
+    assert cells["Sequence length"] == "4,096" and cells["Global batch (sequences)"] == "2,048"
+    assert cells["Global batch (tokens)"] == "8,388,608"  # Table 8's 2^23 tokens per step
+    assert cells["Learning rate"] == "1e-05" and cells["Adam beta2"] == "0.999"  # schema default filled in
+    changed = tables.table7({**cpt, "learning_rate": 3e-5})
+    assert dict(changed[0].rows)["Learning rate"] == "3e-05"
+
+
+def test_table10_is_the_judges_schema_and_the_papers_text():
+    from definemed.judging import FAILURE_MODES
+
+    counts = {
+        "modes": [m for m, _, _ in FAILURE_MODES],
+        "descriptions": {m: d for m, _, d in FAILURE_MODES},
+        "description_source": {m: s for m, s, _ in FAILURE_MODES},
+    }
+    [table] = tables.table10(counts)
+    assert "irrelevance" in table.notes[0]
+    paper = REPO.parent / "shared" / "paper" / "paper-text.txt"  # the paper's text beside the repository
+    if not paper.exists():
+        pytest.skip(f"{paper} absent: Table 10's text not compared")
+    described = [
+        (n, d) for n, d in table.rows if counts["description_source"][n.lower().replace(" ", "_")] == "Table 10"
+    ]
+    assert len(described) == 11
+    for name, description in described:
+        assert f"| {name} | {description} |" in paper.read_text(), name
+
+
+@pytest.mark.parametrize("table", ["table3", "table7", "table10"])
+def test_miniature_writes_the_table(miniature, table):
+    md = (miniature / "paper" / "tables" / f"{table}.md").read_text()
+    assert md.startswith("| ") and (miniature / "paper" / "tables" / f"{table}.tex").exists()
