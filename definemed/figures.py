@@ -9,6 +9,7 @@ without the Software entry, so the same inputs give byte-identical files. Sizes 
 from __future__ import annotations
 
 import contextlib
+import re
 
 import matplotlib
 
@@ -202,4 +203,64 @@ def figure5(points: list[dict], display: dict[str, str], unit: str = "nodes"):
         ax.legend(loc="upper left", frameon=False)
         ax.set_ylim(bottom=0)
         ax.margins(x=0.15)
+    return fig
+
+
+# ---------------------------------------------------------------- Figure 1
+
+
+_NODE = re.compile(r'^\s*(\d+)\[label = "([^"]+)"')
+_EDGE = re.compile(r"^\s*(\d+) -> (\d+)")
+
+
+def parse_rulegraph(dot: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Rule names by node id and (upstream, downstream) edges of `snakemake --rulegraph` output."""
+    labels = {m.group(1): m.group(2) for m in map(_NODE.match, dot.splitlines()) if m}
+    edges = [(m.group(1), m.group(2)) for m in map(_EDGE.match, dot.splitlines()) if m]
+    if not labels:
+        raise ValueError("no rules in the rule graph (is it `snakemake --rulegraph` output?)")
+    return labels, edges
+
+
+def rule_layers(labels: dict[str, str], edges: list[tuple[str, str]], leave_out=("all",)) -> list[list[str]]:
+    """Rules by depth: a rule's layer is the longest chain of rules feeding it; names sorted within
+    a layer, so the drawing depends on the graph only."""
+    keep = {n for n, name in labels.items() if name not in leave_out}
+    parents = {n: [a for a, b in edges if b == n and a in keep] for n in keep}
+    depth: dict[str, int] = {}
+
+    def visit(n):
+        if n not in depth:
+            depth[n] = 1 + max((visit(p) for p in parents[n]), default=-1)
+        return depth[n]
+
+    for n in keep:
+        visit(n)
+    layers = [[] for _ in range(max(depth.values()) + 1)]
+    for n in sorted(keep, key=lambda n: labels[n]):
+        layers[depth[n]].append(n)
+    return layers
+
+
+def figure1(dot: str):
+    """The workflow's rule graph (the pipeline of the paper's Figure 1), drawn from `snakemake
+    --rulegraph`: one box per rule, left to right by depth, an arrow per dependency."""
+    labels, edges = parse_rulegraph(dot)
+    layers = rule_layers(labels, edges)
+    pos = {n: (x, -(y - (len(layer) - 1) / 2)) for x, layer in enumerate(layers) for y, n in enumerate(layer)}
+    with paper_style():
+        height = max(len(layer) for layer in layers)
+        fig, ax = plt.subplots(figsize=(1.2 * len(layers) + 1, 0.45 * height + 1))
+        for a, b in edges:
+            if a in pos and b in pos:
+                (x0, y0), (x1, y1) = pos[a], pos[b]
+                ax.annotate("", (x1 - 0.42, y1), (x0 + 0.42, y0),
+                            arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.6})  # fmt: skip
+        for n, (x, y) in pos.items():
+            ax.text(x, y, labels[n].replace("_", " "), ha="center", va="center", fontsize=5.5,
+                    bbox={"boxstyle": "round,pad=0.3", "fc": "#e8f0fa", "ec": "#4a6fa5", "lw": 0.6})  # fmt: skip
+        ax.set_xlim(-0.6, len(layers) - 0.4)
+        ax.set_ylim(-height / 2 - 0.5, height / 2 + 0.5)
+        ax.axis("off")
+        ax.set_title("The DeFineMed workflow: its rules and their dependencies", fontsize=8)
     return fig

@@ -490,7 +490,11 @@ def paper_targets():
         targets += expand(f"{ROOT}paper/tables/table5.{{ext}}", ext=["md", "tex"])
     if PAPER["table8"]["runs"]:
         targets += expand(f"{ROOT}paper/tables/table8.{{ext}}", ext=["md", "tex"])
-    targets += expand(f"{ROOT}paper/figures/figure4.{{ext}}", ext=["pdf", "png"])
+    targets += expand(
+        f"{ROOT}paper/figures/{{fig}}.{{ext}}",
+        fig=["figure1", "figure4"],
+        ext=["pdf", "png"],
+    )
     if scaling_files():
         targets += expand(f"{ROOT}paper/figures/figure5.{{ext}}", ext=["pdf", "png"])
     targets += paper_benchmark_targets()

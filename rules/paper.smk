@@ -175,6 +175,47 @@ rule benchmark_table:
         " --results-dir {params.results_dir} --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
+# Figure 1 (the pipeline) from the workflow's own rule graph, the graph of the config this run uses
+rule rulegraph:
+    output:
+        f"{FIGURES}/rulegraph.dot",
+    log:
+        f"{ROOT}logs/paper/rulegraph.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/rulegraph.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        config=lambda w: as_json(config),  # a function: config strings hold {braces}
+        snakefile=workflow.main_snakefile,
+    shell:
+        "printf '%s' {params.config:q} > {output}.config.json"
+        " && snakemake --snakefile {params.snakefile} --configfile {output}.config.json"
+        " --replace-workflow-config --rulegraph --nolock --quiet all > {output}.tmp 2> {log}"
+        " && rm {output}.config.json && mv {output}.tmp {output}"
+
+
+rule figure1:
+    input:
+        f"{FIGURES}/rulegraph.dot",
+    output:
+        pdf=f"{FIGURES}/figure1.pdf",
+        png=report(
+            f"{FIGURES}/figure1.png",
+            caption="../report/figure1.rst",
+            category="Paper figures",
+        ),
+    log:
+        f"{ROOT}logs/paper/figure1.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/figure1.tsv"
+    conda:
+        "../envs/paper.yaml"
+    shell:
+        "python scripts/make_figure.py figure1 --rulegraph {input}"
+        " --out-pdf {output.pdf} --out-png {output.png} > {log} 2>&1"
+
+
 rule figure2:
     input:
         f"{ROOT}results/judges/pairwise/winrate.json",

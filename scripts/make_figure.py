@@ -1,5 +1,6 @@
 """Draw one of the paper's figures as PDF and PNG (no timestamps: byte-identical reruns).
 
+    python scripts/make_figure.py figure1 --rulegraph paper/figures/rulegraph.dot --out-pdf ... --out-png ...
     python scripts/make_figure.py figure2 --winrate results/judges/pairwise/winrate.json \
         --out-pdf paper/figures/figure2.pdf --out-png paper/figures/figure2.png
     python scripts/make_figure.py figure3 --counts results/judges/failure_modes/counts.json --out-pdf ... --out-png ...
@@ -17,7 +18,8 @@ from definemed import figures
 from definemed.io import read_json
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-p.add_argument("figure", choices=["figure2", "figure3", "figure4", "figure5"])
+p.add_argument("figure", choices=["figure1", "figure2", "figure3", "figure4", "figure5"])
+p.add_argument("--rulegraph", help="figure1: `snakemake --rulegraph` output (DOT)")
 p.add_argument("--winrate")
 p.add_argument("--counts")
 p.add_argument("--curve")
@@ -29,7 +31,10 @@ p.add_argument("--points", nargs="+", default=[], help="figure5: scaling result 
 args = p.parse_args()
 
 display = json.loads(args.display)
-if args.figure == "figure2":
+if args.figure == "figure1":
+    with open(args.rulegraph, encoding="utf-8") as f:
+        fig = figures.figure1(f.read())
+elif args.figure == "figure2":
     fig = figures.figure2(read_json(args.winrate), display)
 elif args.figure == "figure3":
     fig = figures.figure3(read_json(args.counts), display)

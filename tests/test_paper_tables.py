@@ -85,3 +85,42 @@ def test_table10_is_the_judges_schema_and_the_papers_text():
 def test_miniature_writes_the_table(miniature, table):
     md = (miniature / "paper" / "tables" / f"{table}.md").read_text()
     assert md.startswith("| ") and (miniature / "paper" / "tables" / f"{table}.tex").exists()
+
+
+DOT = """digraph snakemake_dag {
+    node[shape=box, style=rounded];
+\t0[label = "all", color = "0.00 0.6 0.85", style="rounded"];
+\t1[label = "train_cpt", color = "0.1 0.6 0.85", style="rounded"];
+\t2[label = "pack_corpus", color = "0.2 0.6 0.85", style="rounded"];
+\t3[label = "merge_slerp", color = "0.3 0.6 0.85", style="rounded"];
+\t4[label = "fetch_model", color = "0.4 0.6 0.85", style="rounded"];
+\t1 -> 0
+\t2 -> 1
+\t4 -> 1
+\t1 -> 3
+\t4 -> 3
+\t3 -> 0
+}
+"""
+
+
+def test_figure1_layers_rules_by_their_longest_chain():
+    from definemed.figures import parse_rulegraph, rule_layers
+
+    labels, edges = parse_rulegraph(DOT)
+    layers = [[labels[n] for n in layer] for layer in rule_layers(labels, edges)]
+    assert layers == [["fetch_model", "pack_corpus"], ["train_cpt"], ["merge_slerp"]]
+    with pytest.raises(ValueError, match="no rules"):
+        parse_rulegraph("digraph {}")
+
+
+def test_miniature_figure1_is_the_workflows_own_rule_graph(miniature):
+    from definemed.figures import parse_rulegraph
+
+    figures = miniature / "paper" / "figures"
+    labels, edges = parse_rulegraph((figures / "rulegraph.dot").read_text())
+    rules = set(labels.values())
+    assert {"label_documents", "train_classifier", "train_cpt", "merge_slerp", "benchmark_medical"} <= rules
+    names = {v: k for k, v in labels.items()}
+    assert (names["train_cpt"], names["merge_slerp"]) in edges
+    assert (figures / "figure1.png").read_bytes().startswith(b"\x89PNG")
