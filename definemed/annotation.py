@@ -127,3 +127,33 @@ def simulate_annotator(truth: dict[str, bool], items: list[str], error_rate: flo
     """Miniature only: an annotator who knows the fixture's ground truth and errs at `error_rate`."""
     rng = np.random.default_rng(seed)
     return {i: int(truth[i]) ^ int(rng.random() < error_rate) for i in items}
+
+
+# ---------------------------------------------------------------- Table 6: the false positives by kind
+
+KIND_COLUMN = "kind"
+
+
+def false_positives(key: dict[str, int], annotations: list[dict[str, int]]) -> list[str]:
+    """Items the LLM labelled medical and the annotators' majority did not (ties are not medical,
+    as in validation_metrics): Table 5's false positives, whose kinds Table 6 counts."""
+    n = len(annotations)
+    return [i for i in sorted(key) if key[i] == 1 and not sum(a[i] for a in annotations) * 2 > n]
+
+
+def kind_counts(path) -> list[tuple[str, int]]:
+    """(kind, documents) of a filled false-positive sheet, most frequent first; every row needs a kind."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if KIND_COLUMN not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: no column {KIND_COLUMN!r}")
+        kinds = []
+        for row_number, row in enumerate(reader, start=2):
+            kind = (row[KIND_COLUMN] or "").strip()
+            if not kind:
+                raise ValueError(f"{path}: row {row_number} (item {row.get('item')}) has no {KIND_COLUMN}")
+            kinds.append(kind)
+    counts: dict[str, int] = {}
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -203,6 +203,13 @@ def table10(counts: dict) -> list[Table]:
     return [Table(columns=["Failure Mode", "Description"], rows=rows, align="lp{0.7\\linewidth}", notes=notes)]
 
 
+def table6(kinds: list[tuple[str, int]]) -> list[Table]:
+    """Table 6: the LLM's false positives (medical by the LLM, not by the annotators' majority) by
+    the kind named for each in the filled sheet, with counts."""
+    total = sum(n for _, n in kinds)
+    return [Table(columns=["Kind", "Count"], rows=[[k, str(n)] for k, n in kinds], notes=[f"{total} false positives."])]
+
+
 def table5(label_validation: dict) -> list[Table]:
     """Table 5: the LLM labels against the annotators' majority (results/labels/label_validation.json)."""
     rows = [

@@ -478,6 +478,16 @@ def table3_model_args():
     )
 
 
+def false_positive_kinds():
+    """Table 6's filled sheet: the miniature's (kinds from the fixture), else
+    label_validation.false_positive_kinds once someone has named the kinds (None: no Table 6).
+    """
+    validation = config["label_validation"]
+    if "simulate_annotators" in validation:
+        return f"{ROOT}results/labels/annotation/false_positives.csv"
+    return validation.get("false_positive_kinds")
+
+
 def paper_targets():
     """Every table and figure whose inputs this workflow makes: Tables 2, 4, 5 (once annotated),
     8, 9, 11, Figures 2-5 and the reproduction report."""
@@ -488,6 +498,9 @@ def paper_targets():
     )
     if annotation_files():
         targets += expand(f"{ROOT}paper/tables/table5.{{ext}}", ext=["md", "tex"])
+        targets.append(f"{ROOT}results/labels/annotation/false_positives.csv")
+    if annotation_files() and false_positive_kinds():
+        targets += expand(f"{ROOT}paper/tables/table6.{{ext}}", ext=["md", "tex"])
     if PAPER["table8"]["runs"]:
         targets += expand(f"{ROOT}paper/tables/table8.{{ext}}", ext=["md", "tex"])
     targets += expand(

@@ -131,6 +131,29 @@ rule evaluate_labels:
         " --out {output} {input.annotations} > {log} 2>&1"
 
 
+# Table 6's sheet: the LLM's false positives against the annotators' majority, a kind to name for
+# each (the miniature names them from the fixture's ground truth)
+rule false_positive_sheet:
+    input:
+        key=f"{LABELS}/annotation/key.csv",
+        sample=f"{LABELS}/sample.parquet",
+        annotations=annotation_files(),
+        truth=truth_files() if "simulate_annotators" in VALIDATION else [],
+    output:
+        f"{LABELS}/annotation/false_positives.csv",
+    log:
+        f"{ROOT}logs/labels/false_positive_sheet.log",
+    benchmark:
+        f"{ROOT}benchmarks/labels/false_positive_sheet.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        truth=lambda w, input: f"--truth {' '.join(input.truth)}" if input.truth else "",
+    shell:
+        "python scripts/false_positive_sheet.py --key {input.key} --sample {input.sample}"
+        " {params.truth} --out {output} {input.annotations} > {log} 2>&1"
+
+
 rule split_labelled_documents:
     input:
         labels=f"{LABELS}/llm_labels.parquet",

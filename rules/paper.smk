@@ -50,6 +50,28 @@ rule table5:
         " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
+# Table 6: the kinds of the LLM's false positives, once the sheet's kinds are named
+rule table6:
+    input:
+        lambda w: false_positive_kinds(),
+    output:
+        md=report(
+            f"{TABLES}/table6.md",
+            caption="../report/table6.rst",
+            category="Paper tables",
+        ),
+        tex=f"{TABLES}/table6.tex",
+    log:
+        f"{ROOT}logs/paper/table6.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/table6.tsv"
+    conda:
+        "../envs/paper.yaml"
+    shell:
+        "python scripts/make_table.py table6 --false-positives {input}"
+        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+
+
 rule table8:
     input:
         [f for _, summary, log in table8_rows() for f in (summary, log)],

@@ -21,8 +21,9 @@ from definemed import tables
 from definemed.io import read_json, write_text
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-p.add_argument("table", choices=["table2", "table3", "table5", "table7", "table8", "table10", "benchmark"])
+p.add_argument("table", choices=["table2", "table3", "table5", "table6", "table7", "table8", "table10", "benchmark"])
 p.add_argument("--model", nargs=2, action="append", metavar=("NAME", "FOLDER"), default=[], help="table3")
+p.add_argument("--false-positives", help="table6: the filled false-positive sheet (kind column)")
 p.add_argument("--cpt", help="table7: the cpt section of the run's config as JSON")
 p.add_argument("--failure-modes", help="table10: results/judges/failure_modes/counts.json")
 p.add_argument("--split-stats")
@@ -53,6 +54,10 @@ elif args.table == "table3":
         for name, d in args.model
     ]
     parts = tables.table3(facts)
+elif args.table == "table6":
+    from definemed.annotation import kind_counts
+
+    parts = tables.table6(kind_counts(args.false_positives))
 elif args.table == "table7":
     parts = tables.table7(json.loads(args.cpt))
 elif args.table == "table10":

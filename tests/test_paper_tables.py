@@ -124,3 +124,25 @@ def test_miniature_figure1_is_the_workflows_own_rule_graph(miniature):
     names = {v: k for k, v in labels.items()}
     assert (names["train_cpt"], names["merge_slerp"]) in edges
     assert (figures / "figure1.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_table6_counts_the_kinds_of_the_llms_false_positives(tmp_path):
+    from definemed.annotation import false_positives, kind_counts
+
+    key = {"i1": 1, "i2": 1, "i3": 0, "i4": 1}
+    votes = [{"i1": 0, "i2": 1, "i3": 0, "i4": 1}, {"i1": 0, "i2": 0, "i3": 1, "i4": 0}]
+    assert false_positives(key, votes) == ["i1", "i2"]  # a tie is not medical, as Table 5 counts it
+    sheet = tmp_path / "false_positives.csv"
+    sheet.write_text("item,id,text,kind\ni1,a,x,news\ni2,b,y,wellness\ni5,c,z,news\n")
+    assert kind_counts(sheet) == [("news", 2), ("wellness", 1)]
+    [table] = tables.table6(kind_counts(sheet))
+    assert table.rows == [["news", "2"], ["wellness", "1"]]
+    sheet.write_text("item,id,text,kind\ni1,a,x,news\ni2,b,y, \n")
+    with pytest.raises(ValueError, match=r"false_positives\.csv: row 3 \(item i2\) has no kind"):
+        kind_counts(sheet)
+
+
+def test_miniature_table6_counts_table5s_false_positives(miniature):
+    validation = json.loads((miniature / "results" / "labels" / "label_validation.json").read_text())
+    rows = _md_rows(miniature / "paper" / "tables" / "table6.md")
+    assert sum(int(count) for _, count in rows) == validation["confusion"]["fp"]
