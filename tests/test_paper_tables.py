@@ -130,7 +130,7 @@ def test_table6_counts_the_kinds_of_the_llms_false_positives(tmp_path):
     from definemed.annotation import false_positives, kind_counts
 
     key = {"i1": 1, "i2": 1, "i3": 0, "i4": 1}
-    votes = [{"i1": 0, "i2": 1, "i3": 0, "i4": 1}, {"i1": 0, "i2": 0, "i3": 1, "i4": 0}]
+    votes = [{"i1": 0, "i2": 1, "i3": 0, "i4": 1}, {"i1": 0, "i2": 0, "i3": 1, "i4": 1}]
     assert false_positives(key, votes) == ["i1", "i2"]  # a tie is not medical, as Table 5 counts it
     sheet = tmp_path / "false_positives.csv"
     sheet.write_text("item,id,text,kind\ni1,a,x,news\ni2,b,y,wellness\ni5,c,z,news\n")
