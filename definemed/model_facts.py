@@ -51,3 +51,26 @@ def card_license(folder: Path | str) -> str | None:
         return None
     found = re.search(r"^license:\s*(\S+)", match.group(1), re.M)
     return found.group(1).strip("'\"") if found else None
+
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "consolidated*.pth")
+
+
+def weights_sha256(folder: Path | str) -> str:
+    """Content hash of a model's weights: sha256 over (file name, sha256 of its bytes) of every
+    weight file in `folder`, names sorted. Two result rows with different hashes evaluated
+    different weights; the same hash, the same weights whatever the folder is called."""
+    import hashlib
+
+    folder = Path(folder)
+    files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern)})
+    if not files:
+        raise FileNotFoundError(f"{folder}: no weight files ({', '.join(WEIGHT_PATTERNS)})")
+    outer = hashlib.sha256()
+    for path in files:
+        inner = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                inner.update(block)
+        outer.update(f"{path.name}\0{inner.hexdigest()}\n".encode())
+    return outer.hexdigest()

@@ -17,6 +17,7 @@ from pathlib import Path
 from _cli import set_torch_threads, setup_logging
 from definemed.benchmarks import evaluate, stable_json, task_leaves, task_summary
 from definemed.io import atomic_path, write_json, write_text
+from definemed.model_facts import weights_sha256
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -46,8 +47,10 @@ shutil.rmtree(args.work_dir, ignore_errors=True)  # generated task YAMLs only: c
 results = evaluate(args.model_dir, tasks, settings, settings["backend"], args.work_dir)
 
 out = Path(args.out_dir)
+weights = weights_sha256(args.model_dir)  # which weights this row evaluated (Tables 4, 9, 11)
 for key, spec in tasks.items():
     summary = task_summary(results, key, spec, args.model, settings)
+    summary["model_weights_sha256"] = weights
     if spec.get("items") is not None and summary["n"] != spec["items"]:
         raise SystemExit(
             f"benchmarks.tasks.{key}: lm-eval scored {summary['n']} items of {spec['lm_eval_task']}"

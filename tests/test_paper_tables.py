@@ -146,3 +146,32 @@ def test_miniature_table6_counts_table5s_false_positives(miniature):
     validation = json.loads((miniature / "results" / "labels" / "label_validation.json").read_text())
     rows = _md_rows(miniature / "paper" / "tables" / "table6.md")
     assert sum(int(count) for _, count in rows) == validation["confusion"]["fp"]
+
+
+def test_weights_hash_follows_the_weights_not_the_folder(tmp_path):
+    from definemed.model_facts import weights_sha256
+
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"weights")
+        (tmp_path / name / "config.json").write_text(name)
+    (tmp_path / "c" / "model.safetensors").write_bytes(b"weightz")
+    assert weights_sha256(tmp_path / "a") == weights_sha256(tmp_path / "b") != weights_sha256(tmp_path / "c")
+    with pytest.raises(FileNotFoundError, match="no weight files"):
+        weights_sha256(tmp_path)
+
+
+def test_rows_of_the_benchmark_tables_evaluated_distinct_weights(miniature, miniature_config):
+    """Base, CPT model and merge of every row of Tables 4, 9 and 11 are different weights, and each
+    result records the weights it evaluated."""
+    from definemed.benchmarks import group_tasks, table_rows
+    from definemed.model_facts import weights_sha256
+
+    for table, group in (("table4", "medical"), ("table9", "medical"), ("table11", "general")):
+        rows = table_rows(miniature_config, table)
+        hashes = {m: weights_sha256(miniature / "models" / m) for m in rows}
+        assert len(set(hashes.values())) == len(rows), (table, hashes)
+        for model in rows:
+            for task in group_tasks(miniature_config, group):
+                result = json.loads((miniature / "results" / "benchmarks" / model / f"{task}.json").read_text())
+                assert result["model_weights_sha256"] == hashes[model], (table, model, task)
