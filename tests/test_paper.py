@@ -379,7 +379,8 @@ def test_a_deleted_figure_reruns_only_its_plotting_job(finished_copy):
 def test_report_contains_every_figure_and_table(finished_copy, miniature_config):
     snakemake(finished_copy, "--profile", "profiles/miniature", "--report", "report.html")
     html = (finished_copy / "report.html").read_text(errors="replace")
-    for name in ("figure4.png", "figure5.png", "table2.md", "table5.md", "table8.md", "reproduction.md"):
+    for name in ("figure1.png", "figure4.png", "figure5.png", "table2.md", "table3.md", "table5.md", "table6.md",
+                 "table7.md", "table8.md", "table10.md", "reproduction.md"):  # fmt: skip
         assert name in html, name
     # the figures themselves are embedded, not only named
     png = (finished_copy / "miniature" / "paper" / "figures" / "figure4.png").read_bytes()
