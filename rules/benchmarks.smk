@@ -126,12 +126,12 @@ elif MEDQA_DE:
             runtime=240,
         params:
             settings=as_json(config["medqa_de"]["translation"]),
-            prices=as_json(config["judges"]["prices"]),
+            judges=as_json(config["judges"]),
             cache=f"{ROOT}work/benchmarks/medqa_translation.sqlite",
             model_dir=lambda w, input: (
                 f"--model-dir {input.judge_model}" if input.judge_model else ""
             ),
         shell:
             "python scripts/translate_medqa.py --sample {input.sample} --settings {params.settings:q}"
-            " --prices {params.prices:q} --cache {params.cache} {params.model_dir}"
+            " --judges {params.judges:q} --cache {params.cache} {params.model_dir}"
             " --out {output.data} --out-stats {output.stats} > {log} 2>&1"

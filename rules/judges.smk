@@ -101,7 +101,7 @@ else:
             runtime=MEDALPACA["resources"].get("runtime", 240),
         params:
             settings=as_json(MEDALPACA["translation"]),
-            prices=as_json(JUDGES["prices"]),
+            judges=as_json(JUDGES),
             context=MEDALPACA["context"],
             cache=f"{JUDGE_WORK}/translation.sqlite",
             model_dir=lambda w, input: (
@@ -109,7 +109,7 @@ else:
             ),
         shell:
             "python scripts/translate_queries.py --sample {input.sample} --settings {params.settings:q}"
-            " --prices {params.prices:q} --context {params.context} --cache {params.cache}"
+            " --judges {params.judges:q} --context {params.context} --cache {params.cache}"
             " {params.model_dir} --out {output.queries} --out-stats {output.stats} > {log} 2>&1"
 
 
