@@ -126,7 +126,8 @@ elif MEDQA_DE:
             runtime=240,
         params:
             settings=as_json(config["medqa_de"]["translation"]),
-            judges=as_json(config["judges"]),
+            # prices and budget only: other judge settings must not rerun the translation
+            judges=as_json({k: config["judges"][k] for k in ("prices", "max_cost_usd")}),
             cache=f"{ROOT}work/benchmarks/medqa_translation.sqlite",
             model_dir=lambda w, input: (
                 f"--model-dir {input.judge_model}" if input.judge_model else ""

@@ -101,7 +101,8 @@ else:
             runtime=MEDALPACA["resources"].get("runtime", 240),
         params:
             settings=as_json(MEDALPACA["translation"]),
-            judges=as_json(JUDGES),
+            # prices and budget only: other judge settings must not rerun the translation
+            judges=as_json({k: JUDGES[k] for k in ("prices", "max_cost_usd")}),
             context=MEDALPACA["context"],
             cache=f"{JUDGE_WORK}/translation.sqlite",
             model_dir=lambda w, input: (
