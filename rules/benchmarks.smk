@@ -113,6 +113,7 @@ elif MEDQA_DE:
         input:
             sample=f"{ROOT}data/benchmarks/medqa_en_sample.jsonl",
             judge_model=judge_model_input(config["medqa_de"]["translation"]),
+            prompts=prompt_files("translation_medqa"),
         output:
             data=f"{ROOT}data/benchmarks/medqa_de.jsonl",
             stats=f"{ROOT}results/benchmarks/medqa_de_translation.json",

@@ -88,6 +88,7 @@ else:
         input:
             sample=f"{ROOT}results/medalpaca/sample_en.jsonl",
             judge_model=judge_model_input(MEDALPACA["translation"]),
+            prompts=prompt_files("translation"),
         output:
             queries=QUERIES,
             stats=f"{ROOT}results/medalpaca/translation.json",
@@ -156,6 +157,12 @@ rule judge_cost_estimate:
             if MEDALPACA["source"] == "hub"
             else []
         ),
+        # the estimate counts the tokens of the rendered prompts
+        prompts=prompt_files(
+            "pairwise",
+            "failure_modes",
+            *(["translation"] if MEDALPACA["source"] == "hub" else []),
+        ),
     output:
         report(
             f"{ROOT}results/judges/cost_estimate.json",
@@ -190,6 +197,7 @@ rule judge_pairwise:
         generations=generation_files(),
         estimate=f"{ROOT}results/judges/cost_estimate.json",
         judge_model=judge_model_input(JUDGES["pairwise"]),
+        prompts=prompt_files("pairwise"),
     output:
         verdicts=f"{ROOT}results/judges/pairwise/verdicts.jsonl",
         stats=f"{ROOT}results/judges/pairwise/run.json",
@@ -246,6 +254,7 @@ rule judge_failure_modes:
         generations=generation_files(),
         estimate=f"{ROOT}results/judges/cost_estimate.json",
         judge_model=judge_model_input(JUDGES["failure_modes"]),
+        prompts=prompt_files("failure_modes"),
     output:
         per_model=expand(
             f"{ROOT}results/judges/failure_modes/{{model}}.jsonl",
