@@ -29,7 +29,10 @@ def test_threshold_curve_is_monotone_in_recall():
     curve = threshold_curve(labels, scores)
     assert len(curve["threshold"]) == 101 and curve["recall"][0] == 1.0
     assert all(a >= b for a, b in zip(curve["recall"], curve["recall"][1:]))
-    assert curve["precision"][50] == pytest.approx(precision_recall(labels, scores, 0.5)[0])
+    called = scores >= 0.5  # counted here: documents at or above the threshold are called medical
+    assert curve["threshold"][50] == 0.5
+    assert curve["precision"][50] == pytest.approx((called & (labels == 1)).sum() / called.sum())
+    assert curve["recall"][50] == pytest.approx((called & (labels == 1)).sum() / (labels == 1).sum())
 
 
 def test_batches_respect_the_token_budget_and_sorting_cuts_padding(miniature):
@@ -58,10 +61,29 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     cls = miniature / "results" / "classifier"
     metrics = json.loads((cls / "metrics.json").read_text())
     curve = json.loads((cls / "threshold_curve.json").read_text())
-    assert metrics["threshold"] == curve["chosen_threshold"] == miniature_config["classifier"]["threshold"]["value"]
-    assert metrics["documents"] == pq.read_table(miniature / "results" / "labels" / "test.parquet").num_rows
-    k = curve["threshold"].index(round(metrics["threshold"], 6))
-    assert curve["precision"][k] == pytest.approx(metrics["precision"])
+    settings = miniature_config["classifier"]
+    threshold = settings["threshold"]["value"]
+    # precision and recall at the threshold, recomputed here: each test document through the
+    # fine-tuned model on its own (no batching), P(medical) from the logits, counted by hand
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    test = pq.read_table(miniature / "results" / "labels" / "test.parquet")
+    tok = AutoTokenizer.from_pretrained(cls / "model")
+    model = AutoModelForSequenceClassification.from_pretrained(cls / "model").eval()
+    with torch.no_grad():
+        p = [
+            torch.softmax(model(**tok(t, truncation=True, max_length=settings["max_length"], return_tensors="pt")).logits, -1)[0, 1].item()
+            for t in test.column("text").to_pylist()
+        ]  # fmt: skip
+    labels = test.column("label").to_pylist()
+    tp = sum(1 for x, y in zip(p, labels) if x >= threshold and y == 1)
+    called = sum(1 for x in p if x >= threshold)
+    assert metrics["documents"] == len(labels) and metrics["threshold"] == threshold
+    assert metrics["precision"] == pytest.approx(tp / called, abs=1e-9)
+    assert metrics["recall"] == pytest.approx(tp / sum(labels), abs=1e-9)
+    k = curve["threshold"].index(round(threshold, 6))
+    assert (curve["precision"][k], curve["recall"][k]) == pytest.approx((tp / called, tp / sum(labels)))
     assert [json.loads(line) for line in (cls / "training_log.jsonl").read_text().splitlines()]
 
     # FineMed against the fixture's ground truth (read here, never by the pipeline)
