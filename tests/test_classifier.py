@@ -71,11 +71,11 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     test = pq.read_table(miniature / "results" / "labels" / "test.parquet")
     tok = AutoTokenizer.from_pretrained(cls / "model")
     model = AutoModelForSequenceClassification.from_pretrained(cls / "model").eval()
+    p = []
     with torch.no_grad():
-        p = [
-            torch.softmax(model(**tok(t, truncation=True, max_length=settings["max_length"], return_tensors="pt")).logits, -1)[0, 1].item()
-            for t in test.column("text").to_pylist()
-        ]  # fmt: skip
+        for text in test.column("text").to_pylist():
+            ids = tok(text, truncation=True, max_length=settings["max_length"], return_tensors="pt")
+            p.append(torch.softmax(model(**ids).logits, -1)[0, 1].item())
     labels = test.column("label").to_pylist()
     tp = sum(1 for x, y in zip(p, labels) if x >= threshold and y == 1)
     called = sum(1 for x in p if x >= threshold)
