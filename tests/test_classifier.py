@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from definemed.classifier import Scorer, choose_threshold, precision_recall, score_shard, threshold_curve
+from definemed.classifier import Scorer, choose_threshold, score_shard, threshold_curve
 
 
 def test_min_precision_rule_picks_the_smallest_threshold_reaching_the_target():
