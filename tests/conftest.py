@@ -56,3 +56,11 @@ def miniature_config():
     from definemed.config import load
 
     return load(REPO / "config" / "miniature.yaml")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow`: every test that needs the finished miniature (a 10-minute run unless
+    DEFINEMED_TEST_MINIATURE points at one) or a real Slurm; `pytest -m "not slow"` is the quick loop."""
+    for item in items:
+        if "miniature" in getattr(item, "fixturenames", ()) or item.path.name == "test_slurm.py":
+            item.add_marker(pytest.mark.slow)

@@ -68,6 +68,7 @@ def first_logged_epoch(output: str) -> float:
     return float(re.search(r"\{'loss': [^}]*'epoch': '([0-9.e-]+)'", output).group(1))
 
 
+@pytest.mark.slow  # three short training runs
 def test_killed_classifier_resumes_to_the_uninterrupted_result(inputs, tmp_path):
     ref = train(inputs, tmp_path / "ref-work", tmp_path / "ref")
     ref_out = ref.stdout.read()
