@@ -52,6 +52,12 @@ def miniature(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def paper_dry_run():
+    """`snakemake -n --quiet rules` of the paper run, once per session (several tests read its counts)."""
+    return snakemake(REPO, "-n", "--quiet", "rules")
+
+
+@pytest.fixture(scope="session")
 def miniature_config():
     from definemed.config import load
 
