@@ -35,8 +35,8 @@ def test_threshold_curve_is_monotone_in_recall():
     assert curve["recall"][50] == pytest.approx((called & (labels == 1)).sum() / (labels == 1).sum())
 
 
-def test_batches_respect_the_token_budget_and_sorting_cuts_padding(miniature):
-    scorer = Scorer(miniature / "results" / "classifier" / "model", max_length=256, max_tokens_per_batch=2048)
+def test_batches_respect_the_token_budget_and_sorting_cuts_padding(tiny_model):
+    scorer = Scorer(tiny_model("tiny-xlm-roberta"), max_length=256, max_tokens_per_batch=2048)
     lengths = np.random.default_rng(1).integers(5, 256, 400)
     for sort in (True, False):
         batches = scorer.batches(lengths, sort)
@@ -46,11 +46,12 @@ def test_batches_respect_the_token_budget_and_sorting_cuts_padding(miniature):
     assert padded[True] < 0.75 * padded[False]
 
 
-def test_streamed_shard_scores_equal_whole_batch_scores(miniature, tmp_path):
-    shard = sorted((miniature / "data" / "fineweb2").glob("*.parquet"))[0]
+def test_streamed_shard_scores_equal_whole_batch_scores(tiny_model, tmp_path):
+    from definemed.fixtures import fixture_shard
+
     small = tmp_path / "shard.parquet"
-    pq.write_table(pq.read_table(shard).slice(0, 120), small, row_group_size=50)
-    scorer = Scorer(miniature / "results" / "classifier" / "model", max_length=256, max_tokens_per_batch=4096)
+    pq.write_table(fixture_shard(3, 0, 120, 0.3, 0.05)[0], small, row_group_size=50)
+    scorer = Scorer(tiny_model("tiny-xlm-roberta"), max_length=256, max_tokens_per_batch=4096)
     streamed = score_shard(scorer, small, read_documents=33)
     direct = scorer.score(pq.read_table(small).column("text").to_pylist())
     assert streamed.column("id").to_pylist() == pq.read_table(small).column("id").to_pylist()
@@ -103,14 +104,14 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     assert stats["FineWeb2-de"]["documents"] == truth.num_rows
 
 
-def test_a_classifier_that_never_calls_a_document_medical_is_an_error(miniature, tmp_path):
+def test_a_classifier_that_never_calls_a_document_medical_is_an_error(tiny_model, tmp_path):
     """Early stopping on a flat F-beta of 0 would hand every later stage an empty FineMed."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from definemed.classifier import train_classifier
 
-    src = miniature / "models" / "tiny-xlm-roberta"
+    src = tiny_model("tiny-xlm-roberta")
     model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=2)
     with torch.no_grad():  # a head that calls nothing medical, and a learning rate that keeps it so
         model.classifier.out_proj.bias.copy_(torch.tensor([10.0, -10.0]))

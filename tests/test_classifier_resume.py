@@ -5,6 +5,7 @@ spec is built here in seconds, on fixture documents: no miniature needed."""
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,9 +18,7 @@ import torch
 from conftest import REPO
 from safetensors.torch import load_file
 
-from definemed.config import validated
 from definemed.fixtures import generate_documents
-from definemed.tiny_models import build_tiny_model
 
 SETTINGS = {
     "max_length": 64,
@@ -37,11 +36,9 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, miniature_config):
+def inputs(tmp_path_factory, tiny_model):
     tmp = tmp_path_factory.mktemp("classifier-inputs")
-    spec = validated(miniature_config["models"]["tiny-xlm-roberta"], "model")
-    spec["tiny"].update(tokenizer_documents=300, vocab_size=1000)  # seconds, not the miniature's build
-    build_tiny_model("tiny-xlm-roberta", spec, tmp / "base", seed=0)
+    shutil.copytree(tiny_model("tiny-xlm-roberta"), tmp / "base")
     docs = generate_documents(1, 240, 0.5, 0.05, stream="classifier-resume-test")
     table = pa.table(
         {

@@ -25,10 +25,10 @@ def schedule_of(tensor: str):
     return next(e["value"] for e in A4 if e.get("filter", "") in tensor)
 
 
-def tiny_pair(miniature, tmp_path, layers=9, vocab_from="tiny-mistral-7b-instruct"):
+def tiny_pair(tiny_model, tmp_path, layers=9, vocab_from="tiny-mistral-7b-instruct"):
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    src = miniature / "models" / vocab_from
+    src = tiny_model(vocab_from)
     config = AutoConfig.from_pretrained(src)
     config.num_hidden_layers = layers
     paths = []
@@ -50,10 +50,10 @@ def test_layer_t_spreads_anchors_over_the_depth():
     assert layer_t(0.5, 3, 9) == 0.5
 
 
-def test_merged_tensors_follow_the_a4_schedule(miniature, tmp_path):
+def test_merged_tensors_follow_the_a4_schedule(tiny_model, tmp_path):
     from mergekit.merge_methods.slerp import slerp
 
-    base, cpt = tiny_pair(miniature, tmp_path)
+    base, cpt = tiny_pair(tiny_model, tmp_path)
     run_slerp(base, cpt, tmp_path / "merged", {"t": A4, "dtype": "float32"})
     a, b = load_file(base / "model.safetensors"), load_file(cpt / "model.safetensors")
     m = load_file(tmp_path / "merged" / "model.safetensors")
@@ -77,15 +77,13 @@ def test_merged_tensors_follow_the_a4_schedule(miniature, tmp_path):
         torch.testing.assert_close(m[f"model.layers.8.{tensor}"], top[f"model.layers.8.{tensor}"])
 
 
-def test_mismatched_models_are_refused(miniature, tmp_path):
-    base, _ = tiny_pair(miniature, tmp_path / "a")
-    other, _ = tiny_pair(miniature, tmp_path / "b", layers=4)
+def test_mismatched_models_are_refused(tiny_model, tmp_path):
+    base, _ = tiny_pair(tiny_model, tmp_path / "a")
+    other, _ = tiny_pair(tiny_model, tmp_path / "b", layers=4)
     with pytest.raises(ValueError, match="num_hidden_layers differs"):
         check_compatible(base, other)
     with pytest.raises(ValueError, match="architectures differs"):
-        check_compatible(
-            miniature / "models" / "tiny-mistral-7b-instruct", miniature / "models" / "tiny-qwen2.5-7b-instruct"
-        )
+        check_compatible(tiny_model("tiny-mistral-7b-instruct"), tiny_model("tiny-qwen2.5-7b-instruct"))
 
 
 def test_miniature_merges_exist_in_float16_and_cpt_lowers_medical_perplexity(miniature, miniature_config):
