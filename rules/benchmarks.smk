@@ -113,6 +113,7 @@ elif MEDQA_DE:
         input:
             sample=f"{ROOT}data/benchmarks/medqa_en_sample.jsonl",
             judge_model=judge_model_input(config["medqa_de"]["translation"]),
+            prompts=prompt_files("translation_medqa"),
         output:
             data=f"{ROOT}data/benchmarks/medqa_de.jsonl",
             stats=f"{ROOT}results/benchmarks/medqa_de_translation.json",
@@ -126,12 +127,13 @@ elif MEDQA_DE:
             runtime=240,
         params:
             settings=as_json(config["medqa_de"]["translation"]),
-            prices=as_json(config["judges"]["prices"]),
+            # prices and budget only: other judge settings must not rerun the translation
+            judges=as_json({k: config["judges"][k] for k in ("prices", "max_cost_usd")}),
             cache=f"{ROOT}work/benchmarks/medqa_translation.sqlite",
             model_dir=lambda w, input: (
                 f"--model-dir {input.judge_model}" if input.judge_model else ""
             ),
         shell:
             "python scripts/translate_medqa.py --sample {input.sample} --settings {params.settings:q}"
-            " --prices {params.prices:q} --cache {params.cache} {params.model_dir}"
+            " --judges {params.judges:q} --cache {params.cache} {params.model_dir}"
             " --out {output.data} --out-stats {output.stats} > {log} 2>&1"

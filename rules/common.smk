@@ -295,6 +295,15 @@ def judge_model_input(stage):
     return [model_dir(judge["model"])] if judge["backend"] == "local" else []
 
 
+def prompt_files(*kinds):
+    """The Jinja prompt files a judge stage renders (prompts/<kind>.{system,user}.jinja): inputs, so
+    an edited prompt reruns the stage (its answers are cached by request body: unchanged calls stay
+    free)."""
+    return [
+        f"prompts/{kind}.{part}.jinja" for kind in kinds for part in ("system", "user")
+    ]
+
+
 def generation_files():
     return expand(f"{ROOT}results/generations/{{model}}.jsonl", model=judged_models())
 
