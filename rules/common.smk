@@ -51,7 +51,9 @@ def shard_names():
         ]
     from definemed.fineweb import read_manifest
 
-    return [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
+    names = [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
+    subset = config["fineweb"]["shard_subset"]  # a deliberate trial, recorded in results/inputs.json
+    return names[:subset] if subset else names
 
 
 SHARDS = shard_names()
@@ -122,6 +124,7 @@ def all_targets():
     if "judges" in config:  # response generation and the LLM judges (5.2, 5.3)
         targets += judge_targets()
     targets += paper_targets()
+    targets += input_targets()  # rules/inputs.smk
     return targets
 
 

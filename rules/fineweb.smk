@@ -19,10 +19,10 @@ rule download_fineweb_shard:
     params:
         manifest=config["fineweb"].get("manifest"),
         repo=config["fineweb"].get("repo"),
-        revision=config["fineweb"].get("revision"),
+        revision=lambda w: pinned("datasets", "fineweb"),
         local_dir=config["fineweb"].get("local_dir") or "",
     shell:
-        "python scripts/download_fineweb_shard.py --manifest {params.manifest}"
+        "{HUB_ONLINE} python scripts/download_fineweb_shard.py --manifest {params.manifest}"
         " --shard {wildcards.shard} --repo {params.repo} --revision {params.revision}"
         " --local-dir {params.local_dir:q} --out {output} > {log} 2>&1"
 

@@ -60,10 +60,10 @@ else:
             "../envs/hub.yaml"
         params:
             repo=MEDALPACA["hub"]["repo"],
-            revision=MEDALPACA["hub"]["revision"],
+            revision=lambda w: pinned("datasets", "medalpaca"),
             file=MEDALPACA["hub"]["file"],
         shell:
-            "python scripts/fetch_medalpaca.py --repo {params.repo} --revision {params.revision}"
+            "{HUB_ONLINE} python scripts/fetch_medalpaca.py --repo {params.repo} --revision {params.revision}"
             " --file {params.file} --out {output} > {log} 2>&1"
 
     rule sample_medalpaca:
