@@ -16,23 +16,26 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class Repo:
-    def __init__(self, files: dict[str, bytes]):
+    def __init__(self, files: dict[str, bytes], commits=()):
         self.files = dict(sorted(files.items()))
+        self.commits = set(commits)  # further commit SHAs with the same content
         digest = hashlib.sha1()
         for path, data in self.files.items():
             digest.update(path.encode() + b"\0" + data)
         self.sha = digest.hexdigest()
 
     def resolve(self, revision: str) -> bool:
-        return revision in ("main", self.sha)
+        return revision in ("main", self.sha, *self.commits)
 
 
 class HubServer:
     page_size = 2  # small pages: the client must follow the Link header
 
-    def __init__(self, models: dict[str, dict] = (), datasets: dict[str, dict] = ()):
-        self.repos = {("model", r): Repo(f) for r, f in dict(models).items()}
-        self.repos.update({("dataset", r): Repo(f) for r, f in dict(datasets).items()})
+    def __init__(self, models: dict[str, dict] = (), datasets: dict[str, dict] = (), commits: dict = ()):
+        """`models`/`datasets`: repo -> {path: bytes}; `commits`: repo -> commit SHAs it also knows."""
+        commits = dict(commits)
+        self.repos = {("model", r): Repo(f, commits.get(r, ())) for r, f in dict(models).items()}
+        self.repos.update({("dataset", r): Repo(f, commits.get(r, ())) for r, f in dict(datasets).items()})
         self.requests: list[str] = []
         self._lock = threading.Lock()
         server = self
@@ -100,7 +103,8 @@ class HubServer:
         r = self._repo(h, repo_type, repo, revision)
         if r:
             siblings = [{"rfilename": p} for p in r.files]
-            self._json(h, 200, {"id": repo, "_id": repo, "sha": r.sha, "private": False, "siblings": siblings})
+            sha = revision if revision in r.commits else r.sha
+            self._json(h, 200, {"id": repo, "_id": repo, "sha": sha, "private": False, "siblings": siblings})
 
     def _tree(self, h, repo_type, repo, revision, folder, query):
         r = self._repo(h, repo_type, repo, revision)
@@ -135,7 +139,7 @@ class HubServer:
         data = r.files[path]
         h.send_response(200)
         h.send_header("Content-Length", str(len(data)))
-        h.send_header("X-Repo-Commit", r.sha)
+        h.send_header("X-Repo-Commit", revision if revision in r.commits else r.sha)
         h.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
         h.end_headers()
         if not head:

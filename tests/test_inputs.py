@@ -1,0 +1,187 @@
+"""Pinned inputs (definemed/inputs.py, rules/inputs.smk, scripts/lock_inputs.py): the paper config
+as committed refuses a real run; the lock command against a stand-in Hub on loopback pins every
+input and the run then plans every shard; only the Hub fetch rules may reach the network."""
+
+import hashlib
+import io
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import BIN, REPO, copy_repo, snakemake
+from hub_server import HubServer
+
+from definemed.config import load
+from definemed.inputs import OFFLINE_ENV, hub_inputs, is_commit, lm_eval_datasets
+
+PAPER = load(REPO / "config.yaml")
+ONLINE = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
+
+
+def parquet_bytes(rows: int, seed: int) -> bytes:
+    table = pa.table({"id": [f"doc-{seed}-{i}" for i in range(rows)], "text": [f"Text {seed} {i}" for i in range(rows)]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def stand_in_hub() -> HubServer:
+    """Every repository config.yaml and lm-eval's tasks name, tiny: a model repo of config and
+    weights, FineWeb2 with five German train files (and a test file that is not train)."""
+    tiny_model = {"config.json": b'{"model_type": "mistral"}', "model.safetensors": b"\0" * 64}
+    models = {i.repo: tiny_model for i in hub_inputs(PAPER) if i.repo_type == "model"}
+    fineweb = {f"data/deu_Latn/train/000_{i:05d}.parquet": parquet_bytes(3 + i, i) for i in range(5)}
+    fineweb["data/deu_Latn/test/000_00000.parquet"] = parquet_bytes(2, 99)
+    fineweb["data/fra_Latn/train/000_00000.parquet"] = parquet_bytes(2, 98)
+    datasets = {i.repo: {"README.md": b"tiny"} for i in hub_inputs(PAPER) if i.repo_type == "dataset"}
+    datasets[PAPER["fineweb"]["repo"]] = fineweb
+    for repo in ["openai/MMMLU", "cais/mmlu", "allenai/ai2_arc", "openai/gsm8k", "Rowan/hellaswag"]:
+        datasets[repo] = {"README.md": b"tiny"}
+    commits = {i.repo: [i.revision] for i in hub_inputs(PAPER) if is_commit(i.revision)}
+    return HubServer(models=models, datasets=datasets, commits=commits)
+
+
+def test_paper_config_as_committed_refuses_a_real_run_but_plans_a_dry_run(tmp_path):
+    work = copy_repo(tmp_path)
+    proc = snakemake(work, "--cores", "1", "results/inputs.json", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "nothing was submitted" in out and "make lock" in out
+    assert "data/fineweb2-deu_Latn.manifest.tsv is partial" in out
+    for unpinned in ["models.biomistral-7b-slerp", "medqa_de.hub.revision", "medalpaca.hub.revision"]:
+        assert unpinned in out
+    for key, task in PAPER["benchmarks"]["tasks"].items():
+        if task["data"] == "hub":
+            assert f"benchmarks.tasks.{key}:" in out
+    assert "Job 0" not in out and not (work / "results").exists()  # no job ran
+    dry = snakemake(work, "-n", "results/inputs.json")
+    assert "not pinned" in dry.stdout + dry.stderr  # a dry run plans offline, with the warning
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory):
+    """A copy of the repository locked against the stand-in Hub with `scripts/lock_inputs.py`."""
+    work = copy_repo(tmp_path_factory.mktemp("locked"))
+    with stand_in_hub() as hub:
+        env = dict(ONLINE, HF_ENDPOINT=hub.url, HF_HOME=str(work / "hf-home"))
+        proc = subprocess.run(
+            [sys.executable, "scripts/lock_inputs.py"], cwd=work, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        yield work, hub, env
+
+
+def test_lock_pins_every_input_and_lists_every_fineweb_file(locked):
+    work, hub, _ = locked
+    lock = yaml.safe_load((work / "inputs.lock.yaml").read_text())
+    for item in hub_inputs(PAPER):
+        entry = lock[item.section][item.key]
+        assert entry["repo"] == item.repo and is_commit(entry["revision"])
+        if is_commit(item.revision):  # config's own pins are confirmed, not replaced
+            assert entry["revision"] == item.revision
+        else:
+            assert entry["revision"] == hub.sha(item.repo_type, item.repo)
+    manifest = (work / PAPER["fineweb"]["manifest"]).read_text().splitlines()
+    rows = [line.split("\t") for line in manifest if not line.startswith("#")][1:]
+    assert [r[0] for r in rows] == [f"train-000_{i:05d}" for i in range(5)]  # train only, deu_Latn only
+    fineweb = hub.repos[("dataset", PAPER["fineweb"]["repo"])].files
+    for shard, path, size, sha in rows:
+        assert int(size) == len(fineweb[path]) and sha == hashlib.sha256(fineweb[path]).hexdigest()
+    assert lock["datasets"]["fineweb"]["files"] == 5
+    assert lock["lm_eval"]["tasks"]["mmlu"] == ["cais/mmlu"]
+    assert len(lock["lm_eval"]["datasets"]["cais/mmlu"]["configs"]) == 57  # every MMLU subject
+
+
+def test_with_the_lock_the_run_plans_every_shard_and_starts(locked):
+    work, hub, env = locked
+    dry = snakemake(work, "-n", "--forceall", "results/finemed/statistics.json")
+    assert "not pinned" not in dry.stdout + dry.stderr
+    planned = re.findall(r"wildcards: shard=(\S+)", dry.stdout)
+    assert {f"train-000_{i:05d}" for i in range(5)} <= set(planned)
+    snakemake(work, "--cores", "1", "results/inputs.json")  # not refused
+    # the download rule fetches a shard from the stand-in at the lock's commit and verifies it
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--cores", "1", "data/fineweb2/train-000_00002.parquet"],
+        cwd=work, env=dict(env, HF_HUB_OFFLINE="1"), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert pq.read_table(work / "data/fineweb2/train-000_00002.parquet").num_rows == 5
+
+
+def test_a_subset_is_explicit_and_recorded(locked, tmp_path):
+    work, _, _ = locked
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["fineweb"]["shard_subset"] = 2
+    (work / "trial.yaml").write_text(yaml.safe_dump(config))
+    snakemake(work, "--configfile", "trial.yaml", "--cores", "1", "--forceall", "results/inputs.json")
+    record = yaml.safe_load((work / "results/inputs.json").read_text())
+    assert record["fineweb_files"] == {
+        "manifest": PAPER["fineweb"]["manifest"],
+        "listed": 5,
+        "read": 2,
+        "shard_subset": 2,
+    }
+
+
+def test_only_hub_fetch_rules_lift_the_offline_switches_and_only_network_rules_run_local(tmp_path):
+    """The paper DAG through the Slurm profile (dry run): jobs marked `localrule` run on the
+    submit host; shell commands show which jobs lift the Hub's offline switches."""
+    work = copy_repo(tmp_path)
+    proc = snakemake(work, "-n", "-p", "--forceall", "--profile", "profiles/slurm")
+    jobs = re.findall(r"^\[.*?\]\n(local)?rule (\w+):\n(.*?)(?=^\[|\Z)", proc.stdout, re.S | re.M)
+    assert len(jobs) > 100
+    local = {rule for is_local, rule, _ in jobs if is_local}
+    online = {rule for _, rule, body in jobs if "env -u HF_HUB_OFFLINE" in body}
+    hub_fetch = {"fetch_model", "download_fineweb_shard", "sample_medqa", "fetch_medalpaca"}
+    api = {"translate_medqa", "translate_medalpaca", "judge_pairwise", "judge_failure_modes"}
+    assert online == hub_fetch  # lm-eval datasets: unlocked here, so no fetch_lm_eval_dataset job
+    assert local == hub_fetch | api | {"all"}
+    # with a fetch partition, the network rules go there instead of the submit host
+    env_part = dict(os.environ, DEFINEMED_SLURM_FETCH_PARTITION="transfer")
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "-n", "--forceall", "--profile", "profiles/slurm"],
+        cwd=work, env=env_part, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not re.search(r"^localrule (?!all:)", proc.stdout, re.M)
+
+
+def test_a_job_with_the_offline_switches_fails_without_reaching_the_hub(tmp_path):
+    """What every job but the fetch rules runs with: a Hub download fails loudly, no request sent."""
+    with stand_in_hub() as hub:
+        env = dict(ONLINE, **OFFLINE_ENV, HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"))
+        repo = PAPER["models"]["qwen2.5-7b-instruct"]["hub"]
+        proc = subprocess.run(
+            [sys.executable, "scripts/fetch_model.py", "--name", "q", "--repo", repo["repo"], "--revision",
+             repo["revision"], "--out", str(tmp_path / "q")],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode != 0 and "offline" in proc.stderr.lower()
+        assert hub.requests == []
+        # the same command with the switches lifted (a fetch rule) downloads from the stand-in
+        proc = subprocess.run(
+            ["env", *[f"-u{k}" for k in OFFLINE_ENV], sys.executable, "scripts/fetch_model.py", "--name", "q",
+             "--repo", repo["repo"], "--revision", repo["revision"], "--out", str(tmp_path / "q")],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert hub.requests and (tmp_path / "q" / "config.json").exists()
+
+
+def test_lm_eval_datasets_of_the_paper_tasks():
+    """From lm-eval's own task index, offline: groups and tags expand to every leaf task."""
+    from lm_eval.tasks import TaskManager
+
+    index = TaskManager().task_index
+    arc = lm_eval_datasets("arc_challenge", index)
+    assert arc == [{"repo": "allenai/ai2_arc", "config": "ARC-Challenge", "kwargs": {}}]
+    mmlu = lm_eval_datasets("mmlu", index)
+    assert {d["repo"] for d in mmlu} == {"cais/mmlu"} and len(mmlu) == 57
+    assert {d["config"] for d in lm_eval_datasets("mmmlu_de_de_anatomy", index)} == {"DE_DE"}
+    with pytest.raises(ValueError, match="no task"):
+        lm_eval_datasets("no_such_task", index)
