@@ -107,7 +107,7 @@ def test_with_the_lock_the_run_plans_every_shard_and_starts(locked):
     # the download rule fetches a shard from the stand-in at the lock's commit and verifies it
     proc = subprocess.run(
         [str(BIN / "snakemake"), "--cores", "1", "data/fineweb2/train-000_00002.parquet"],
-        cwd=work, env=dict(env, HF_HUB_OFFLINE="1"), capture_output=True, text=True, timeout=600,
+        cwd=work, env=dict(env, HF_HUB_OFFLINE="1", PATH=f"{BIN}{os.pathsep}{env['PATH']}"), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert pq.read_table(work / "data/fineweb2/train-000_00002.parquet").num_rows == 5
@@ -185,3 +185,29 @@ def test_lm_eval_datasets_of_the_paper_tasks():
     assert {d["config"] for d in lm_eval_datasets("mmmlu_de_de_anatomy", index)} == {"DE_DE"}
     with pytest.raises(ValueError, match="no task"):
         lm_eval_datasets("no_such_task", index)
+
+
+def garbled_shard(path):
+    """A shard whose footer (what verify_shard reads) is intact but whose data pages are not."""
+    table = pa.table({"id": [f"d{i}" for i in range(2000)], "text": [f"Wort {i} " * 20 for i in range(2000)]})
+    pq.write_table(table, path, compression="zstd", row_group_size=500)
+    data = bytearray(path.read_bytes())
+    for i in range(200, len(data) // 2, 7):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_corrupt_shard_is_refused_with_its_path_by_every_reader(tmp_path):
+    from definemed.corpus import _draw
+    from definemed.fineweb import ShardError, iter_shard_batches, sample_documents
+
+    shard = garbled_shard(tmp_path / "train-000_00007.parquet")
+    with pytest.raises(ShardError, match=re.escape(str(shard))):
+        sample_documents([shard], 1500, seed=1)
+    with pytest.raises(ShardError, match=re.escape(str(shard))):
+        list(iter_shard_batches(shard, ["id", "text"], 100))  # scoring, filtering
+    scores = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"id": ["d0"], "score": [0.5]}), scores)
+    with pytest.raises(ShardError, match=re.escape(str(shard))):
+        _draw(None, [shard], [scores], seed=1, lo=0.0, hi=1.0)  # the ablation draw
