@@ -211,3 +211,18 @@ def test_a_corrupt_shard_is_refused_with_its_path_by_every_reader(tmp_path):
     pq.write_table(pa.table({"id": ["d0"], "score": [0.5]}), scores)
     with pytest.raises(ShardError, match=re.escape(str(shard))):
         _draw(None, [shard], [scores], seed=1, lo=0.0, hi=1.0)  # the ablation draw
+
+
+def test_install_profile_makes_the_named_slurm_profile_work(tmp_path):
+    """`make install-profile`, then the design card's literal `snakemake --profile slurm`."""
+    home = tmp_path / "home"
+    work = copy_repo(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
+    env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
+    before = subprocess.run([str(BIN / "snakemake"), "--profile", "slurm", "-n"], cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
+    assert before.returncode != 0
+    subprocess.run(["make", "install-profile", f"VENV={BIN.parent}"], cwd=work, env=env, check=True, capture_output=True)  # fmt: skip
+    assert (home / ".config/snakemake/slurm/profile.yaml").exists()
+    proc = subprocess.run([str(BIN / "snakemake"), "--profile", "slurm", "-n"], cwd=work, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "localrule fetch_model:" in proc.stdout  # the Slurm profile's executor: fetches stay local
