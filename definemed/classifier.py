@@ -8,7 +8,6 @@ import logging
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from definemed.io import drop_load_flags
 

@@ -8,6 +8,7 @@ import hashlib
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from definemed.fineweb import iter_shard_batches
 
 

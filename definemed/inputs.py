@@ -213,7 +213,7 @@ def _walk(name, overrides, index, found, seen):
 def manifest_text(repo: str, revision: str, language: str, split: str, files) -> str:
     """The FineWeb2 manifest TSV for `files` (huggingface_hub RepoFile entries with LFS metadata)."""
     lines = [
-        f"# {repo} ({language}), revision {revision}: all {len(files)} {split} files, written by {LOCK_COMMAND.split('  ')[0]}.",
+        f"# {repo} ({language}), revision {revision}: all {len(files)} {split} files, written by make lock.",
         "shard\tpath\tsize\tsha256",
     ]
     for f in files:

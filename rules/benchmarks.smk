@@ -107,7 +107,7 @@ elif MEDQA_DE:
             sample=config["medqa_de"]["sample"],
             seed=config["seed"],
         shell:
-            "{HUB_ONLINE} python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
+            "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
             " --split {params.split} --sample {params.sample} --seed {params.seed} --out {output} > {log} 2>&1"
 
     rule translate_medqa:

@@ -22,7 +22,7 @@ rule download_fineweb_shard:
         revision=lambda w: pinned("datasets", "fineweb"),
         local_dir=config["fineweb"].get("local_dir") or "",
     shell:
-        "{HUB_ONLINE} python scripts/download_fineweb_shard.py --manifest {params.manifest}"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/download_fineweb_shard.py --manifest {params.manifest}"
         " --shard {wildcards.shard} --repo {params.repo} --revision {params.revision}"
         " --local-dir {params.local_dir:q} --out {output} > {log} 2>&1"
 

@@ -7,7 +7,7 @@
 #     names one, in DEFINEMED_SLURM_FETCH_PARTITION (a data-transfer or serial partition).
 #   - Every job runs with the Hub's offline switches (OFFLINE_ENV, set here at parse time, which
 #     every job inherits: local jobs from this process, Slurm jobs because their Snakemake re-reads
-#     this file); only the Hub fetch rules lift them (HUB_ONLINE in their shell commands).
+#     this file); only the Hub fetch rules lift them (`env -u ...` in their shell commands).
 #   - Hub caches are project-local (work/huggingface/): lm-eval datasets fetched there by
 #     fetch_lm_eval_dataset at the lock's commits are what the benchmark jobs read, offline.
 from snakemake.exceptions import WorkflowError
@@ -32,7 +32,6 @@ os.environ.update(
     HF_HUB_CACHE=f"{HF_CACHE}/hub",
     HF_DATASETS_CACHE=f"{HF_CACHE}/datasets",
 )
-HUB_ONLINE = "env " + " ".join(f"-u {k}" for k in OFFLINE_ENV)
 # Rules that download from the Hub (they lift the offline switches) ...
 HUB_FETCH_RULES = [
     "fetch_model",
@@ -42,53 +41,12 @@ HUB_FETCH_RULES = [
     "fetch_lm_eval_dataset",
 ]
 # ... and rules that call a judge's HTTP API (Hub offline, but they need the network too).
-API_RULES = ["translate_medqa", "translate_medalpaca", "judge_pairwise", "judge_failure_modes"]
-
-
-def pinned(section, key):
-    """The commit a fetch rule downloads (config's SHA, else the lock's)."""
-    return pinned_revision(LOCK, HUB_INPUTS[(section, key)])
-
-
-def lm_eval_dataset_files(group):
-    """The fetched lm-eval datasets the group's Hub tasks read (records of fetch_lm_eval_dataset)."""
-    tasks = config["benchmarks"]["tasks"]
-    repos = {
-        repo
-        for t in BENCHMARK_GROUPS[group]
-        if tasks[t]["data"] == "hub"
-        for repo in LM_EVAL_LOCK.get("tasks", {}).get(tasks[t]["lm_eval_task"], [])
-    }
-    return [f"{ROOT}data/lm_eval/{lm_eval_repo_slug(r)}.json" for r in sorted(repos)]
-
-
-def lm_eval_dataset_spec(slug):
-    repos = {lm_eval_repo_slug(r): r for r in LM_EVAL_LOCK["datasets"]}
-    return {"repo": repos[slug], **LM_EVAL_LOCK["datasets"][repos[slug]]}
-
-
-def input_targets():
-    return [f"{ROOT}results/inputs.json"]
-
-
-def inputs_record():
-    """What results/inputs.json records: every pinned input and the FineWeb2 files the run reads."""
-    record = {
-        i.where: {"repo": i.repo, "revision": pinned(i.section, i.key)}
-        for i in HUB_INPUTS.values()
-    }
-    record["lm_eval"] = LM_EVAL_LOCK
-    if not FIXTURE:
-        from definemed.fineweb import read_manifest
-
-        listed = len(read_manifest(config["fineweb"]["manifest"]))
-        record["fineweb_files"] = {
-            "manifest": config["fineweb"]["manifest"],
-            "listed": listed,
-            "read": len(SHARDS),
-            "shard_subset": config["fineweb"]["shard_subset"],
-        }
-    return record
+API_RULES = [
+    "translate_medqa",
+    "translate_medalpaca",
+    "judge_pairwise",
+    "judge_failure_modes",
+]
 
 
 INPUT_PROBLEMS = input_problems(config, LOCK)
@@ -115,7 +73,7 @@ rule fetch_lm_eval_dataset:
     params:
         spec=lambda w: as_json(lm_eval_dataset_spec(w.slug)),
     shell:
-        "{HUB_ONLINE} python scripts/fetch_lm_eval_dataset.py --spec {params.spec:q}"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/fetch_lm_eval_dataset.py --spec {params.spec:q}"
         " --out {output} > {log} 2>&1"
 
 
@@ -133,7 +91,9 @@ rule record_inputs:
 
 
 # Placement of the network rules (those this config defines).
-NETWORK_RULES = [r.name for r in workflow.rules if r.name in HUB_FETCH_RULES + API_RULES]
+NETWORK_RULES = [
+    r.name for r in workflow.rules if r.name in HUB_FETCH_RULES + API_RULES
+]
 FETCH_PARTITION = os.environ.get("DEFINEMED_SLURM_FETCH_PARTITION", "")
 if FETCH_PARTITION:
     for _name in NETWORK_RULES:

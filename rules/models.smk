@@ -20,7 +20,7 @@ rule fetch_model:
         repo=lambda w: MODELS[w.model]["hub"]["repo"],
         revision=lambda w: pinned("models", w.model),
     shell:
-        "{HUB_ONLINE} python scripts/fetch_model.py --name {wildcards.model} --repo {params.repo}"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/fetch_model.py --name {wildcards.model} --repo {params.repo}"
         " --revision {params.revision} --out {output} > {log} 2>&1"
 
 

@@ -84,7 +84,9 @@ class HubServer:
                 repo_type = "dataset" if parts[0] == "datasets" else "model"
                 parts = parts[1:] if parts[0] == "datasets" else parts
                 if parts[2] == "resolve":
-                    return self._resolve(h, repo_type, "/".join(parts[:2]), unquote(parts[3]), "/".join(parts[4:]), head)
+                    return self._resolve(
+                        h, repo_type, "/".join(parts[:2]), unquote(parts[3]), "/".join(parts[4:]), head
+                    )
         except (IndexError, KeyError):
             pass
         self._json(h, 404, {"error": f"not found: {h.path}"}, headers={"X-Error-Code": "RepoNotFound"})

@@ -24,7 +24,9 @@ ONLINE = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
 
 
 def parquet_bytes(rows: int, seed: int) -> bytes:
-    table = pa.table({"id": [f"doc-{seed}-{i}" for i in range(rows)], "text": [f"Text {seed} {i}" for i in range(rows)]})
+    table = pa.table(
+        {"id": [f"doc-{seed}-{i}" for i in range(rows)], "text": [f"Text {seed} {i}" for i in range(rows)]}
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
@@ -90,7 +92,7 @@ def test_lock_pins_every_input_and_lists_every_fineweb_file(locked):
     rows = [line.split("\t") for line in manifest if not line.startswith("#")][1:]
     assert [r[0] for r in rows] == [f"train-000_{i:05d}" for i in range(5)]  # train only, deu_Latn only
     fineweb = hub.repos[("dataset", PAPER["fineweb"]["repo"])].files
-    for shard, path, size, sha in rows:
+    for _shard, path, size, sha in rows:
         assert int(size) == len(fineweb[path]) and sha == hashlib.sha256(fineweb[path]).hexdigest()
     assert lock["datasets"]["fineweb"]["files"] == 5
     assert lock["lm_eval"]["tasks"]["mmlu"] == ["cais/mmlu"]
@@ -107,7 +109,8 @@ def test_with_the_lock_the_run_plans_every_shard_and_starts(locked):
     # the download rule fetches a shard from the stand-in at the lock's commit and verifies it
     proc = subprocess.run(
         [str(BIN / "snakemake"), "--cores", "1", "data/fineweb2/train-000_00002.parquet"],
-        cwd=work, env=dict(env, HF_HUB_OFFLINE="1", PATH=f"{BIN}{os.pathsep}{env['PATH']}"), capture_output=True, text=True, timeout=600,
+        cwd=work, env=dict(env, HF_HUB_OFFLINE="1", PATH=f"{BIN}{os.pathsep}{env['PATH']}"),
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert pq.read_table(work / "data/fineweb2/train-000_00002.parquet").num_rows == 5
@@ -219,10 +222,12 @@ def test_install_profile_makes_the_named_slurm_profile_work(tmp_path):
     work = copy_repo(tmp_path / "repo")
     env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
     env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
-    before = subprocess.run([str(BIN / "snakemake"), "--profile", "slurm", "-n"], cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
+    plan = [str(BIN / "snakemake"), "--profile", "slurm", "-n"]
+    before = subprocess.run(plan, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert before.returncode != 0
-    subprocess.run(["make", "install-profile", f"VENV={BIN.parent}"], cwd=work, env=env, check=True, capture_output=True)  # fmt: skip
+    make = ["make", "install-profile", f"VENV={BIN.parent}"]
+    subprocess.run(make, cwd=work, env=env, check=True, capture_output=True)
     assert (home / ".config/snakemake/slurm/profile.yaml").exists()
-    proc = subprocess.run([str(BIN / "snakemake"), "--profile", "slurm", "-n"], cwd=work, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(plan, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "localrule fetch_model:" in proc.stdout  # the Slurm profile's executor: fetches stay local
