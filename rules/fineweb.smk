@@ -24,7 +24,7 @@ rule download_fineweb_shard:
     shell:
         "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/download_fineweb_shard.py --manifest {params.manifest}"
         " --shard {wildcards.shard} --repo {params.repo} --revision {params.revision}"
-        " --local-dir {params.local_dir:q} --out {output} > {log} 2>&1"
+        " --local-dir={params.local_dir:q} --out {output} > {log} 2>&1"  # `=`: an empty value stays an argument
 
 
 rule make_fixture_shard:

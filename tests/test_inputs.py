@@ -32,6 +32,18 @@ def parquet_bytes(rows: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
+# openai/MMMLU as the Hub serves it (a dataset card declaring its configs, CSV files), tiny: what
+# `datasets.load_dataset` reads for lm-eval's shipped mmmlu_de_de_* tasks.
+TINY_MMMLU = {
+    "README.md": b"---\nconfigs:\n- config_name: DE_DE\n  data_files:\n  - split: test\n"
+    b"    path: test/mmlu_DE-DE.csv\n---\nMMMLU, tiny\n",
+    "test/mmlu_DE-DE.csv": b"Question,A,B,C,D,Answer,Subject\n"
+    b"Wo liegt die Leber?,oben rechts,oben links,unten rechts,unten links,A,anatomy\n"
+    b"Wie viele Rippenpaare?,10,11,12,13,C,anatomy\n"
+    b"Was misst ein EKG?,Druck,Strom,Fluss,Temperatur,B,clinical_knowledge\n",
+}
+
+
 def stand_in_hub() -> HubServer:
     """Every repository config.yaml and lm-eval's tasks name, tiny: a model repo of config and
     weights, FineWeb2 with five German train files (and a test file that is not train)."""
@@ -42,8 +54,9 @@ def stand_in_hub() -> HubServer:
     fineweb["data/fra_Latn/train/000_00000.parquet"] = parquet_bytes(2, 98)
     datasets = {i.repo: {"README.md": b"tiny"} for i in hub_inputs(PAPER) if i.repo_type == "dataset"}
     datasets[PAPER["fineweb"]["repo"]] = fineweb
-    for repo in ["openai/MMMLU", "cais/mmlu", "allenai/ai2_arc", "openai/gsm8k", "Rowan/hellaswag"]:
+    for repo in ["cais/mmlu", "allenai/ai2_arc", "openai/gsm8k", "Rowan/hellaswag"]:
         datasets[repo] = {"README.md": b"tiny"}
+    datasets["openai/MMMLU"] = TINY_MMMLU
     commits = {i.repo: [i.revision] for i in hub_inputs(PAPER) if is_commit(i.revision)}
     return HubServer(models=models, datasets=datasets, commits=commits)
 
@@ -114,6 +127,40 @@ def test_with_the_lock_the_run_plans_every_shard_and_starts(locked):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert pq.read_table(work / "data/fineweb2/train-000_00002.parquet").num_rows == 5
+
+
+def test_an_lm_eval_dataset_is_fetched_at_its_commit_and_read_offline_by_the_benchmark_task(locked):
+    """fetch_lm_eval_dataset downloads openai/MMMLU from the stand-in at the lock's commit into the
+    project-local cache; lm-eval's shipped task then loads it there with the offline switches set,
+    without a request (as a benchmark job does: same task, same `datasets.load_dataset` call)."""
+    work, hub, env = locked
+    lock = yaml.safe_load((work / "inputs.lock.yaml").read_text())
+    sha = lock["lm_eval"]["datasets"]["openai/MMMLU"]["revision"]
+    assert sha == hub.sha("dataset", "openai/MMMLU")
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--cores", "1", "data/lm_eval/openai--MMMLU.json"],
+        cwd=work, env=dict(env, PATH=f"{BIN}{os.pathsep}{env['PATH']}"), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = yaml.safe_load((work / "data/lm_eval/openai--MMMLU.json").read_text())
+    assert record["revision"] == sha and record["configs"] == [{"name": "DE_DE", "rows": {"test": 3}}]
+    cache = work / "work/huggingface/datasets"
+    assert (cache / f"openai___mmmlu/DE_DE/0.0.0/{sha}").is_dir()  # the cache is keyed by the commit
+    served = len(hub.requests)
+    load_task = (
+        "from lm_eval.tasks import TaskManager;"
+        "from definemed.benchmarks import shipped_task_yaml;"
+        "tm = TaskManager(include_defaults=False, include_path=str(shipped_task_yaml(%r).parent));"
+        "task = tm.load([%r])['tasks'][%r];"
+        "print('docs', len(list(task.test_docs())))"
+    ) % (("mmmlu_de_de_anatomy",) * 3)
+    offline = dict(env, **OFFLINE_ENV, HF_DATASETS_CACHE=str(cache), HF_HUB_CACHE=str(work / "work/huggingface/hub"))
+    proc = subprocess.run(
+        [sys.executable, "-c", load_task], cwd=REPO, env=offline, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "docs 2" in proc.stdout  # the two anatomy questions of the fetched file
+    assert len(hub.requests) == served
 
 
 def test_a_subset_is_explicit_and_recorded(locked, tmp_path):
