@@ -18,6 +18,7 @@ from hub_server import HubServer
 
 from definemed.config import load
 from definemed.inputs import OFFLINE_ENV, hub_inputs, is_commit, lm_eval_datasets
+from definemed.reproduction import corpus_note, render
 
 PAPER = load(REPO / "config.yaml")
 ONLINE = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
@@ -176,6 +177,11 @@ def test_a_subset_is_explicit_and_recorded(locked, tmp_path):
         "read": 2,
         "shard_subset": 2,
     }
+    # the reproduction report says so up front (rules/paper.smk passes it results/inputs.json)
+    report = render({}, False, 2, 0.05, {}, corpus=corpus_note(record))
+    assert "this run read 2 of the 5 FineWeb2 files" in report and "shard_subset: 2" in report
+    full = dict(record, fineweb_files=dict(record["fineweb_files"], read=5, shard_subset=None))
+    assert "subset" not in render({}, False, 2, 0.05, {}, corpus=corpus_note(full))
 
 
 def test_only_hub_fetch_rules_lift_the_offline_switches_and_only_network_rules_run_local(tmp_path):
