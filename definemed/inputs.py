@@ -91,7 +91,7 @@ def pinned_revision(lock: dict, item: HubInput) -> str:
     return locked_revision(lock, item) or item.revision
 
 
-def sha256_text(path) -> str:
+def sha256_file(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -135,8 +135,8 @@ def manifest_problems(config: dict, lock: dict, lock_path=LOCK_FILE) -> list[str
     entry = lock.get("datasets", {}).get("fineweb", {})
     rows = read_manifest(manifest)
     unverified = sum(1 for r in rows if r.size is None or r.sha256 is None)
-    revision = pinned_revision(lock, hub_inputs_by_key(config)["fineweb"])
-    if entry.get("manifest") != manifest or entry.get("manifest_sha256") != sha256_text(manifest):
+    revision = pinned_revision(lock, next(i for i in hub_inputs(config) if i.key == "fineweb"))
+    if entry.get("manifest") != manifest or entry.get("manifest_sha256") != sha256_file(manifest):
         return [
             f"fineweb.manifest: {manifest} is partial or not the lock's ({len(rows)} files listed,"
             f" {unverified} without size and sha256); {lock_path} does not list it as the complete"
@@ -147,10 +147,6 @@ def manifest_problems(config: dict, lock: dict, lock_path=LOCK_FILE) -> list[str
     if unverified:
         return [f"fineweb.manifest: {manifest}: {unverified} of {len(rows)} files without size and sha256"]
     return []
-
-
-def hub_inputs_by_key(config: dict) -> dict[str, HubInput]:
-    return {i.key: i for i in hub_inputs(config)}
 
 
 def refusal_message(problems: list[str], config_name="config.yaml") -> str:

@@ -14,7 +14,7 @@ import os
 
 from _cli import setup_logging
 from definemed.config import load
-from definemed.inputs import LOCK_FILE, build_lock, lock_text
+from definemed.inputs import LOCK_FILE, OFFLINE_ENV, build_lock, lock_text
 from definemed.io import write_text
 
 log = setup_logging()
@@ -24,7 +24,7 @@ p.add_argument("--lock", default=LOCK_FILE)
 p.add_argument("--language", default="deu_Latn", help="FineWeb2 language config")
 args = p.parse_args()
 
-for switch in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+for switch in OFFLINE_ENV:  # before huggingface_hub is imported: it reads them once, at import
     if os.environ.get(switch, "0") not in ("", "0"):
         raise SystemExit(f"{switch} is set: locking needs the Hub")
 

@@ -4,6 +4,7 @@ input and the run then plans every shard; only the Hub fetch rules may reach the
 
 import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ from hub_server import HubServer
 
 from definemed.config import load
 from definemed.inputs import OFFLINE_ENV, hub_inputs, is_commit, lm_eval_datasets
+from definemed.plan import parse_dry_run
 from definemed.reproduction import corpus_note, render
 
 PAPER = load(REPO / "config.yaml")
@@ -184,27 +186,64 @@ def test_a_subset_is_explicit_and_recorded(locked, tmp_path):
     assert "subset" not in render({}, False, 2, 0.05, {}, corpus=corpus_note(full))
 
 
-def test_only_hub_fetch_rules_lift_the_offline_switches_and_only_network_rules_run_local(tmp_path):
-    """The paper DAG through the Slurm profile (dry run): jobs marked `localrule` run on the
-    submit host; shell commands show which jobs lift the Hub's offline switches."""
-    work = copy_repo(tmp_path)
-    proc = snakemake(work, "-n", "-p", "--forceall", "--profile", "profiles/slurm")
-    jobs = re.findall(r"^\[.*?\]\n(local)?rule (\w+):\n(.*?)(?=^\[|\Z)", proc.stdout, re.S | re.M)
-    assert len(jobs) > 100
-    local = {rule for is_local, rule, _ in jobs if is_local}
-    online = {rule for _, rule, body in jobs if "env -u HF_HUB_OFFLINE" in body}
-    hub_fetch = {"fetch_model", "download_fineweb_shard", "sample_medqa", "fetch_medalpaca"}
+# A Snakefile that includes the workflow and writes, after parsing, the rules that run on the
+# submit host (Snakemake's `localrules` set, which `Workflow.is_local` reads: a dry run never prints
+# `localrule`) and the Hub's offline switches in the environment of the Snakemake process (which
+# local jobs inherit, and which every Slurm job's own Snakemake sets again when it parses the
+# workflow).
+PLACEMENT_PROBE = """include: "Snakefile"
+
+
+import json
+
+from definemed.inputs import OFFLINE_ENV
+
+json.dump(
+    {"local": sorted(workflow._localrules), "env": {k: os.environ.get(k) for k in OFFLINE_ENV}},
+    open("placement.json", "w"),
+)
+"""
+
+
+def test_in_the_paper_dag_only_fetch_rules_reach_the_hub_and_network_rules_run_where_the_network_is(locked):
+    """The locked paper DAG through the Slurm profile (dry run, every job printed with its shell
+    command and resources): only the Hub fetch rules lift the offline switches, every other job
+    runs with them set; the network rules run on the submit host, or in the site's fetch partition."""
+    work, _, _ = locked
+    (work / "placement.smk").write_text(PLACEMENT_PROBE)
+    plan = [
+        "all",
+        "-s",
+        "placement.smk",
+        "-n",
+        "-p",
+        "--forceall",
+        "--profile",
+        "profiles/slurm",
+        "--sdm",
+        "env-modules",
+    ]
+    proc = snakemake(work, *plan)
+    jobs = re.findall(r"^rule (\w+):\n(.*?)(?=^\[|\Z)", proc.stdout, re.S | re.M)
+    rules = {rule for rule, _ in jobs}
+    assert {"train_cpt", "benchmark_medical", "score_shard", "label_documents"} <= rules  # the paper DAG
+    assert sum(rule == "fetch_lm_eval_dataset" for rule, _ in jobs) == 5  # every locked lm-eval dataset
+    online = {rule for rule, body in jobs if "env -u HF_HUB_OFFLINE" in body}
+    hub_fetch = {"fetch_model", "download_fineweb_shard", "sample_medqa", "fetch_medalpaca", "fetch_lm_eval_dataset"}
+    assert online == hub_fetch
+    placement = json.loads((work / "placement.json").read_text())
+    assert placement["env"] == OFFLINE_ENV  # what every job that does not lift them runs with
     api = {"translate_medqa", "translate_medalpaca", "judge_pairwise", "judge_failure_modes"}
-    assert online == hub_fetch  # lm-eval datasets: unlocked here, so no fetch_lm_eval_dataset job
-    assert local == hub_fetch | api | {"all"}
-    # with a fetch partition, the network rules go there instead of the submit host
-    env_part = dict(os.environ, DEFINEMED_SLURM_FETCH_PARTITION="transfer")
+    assert set(placement["local"]) == hub_fetch | api
+    # with a fetch partition, the network rules are Slurm jobs there instead
+    env = dict(os.environ, DEFINEMED_SLURM_FETCH_PARTITION="transfer", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run(
-        [str(BIN / "snakemake"), "-n", "--forceall", "--profile", "profiles/slurm"],
-        cwd=work, env=env_part, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [str(BIN / "snakemake"), *plan], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert not re.search(r"^localrule (?!all:)", proc.stdout, re.M)
+    assert json.loads((work / "placement.json").read_text())["local"] == []
+    in_transfer = {j["rule"] for j in parse_dry_run(proc.stdout) if j["resources"].get("slurm_partition") == "transfer"}
+    assert in_transfer == hub_fetch | api
 
 
 def test_a_job_with_the_offline_switches_fails_without_reaching_the_hub(tmp_path):
@@ -275,7 +314,7 @@ def test_install_profile_makes_the_named_slurm_profile_work(tmp_path):
     work = copy_repo(tmp_path / "repo")
     env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
     env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
-    plan = [str(BIN / "snakemake"), "--profile", "slurm", "-n"]
+    plan = [str(BIN / "snakemake"), "--profile", "slurm", "-n", "--sdm", "env-modules"]  # no conda here
     before = subprocess.run(plan, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert before.returncode != 0
     make = ["make", "install-profile", f"VENV={BIN.parent}"]
@@ -283,4 +322,4 @@ def test_install_profile_makes_the_named_slurm_profile_work(tmp_path):
     assert (home / ".config/snakemake/slurm/profile.yaml").exists()
     proc = subprocess.run(plan, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "localrule fetch_model:" in proc.stdout  # the Slurm profile's executor: fetches stay local
+    assert "slurm_account=" in proc.stdout  # the Slurm profile's default resources
