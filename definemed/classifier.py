@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pyarrow as pa
 
+from definemed.fineweb import iter_shard_batches
 from definemed.io import drop_load_flags
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,6 @@ class Scorer:
 def score_shard(scorer: Scorer, shard_path, read_documents: int = 50_000) -> pa.Table:
     """id, score and word count for every document of a shard, read in blocks of rows so that a
     4 GB shard never sits in memory whole. The text itself is not copied."""
-    from definemed.fineweb import iter_shard_batches
-
     ids, scores, words = [], [], []
     for batch in iter_shard_batches(shard_path, ["id", "text"], read_documents):
         texts = batch.column("text").to_pylist()

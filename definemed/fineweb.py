@@ -159,6 +159,8 @@ def corrupt_shard_named(path):
     download was verified."""
     try:
         yield
+    except FileNotFoundError:
+        raise  # missing, not corrupt: the error names the file already
     except (OSError, pa.ArrowException) as exc:
         raise ShardError(
             f"{path}: corrupt shard ({type(exc).__name__}: {exc}); delete it and rerun to fetch it again"

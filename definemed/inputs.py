@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from definemed.io import sha256_file
+
 LOCK_FILE = "inputs.lock.yaml"
 LOCK_COMMAND = "make lock   (python scripts/lock_inputs.py, on a machine with Hub access)"
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -89,10 +91,6 @@ def pinned_revision(lock: dict, item: HubInput) -> str:
     if is_commit(item.revision):
         return item.revision
     return locked_revision(lock, item) or item.revision
-
-
-def sha256_file(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def lm_eval_repo_slug(repo: str) -> str:

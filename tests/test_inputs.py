@@ -76,7 +76,7 @@ def test_paper_config_as_committed_refuses_a_real_run_but_plans_a_dry_run(tmp_pa
     for key, task in PAPER["benchmarks"]["tasks"].items():
         if task["data"] == "hub":
             assert f"benchmarks.tasks.{key}:" in out
-    assert "Job 0" not in out and not (work / "results").exists()  # no job ran
+    assert "Execute" not in out and not (work / "results/inputs.json").exists()  # no job started
     dry = snakemake(work, "-n", "results/inputs.json")
     assert "not pinned" in dry.stdout + dry.stderr  # a dry run plans offline, with the warning
 
