@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup miniature test lint format report plan clean-miniature
+.PHONY: setup miniature test lint format report plan lock install-profile clean-miniature
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -39,6 +39,18 @@ report: $(STAMP)
 # Before a paper run: per rule the Slurm jobs and GPU-hours of config.yaml (offline dry run).
 plan: $(STAMP)
 	$(BIN)/python scripts/plan_run.py
+
+# With Hub access, before a paper run: pin every input to a commit (inputs.lock.yaml) and list every
+# FineWeb2 file with size and sha256 (the manifest). Commit both.
+lock: $(STAMP)
+	$(BIN)/python scripts/lock_inputs.py
+
+# Once per account: Snakemake looks for a named profile in ~/.config/snakemake, so that
+# `snakemake --profile slurm` finds profiles/slurm (a link: edits here apply there).
+PROFILE_HOME := $${XDG_CONFIG_HOME:-$$HOME/.config}/snakemake
+install-profile:
+	mkdir -p "$(PROFILE_HOME)"
+	ln -sfn "$(abspath profiles/slurm)" "$(PROFILE_HOME)/slurm"
 
 clean-miniature:
 	rm -rf miniature

@@ -18,6 +18,7 @@ include: "rules/cpt.smk"
 include: "rules/benchmarks.smk"
 include: "rules/judges.smk"
 include: "rules/paper.smk"
+include: "rules/inputs.smk"  # last: pins, offline switches, places the network rules above
 
 
 rule all:

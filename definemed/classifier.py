@@ -8,8 +8,8 @@ import logging
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from definemed.fineweb import iter_shard_batches
 from definemed.io import drop_load_flags
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,8 @@ class Scorer:
 def score_shard(scorer: Scorer, shard_path, read_documents: int = 50_000) -> pa.Table:
     """id, score and word count for every document of a shard, read in blocks of rows so that a
     4 GB shard never sits in memory whole. The text itself is not copied."""
-    pf = pq.ParquetFile(shard_path)
     ids, scores, words = [], [], []
-    for batch in pf.iter_batches(batch_size=read_documents, columns=["id", "text"]):
+    for batch in iter_shard_batches(shard_path, ["id", "text"], read_documents):
         texts = batch.column("text").to_pylist()
         ids.extend(batch.column("id").to_pylist())
         scores.append(scorer.score(texts))

@@ -34,6 +34,7 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
         input:
             model=lambda w: evaluated_model_dir(w.model),
             data=benchmark_data(_group),
+            lm_eval_data=lambda w, group=_group: lm_eval_dataset_files(group),
         output:
             results=[f"{ROOT}results/benchmarks/{{model}}/{t}.json" for t in _tasks],
             samples=[
@@ -101,12 +102,12 @@ elif MEDQA_DE:
             "../envs/hub.yaml"
         params:
             repo=config["medqa_de"]["hub"]["repo"],
-            revision=config["medqa_de"]["hub"]["revision"],
+            revision=lambda w: pinned("datasets", "medqa_de"),
             split=config["medqa_de"]["split"],
             sample=config["medqa_de"]["sample"],
             seed=config["seed"],
         shell:
-            "python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
+            "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
             " --split {params.split} --sample {params.sample} --seed {params.seed} --out {output} > {log} 2>&1"
 
     rule translate_medqa:

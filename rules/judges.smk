@@ -60,10 +60,10 @@ else:
             "../envs/hub.yaml"
         params:
             repo=MEDALPACA["hub"]["repo"],
-            revision=MEDALPACA["hub"]["revision"],
+            revision=lambda w: pinned("datasets", "medalpaca"),
             file=MEDALPACA["hub"]["file"],
         shell:
-            "python scripts/fetch_medalpaca.py --repo {params.repo} --revision {params.revision}"
+            "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/fetch_medalpaca.py --repo {params.repo} --revision {params.revision}"
             " --file {params.file} --out {output} > {log} 2>&1"
 
     rule sample_medalpaca:

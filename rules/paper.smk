@@ -255,6 +255,7 @@ rule figure5:
 rule reproduction_report:
     input:
         reproduction_inputs(),
+        record=f"{ROOT}results/inputs.json",
     output:
         report(
             f"{ROOT}paper/reproduction.md",
@@ -276,4 +277,5 @@ rule reproduction_report:
     shell:
         "python scripts/reproduction_report.py --reported-dir paper/reported --root {params.root:q}"
         " --settings {params.settings:q} --display {params.display:q}"
-        " --benchmark-tables {params.tables:q} {params.miniature} --out {output} > {log} 2>&1"
+        " --benchmark-tables {params.tables:q} {params.miniature} --inputs {input.record}"
+        " --out {output} > {log} 2>&1"

@@ -3,7 +3,8 @@ numbers computed from results/, per cell, with the difference in standard errors
 
     python scripts/reproduction_report.py --reported-dir paper/reported --root "" \
         --settings '<paper section as JSON>' --display '<model key -> display name>' \
-        --benchmark-tables '<{table: {rows, columns}} as JSON>' --out paper/reproduction.md [--miniature]
+        --benchmark-tables '<{table: {rows, columns}} as JSON>' --inputs results/inputs.json \
+        --out paper/reproduction.md [--miniature]
 Results are read from <root>results/ (benchmarks/<model>/<task>.json, cpt/<run>/summary.json and
 training_log.jsonl); a benchmark table is compared only when --benchmark-tables defines it.
 """
@@ -23,6 +24,7 @@ p.add_argument("--settings", required=True)
 p.add_argument("--display", required=True)
 p.add_argument("--benchmark-tables", default="{}")
 p.add_argument("--miniature", action="store_true")
+p.add_argument("--inputs", required=True, help="results/inputs.json: the FineWeb2 files the run read")
 p.add_argument("--out", required=True)
 args = p.parse_args()
 
@@ -63,5 +65,13 @@ for table in ("table4", "table8", "table9", "table11"):
         )
 write_text(
     args.out,
-    rp.render(sections, args.miniature, settings["flag_sigma"], settings["relative_tolerance"], titles, notes),
+    rp.render(
+        sections,
+        args.miniature,
+        settings["flag_sigma"],
+        settings["relative_tolerance"],
+        titles,
+        notes,
+        corpus=rp.corpus_note(read_json(args.inputs)),
+    ),
 )

@@ -50,20 +50,20 @@ def commands(tmp, repo_prefix: str, shard: bytes) -> dict[str, list[str]]:
 
 def test_hf_token_canary_in_no_log_output_or_cache(tmp_path):
     shard = shard_bytes()
-    repos = {
-        "models/org/tiny": {"config.json": b'{"model_type": "qwen2"}', "model.safetensors": b"\0" * 64},
-        "datasets/medalpaca/sub": {"sub.json": json.dumps([{"input": "Was ist Fieber?", "output": "Hitze."}]).encode()},
-        "datasets/HuggingFaceFW/fineweb-2": {"data/deu_Latn/train/000_00000.parquet": shard},
+    models = {"org/tiny": {"config.json": b'{"model_type": "qwen2"}', "model.safetensors": b"\0" * 64}}
+    datasets = {
+        "medalpaca/sub": {"sub.json": json.dumps([{"input": "Was ist Fieber?", "output": "Hitze."}]).encode()},
+        "HuggingFaceFW/fineweb-2": {"data/deu_Latn/train/000_00000.parquet": shard},
     }
-    refused = ("models/refused-org/tiny", "datasets/refused-medalpaca/sub", "datasets/refused-HuggingFaceFW/fineweb-2",
-               "datasets/refused-GBaker/medqa")  # fmt: skip
+    refused = [("model", "refused-org/tiny"), ("dataset", "refused-medalpaca/sub"),
+               ("dataset", "refused-HuggingFaceFW/fineweb-2"), ("dataset", "refused-GBaker/medqa")]  # fmt: skip
     env = dict(os.environ, HF_TOKEN=CANARY, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_VERBOSITY="debug")
     env.pop("HF_HUB_OFFLINE", None)
     for name in ("HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         env.pop(name, None)
     results = {}
-    with HubServer(repos, echo_token=refused) as hub:
-        env["HF_ENDPOINT"] = hub.endpoint
+    with HubServer(models, datasets, refuse=refused) as hub:
+        env["HF_ENDPOINT"] = hub.url
         for prefix in ("", "refused-"):
             for name, args in commands(tmp_path, prefix, shard).items():
                 log = tmp_path / "logs" / f"{prefix}{name}.log"
