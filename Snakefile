@@ -24,3 +24,10 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# CI: each job's python from the venv of its rule's env (make rule-venvs; README "Environments").
+if os.environ.get("DEFINEMED_RULE_VENVS"):
+    from definemed.envs import run_rules_in_venvs
+
+    run_rules_in_venvs(workflow.rules, os.environ["DEFINEMED_RULE_VENVS"])

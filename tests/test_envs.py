@@ -1,0 +1,119 @@
+"""The conda envs of the paper run hold what each rule's job imports, and their locks are current."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from definemed.envs import (
+    file_imports,
+    import_distributions,
+    locked_digest,
+    missing_imports,
+    read_env,
+    requirement_pins,
+    source_digest,
+    workflow_rules,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = REPO / "envs" / "source"
+# Envs that take torch, transformers and numpy from vllm's own pins (vllm 0.33.0: torch 2.14,
+# transformers < 5.21, numpy < 2.4), not from requirements.txt.
+VLLM_ENVS = {"vllm", "benchmarks"}
+VLLM_PINNED = {"torch", "transformers", "numpy", "tokenizers"}
+
+
+@pytest.fixture(scope="module")
+def rules():
+    """(rule, env, scripts) of the paper run and of the miniature (some rules pick envs by config)."""
+    return {cfg: workflow_rules(REPO / cfg) for cfg in ("config.yaml", "config/miniature.yaml")}
+
+
+def test_every_rule_env_holds_what_its_jobs_import(rules):
+    distributions = import_distributions()
+    problems = sorted({p for rs in rules.values() for p in missing_imports(rs, SOURCES, distributions)})
+    assert not problems, "\n".join(problems)
+
+
+def test_rules_name_locked_env_files(rules):
+    for rs in rules.values():
+        for r in rs:
+            assert r.env.parent == REPO / "envs", f"rule {r.rule}: conda env {r.env} is not under envs/"
+            assert (SOURCES / r.env.name).is_file(), f"rule {r.rule}: no source envs/source/{r.env.name}"
+            assert locked_digest(r.env), f"rule {r.rule}: {r.env.name} is not a locked env file"
+
+
+def test_env_pins_agree_with_requirements_txt():
+    pins = requirement_pins(REPO / "requirements.txt")
+    for source in sorted(SOURCES.glob("*.yaml")):
+        env = read_env(source)
+        for name, spec in env.requirements().items():
+            if name not in pins or (env.name in VLLM_ENVS and name in VLLM_PINNED):
+                continue
+            assert spec.split("==", 1)[-1] == pins[name] and "==" in spec, (
+                f"{source.name}: {spec!r}, requirements.txt pins {name}=={pins[name]}"
+            )
+
+
+def test_locks_are_current():
+    """Each envs/<name>.yaml was generated from the envs/source/<name>.yaml of today (make lock-envs)."""
+    sources = {p.name for p in SOURCES.glob("*.yaml")}
+    locks = {p.name for p in (REPO / "envs").glob("*.yaml")}
+    assert sources == locks, f"sources without lock: {sorted(sources - locks)}; locks without source: {sorted(locks - sources)}"
+    for name in sorted(sources):
+        locked = REPO / "envs" / name
+        assert locked_digest(locked) == source_digest(SOURCES / name), (
+            f"envs/{name} is stale against envs/source/{name}: run `make lock-envs`"
+        )
+        pinned = read_env(locked).requirements()
+        assert all("==" in spec for spec in pinned.values()), f"envs/{name}: an unpinned package"
+        missing = set(read_env(SOURCES / name).requirements()) - set(pinned)
+        assert not missing, f"envs/{name} lacks {sorted(missing)} of its source"
+
+
+def test_import_walk_follows_calls_and_skips_optional_imports(tmp_path):
+    """The walk counts an import inside a function once something reached calls it."""
+    (tmp_path / "definemed").mkdir()
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "definemed" / "__init__.py").write_text("")
+    (tmp_path / "definemed" / "lib.py").write_text(
+        "import numpy\n"
+        "def used():\n    import pandas\n"
+        "def unused():\n    import vllm\n"
+        "def optional():\n    try:\n        import tiktoken\n    except ImportError:\n        pass\n"
+        "class Model:\n    def __init__(self):\n        import torch\n"
+        "def train():\n    from transformers import TrainingArguments\n"
+    )
+    (tmp_path / "scripts" / "job.py").write_text(
+        "import json\nfrom definemed.lib import used, optional\nused(); optional()\n"
+    )
+    assert set(file_imports(tmp_path / "scripts" / "job.py", tmp_path)) == {"numpy", "pandas"}
+    (tmp_path / "scripts" / "job.py").write_text("from definemed import lib\nlib.Model(); lib.train()\n")
+    assert set(file_imports(tmp_path / "scripts" / "job.py", tmp_path)) == {
+        "numpy",
+        "torch",
+        "transformers",
+        "accelerate",
+    }
+
+
+def test_miniature_jobs_ran_in_their_rule_envs(miniature, rules):
+    """With DEFINEMED_RULE_VENVS (CI: make rule-venvs), every job ran in the venv of its rule's env."""
+    venvs = os.environ.get("DEFINEMED_RULE_VENVS")
+    if not venvs:
+        pytest.skip("DEFINEMED_RULE_VENVS is not set: the miniature ran in the development venv")
+    record = miniature.parent / ".snakemake" / "rule_envs.tsv"
+    assert record.is_file(), f"{record}: no per-job record of rule envs"
+    env_of = {r.rule: r.env.stem for r in rules["config/miniature.yaml"]}
+    built = {p.name for p in Path(venvs).iterdir() if (p / "bin" / "python").exists()}
+    jobs = [line.split("\t") for line in record.read_text().splitlines()]
+    assert jobs, f"{record} is empty"
+    ran_in = {}
+    for rule, env, python in jobs:
+        assert env == env_of[rule], f"rule {rule} ran in {env}, its conda: names {env_of[rule]}"
+        expected = str(Path(venvs).resolve() / env / "bin" / "python") if env in built else "development venv"
+        assert python == expected, f"rule {rule}: python {python}, expected {expected}"
+        ran_in.setdefault(env, set()).add(rule)
+    assert {"data", "hub", "judge", "paper", "merge", "transformers"} <= built
+    assert built <= set(ran_in), f"built envs no job ran in: {sorted(built - set(ran_in))}"
