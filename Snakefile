@@ -30,4 +30,8 @@ rule all:
 if os.environ.get("DEFINEMED_RULE_VENVS"):
     from definemed.envs import run_rules_in_venvs
 
-    run_rules_in_venvs(workflow.rules, os.environ["DEFINEMED_RULE_VENVS"])
+    run_rules_in_venvs(
+        workflow.rules,
+        os.environ["DEFINEMED_RULE_VENVS"],
+        os.environ.get("DEFINEMED_RULE_ENV_RECORD", ".snakemake/rule_envs.tsv"),
+    )
