@@ -26,12 +26,8 @@ rule all:
         all_targets(),
 
 
-# CI: each job's python from the venv of its rule's env (make rule-venvs; README "Environments").
-if os.environ.get("DEFINEMED_RULE_VENVS"):
-    from definemed.envs import run_rules_in_venvs
+# CI: with DEFINEMED_RULE_VENVS set, each job's python comes from the venv of its rule's env
+# (make rule-venvs; README "Environments"). Unset: nothing changes.
+from definemed.envs import run_rules_in_venvs_if_asked
 
-    run_rules_in_venvs(
-        workflow.rules,
-        os.environ["DEFINEMED_RULE_VENVS"],
-        os.environ.get("DEFINEMED_RULE_ENV_RECORD", ".snakemake/rule_envs.tsv"),
-    )
+run_rules_in_venvs_if_asked(workflow.rules)

@@ -150,9 +150,17 @@ def _optional_imports(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Try):
             names = {h.type.id for h in node.handlers if isinstance(h.type, ast.Name)}
-            names |= {e.id for h in node.handlers if isinstance(h.type, ast.Tuple) for e in h.type.elts if isinstance(e, ast.Name)}
+            names |= {
+                e.id
+                for h in node.handlers
+                if isinstance(h.type, ast.Tuple)
+                for e in h.type.elts
+                if isinstance(e, ast.Name)
+            }
             if names & OPTIONAL_HANDLERS:
-                guarded |= {id(n) for stmt in node.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))}
+                guarded |= {
+                    id(n) for stmt in node.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))
+                }
     return guarded
 
 
@@ -330,6 +338,16 @@ def missing_imports(rules: list[RuleEnv], source_dir: Path, distributions: dict[
 RULE_ENV_RECORD = ".snakemake/rule_envs.tsv"
 
 
+def run_rules_in_venvs_if_asked(rules) -> None:
+    """`run_rules_in_venvs` when DEFINEMED_RULE_VENVS names the venvs' directory (the record:
+    DEFINEMED_RULE_ENV_RECORD, default .snakemake/rule_envs.tsv)."""
+    import os
+
+    if os.environ.get("DEFINEMED_RULE_VENVS"):
+        record = os.environ.get("DEFINEMED_RULE_ENV_RECORD") or RULE_ENV_RECORD
+        run_rules_in_venvs(rules, Path(os.environ["DEFINEMED_RULE_VENVS"]), record)
+
+
 def run_rules_in_venvs(rules, venvs: Path, record: str = RULE_ENV_RECORD) -> None:
     """Run each rule's shell command with `python` (and its tools) from the venv of its `conda:` env.
 
@@ -347,10 +365,13 @@ def run_rules_in_venvs(rules, venvs: Path, record: str = RULE_ENV_RECORD) -> Non
         if rule.conda_env is None or not isinstance(rule.shellcmd, str) or rule.run_func is None:
             continue
         env = Path(str(rule.conda_env)).stem
-        activate = f'export PATH={shlex.quote(str(venvs / env / "bin"))}:"$PATH"; ' if (venvs / env / "bin" / "python").exists() else ""
-        prefix = (
-            f"{activate}printf '%s\\t%s\\t%s\\n' {rule.name} {env} \"$(command -v python)\" >> {shlex.quote(record)}; "
-        ).replace("{", "{{").replace("}", "}}")
+        activate = (
+            f'export PATH={shlex.quote(str(venvs / env / "bin"))}:"$PATH"; '
+            if (venvs / env / "bin" / "python").exists()
+            else ""
+        )
+        record_job = f"printf '%s\\t%s\\t%s\\n' {rule.name} {env} \"$(command -v python)\" >> {shlex.quote(record)}; "
+        prefix = (activate + record_job).replace("{", "{{").replace("}", "}}")  # shell: formats braces
         code = rule.run_func.__code__
         if rule.shellcmd not in code.co_consts:
             raise RuntimeError(f"rule {rule.name}: its shell command is not a constant of its rule function")

@@ -63,7 +63,9 @@ def test_locks_are_current():
     """Each envs/<name>.yaml was generated from the envs/source/<name>.yaml of today (make lock-envs)."""
     sources = {p.name for p in SOURCES.glob("*.yaml")}
     locks = {p.name for p in (REPO / "envs").glob("*.yaml")}
-    assert sources == locks, f"sources without lock: {sorted(sources - locks)}; locks without source: {sorted(locks - sources)}"
+    assert sources == locks, (
+        f"sources without lock: {sorted(sources - locks)}; locks without source: {sorted(locks - sources)}"
+    )
     for name in sorted(sources):
         locked = REPO / "envs" / name
         assert locked_digest(locked) == source_digest(SOURCES / name), (
