@@ -20,6 +20,25 @@ include: "rules/judges.smk"
 include: "rules/paper.smk"
 
 
+# Small CPU jobs (tables, figures, the reproduction report, label and judge statistics, the judge
+# cost estimate) run on the submit host instead of queueing as cluster jobs. corpus_statistics
+# stays a cluster job: it reads every FineMed and score shard (login nodes stop long processes).
+localrules:
+    table2,
+    table5,
+    table8,
+    benchmark_table,
+    figure2,
+    figure3,
+    figure4,
+    figure5,
+    reproduction_report,
+    evaluate_labels,
+    judge_cost_estimate,
+    pairwise_winrate,
+    failure_mode_counts,
+
+
 rule all:
     default_target: True
     input:

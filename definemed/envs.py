@@ -238,6 +238,7 @@ class RuleEnv:
     rule: str
     env: Path  # the env file, resolved
     scripts: tuple  # scripts/<x>.py paths the shell command runs
+    local: bool = False  # in `localrules:`: runs on the submit host under a cluster executor
 
 
 def workflow_rules(configfile: Path, repo: Path = REPO) -> list[RuleEnv]:
@@ -276,7 +277,7 @@ def workflow_rules(configfile: Path, repo: Path = REPO) -> list[RuleEnv]:
             if not scripts:
                 raise ValueError(f"rule {rule.name}: no scripts/<x>.py in its shell command")
             env = (Path(rule.snakefile).parent / str(rule.conda_env)).resolve()
-            out.append(RuleEnv(rule.name, env, scripts))
+            out.append(RuleEnv(rule.name, env, scripts, rule.name in workflow._workflow._localrules))
     return out
 
 

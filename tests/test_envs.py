@@ -47,6 +47,17 @@ def test_rules_name_locked_env_files(rules):
             assert locked_digest(r.env), f"rule {r.rule}: {r.env.name} is not a locked env file"
 
 
+def test_small_cpu_jobs_run_on_the_submit_host(rules):
+    """Tables, figures and the report (envs/paper.yaml) and the judge cost estimate are localrules;
+    nothing that asks the cluster for GPUs or reads the corpus is."""
+    paper = {r.rule: r for r in rules["config.yaml"]}
+    local = {name for name, r in paper.items() if r.local}
+    assert {name for name, r in paper.items() if r.env.stem == "paper"} <= local
+    assert {"judge_cost_estimate", "pairwise_winrate", "failure_mode_counts"} <= local
+    assert not local & {"corpus_statistics", "score_shard", "filter_shard", "train_cpt", "cpt_scaling"}
+    assert all(paper[name].env.stem in {"paper", "judge", "data"} for name in local), sorted(local)
+
+
 def test_env_pins_agree_with_requirements_txt():
     pins = requirement_pins(REPO / "requirements.txt")
     for source in sorted(SOURCES.glob("*.yaml")):
