@@ -52,8 +52,10 @@ lock-envs: $(STAMP)
 	$(BIN)/python scripts/envs.py lock
 
 # A venv per CPU env from its lock; `DEFINEMED_RULE_VENVS=$(RULE_VENVS)` then runs each job of the
-# miniature (and of `make test`) in the venv of its rule's env (CI).
+# miniature (and of `make test`) in the venv of its rule's env (CI); plus the vLLM env's
+# transformers on CPU torch, which tests/test_envs.py loads merged models with.
 RULE_VENVS ?= .envs
 CPU_ENVS := data hub judge paper merge transformers train
 rule-venvs: $(STAMP)
 	$(BIN)/python scripts/envs.py build $(RULE_VENVS) $(CPU_ENVS)
+	$(BIN)/python scripts/envs.py build-vllm-reader $(RULE_VENVS)

@@ -3,6 +3,7 @@
     python scripts/envs.py resolve               # every envs/source/*.yaml resolves (uv, metadata only)
     python scripts/envs.py lock                  # envs/<name>.yaml: every package pinned (make lock-envs)
     python scripts/envs.py build .envs data hub  # a venv per env from its locked file (CPU torch)
+    python scripts/envs.py build-vllm-reader .envs  # the vLLM env's transformers on CPU torch
 
 Resolution and locks target the paper run's platform: linux x86_64, the env's python (3.11).
 `build` installs a locked file with uv, exactly its pins (--no-deps), taking torch from pip's
@@ -116,6 +117,32 @@ def build(target: Path, names: list[str], find_links: list[str]) -> int:
     return 0
 
 
+def build_vllm_reader(target: Path, find_links: list[str]) -> int:
+    """A CPU venv with the transformers stack of the vLLM env (its lock's versions), torch 2.13 CPU:
+    the reader of tests/test_envs.py's check that models written by the training and merge envs
+    load in the vLLM env."""
+    locked = read_env(REPO / "envs" / "vllm.yaml").requirements()
+    venv = target / "vllm-transformers"
+    start = time.monotonic()
+    subprocess.run([uv(), "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)], check=True)
+    # the vLLM env's versions of everything transformers needs; torch from the CPU wheel instead
+    constraints = [
+        spec for name, spec in locked.items() if not CUDA_ONLY.match(name) and name not in {"torch", "triton"}
+    ]
+    links = [a for d in find_links for a in ("--find-links", d)]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as c:
+        c.write("\n".join(constraints) + "\n")
+        c.flush()
+        subprocess.run(
+            [uv(), "pip", "install", "--quiet", "--no-config", "--python", str(venv / "bin" / "python"),
+             "--index-strategy", "unsafe-best-match", *links, "-c", c.name,
+             "torch==2.13.0", "transformers", "safetensors", "jinja2"],
+            check=True,
+        )  # fmt: skip
+    log.info("built %s (%s as in envs/vllm.yaml) in %.0f s", venv, locked["transformers"], time.monotonic() - start)
+    return 0
+
+
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 sub = p.add_subparsers(dest="command", required=True)
 sub.add_parser("resolve").add_argument("names", nargs="*")
@@ -124,9 +151,15 @@ b = sub.add_parser("build")
 b.add_argument("target", type=Path)
 b.add_argument("names", nargs="*")
 b.add_argument("--find-links", nargs="*", help="wheel directories (default: pip's configured find-links)")
+r = sub.add_parser("build-vllm-reader")
+r.add_argument("target", type=Path)
+r.add_argument("--find-links", nargs="*", help="wheel directories (default: pip's configured find-links)")
 args = p.parse_args()
 if args.command == "resolve":
     sys.exit(resolve(args.names))
 if args.command == "lock":
     sys.exit(lock(args.names))
-sys.exit(build(args.target.resolve(), args.names, pip_find_links() if args.find_links is None else args.find_links))
+links = pip_find_links() if args.find_links is None else args.find_links
+if args.command == "build-vllm-reader":
+    sys.exit(build_vllm_reader(args.target.resolve(), links))
+sys.exit(build(args.target.resolve(), args.names, links))

@@ -122,7 +122,10 @@ def rule_venvs() -> Path:
 
 
 def built_envs(venvs: Path) -> set[str]:
-    return {p.name for p in venvs.iterdir() if (p / "bin" / "python").exists()}
+    """The envs (envs/source/<name>.yaml) that have a venv under `venvs`."""
+    return {
+        p.name for p in venvs.iterdir() if (p / "bin" / "python").exists() and (SOURCES / f"{p.name}.yaml").is_file()
+    }
 
 
 def test_built_venvs_import_what_their_rules_need(rules):
@@ -165,3 +168,64 @@ def test_miniature_jobs_ran_in_their_rule_envs(miniature, rules):
             assert not python.startswith(str(venvs)), f"rule {rule} (env {env}) ran {python}"
         ran_in.setdefault(env, set()).add(rule)
     assert {"data", "judge", "paper", "merge", "transformers", "train"} <= set(ran_in), sorted(ran_in)
+
+
+# Run by the vLLM env's transformers: load a model directory and print its logits on a chat prompt.
+READ_WITH_VLLM_TRANSFORMERS = """
+import json, sys, torch, transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32).eval()
+text = tok.apply_chat_template([{"role": "user", "content": sys.argv[2]}], tokenize=False, add_generation_prompt=True)
+ids = tok(text, return_tensors="pt").input_ids
+with torch.no_grad():
+    logits = model(ids).logits[0, -1]
+print(json.dumps({"version": transformers.__version__, "text": text, "ids": ids[0].tolist(), "logits": logits.tolist()}))
+"""
+
+
+@pytest.mark.parametrize("family", ["tiny-qwen2.5-7b-instruct", "tiny-mistral-small-24b-instruct"])
+def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family, miniature_config, tmp_path):
+    """A SLERP merge written with transformers 5.24 and mergekit (train and merge envs) loads in the
+    transformers the vLLM env resolves to (< 5.21) with the same tokens, chat prompt and logits."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from definemed.merge import run_slerp
+    from definemed.tiny_models import build_tiny_model
+
+    reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
+    if not reader.exists():
+        pytest.skip(f"{reader} not built (make rule-venvs)")
+    build_tiny_model(family, miniature_config["models"][family], tmp_path / "base", seed=0, log=lambda *a: None)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    torch.manual_seed(1)
+    with torch.no_grad():  # a "trained" model: the base moved off its initialisation
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    model.save_pretrained(tmp_path / "cpt")
+    AutoTokenizer.from_pretrained(tmp_path / "base").save_pretrained(tmp_path / "cpt")
+    run_slerp(tmp_path / "base", tmp_path / "cpt", tmp_path / "merged", miniature_config["merge"])
+
+    prompt = "Welche Symptome hat eine Lungenentzündung?"
+    tok = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32).eval()
+    text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    ids = tok(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = merged(ids).logits[0, -1]
+
+    proc = subprocess.run(
+        [str(reader), "-c", READ_WITH_VLLM_TRANSFORMERS, str(tmp_path / "merged"), prompt],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    read = json.loads(proc.stdout.strip().splitlines()[-1])
+    vllm_pin = read_env(REPO / "envs" / "vllm.yaml").requirements()["transformers"]
+    assert vllm_pin == f"transformers=={read['version']}"
+    assert read["text"] == text and read["ids"] == ids[0].tolist()
+    assert torch.allclose(torch.tensor(read["logits"]), logits, atol=1e-4), (read["logits"][:5], logits[:5])
