@@ -180,7 +180,8 @@ text = tok.apply_chat_template([{"role": "user", "content": sys.argv[2]}], token
 ids = tok(text, return_tensors="pt").input_ids
 with torch.no_grad():
     logits = model(ids).logits[0, -1]
-print(json.dumps({"version": transformers.__version__, "text": text, "ids": ids[0].tolist(), "logits": logits.tolist()}))
+out = {"version": transformers.__version__, "text": text, "ids": ids[0].tolist(), "logits": logits.tolist()}
+print(json.dumps(out))
 """
 
 
