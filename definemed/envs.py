@@ -1,7 +1,7 @@
 """The conda environments of the paper run: what each rule's job imports, and what its env file holds.
 
 Each rule names an env file (`conda:`); its job runs `python scripts/<x>.py`, which imports repository
-modules (`definemed.*`, `_cli`) and, through them, third-party packages. `rule_imports` follows
+modules (`definemed.*`, `_cli`) and, through them, third-party packages. `file_imports` follows
 that chain through the source (imports inside functions included: they run on some code path) so a
 test can hold every env file to what its rules' jobs import. The env files are locked
 (`lock_text`): the human-written file under envs/source/ is compiled by a resolver into the file
