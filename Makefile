@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup miniature test lint format report plan clean-miniature
+.PHONY: setup miniature test lint format report plan lock install-profile clean-miniature resolve-envs lock-envs rule-venvs
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -40,5 +40,34 @@ report: $(STAMP)
 plan: $(STAMP)
 	$(BIN)/python scripts/plan_run.py
 
+# With Hub access, before a paper run: pin every input to a commit (inputs.lock.yaml) and list every
+# FineWeb2 file with size and sha256 (the manifest). Commit both.
+lock: $(STAMP)
+	$(BIN)/python scripts/lock_inputs.py
+
+# Once per account: Snakemake looks for a named profile in ~/.config/snakemake, so that
+# `snakemake --profile slurm` finds profiles/slurm (a link: edits here apply there).
+PROFILE_HOME := $${XDG_CONFIG_HOME:-$$HOME/.config}/snakemake
+install-profile:
+	mkdir -p "$(PROFILE_HOME)"
+	ln -sfn "$(abspath profiles/slurm)" "$(PROFILE_HOME)/slurm"
+
 clean-miniature:
 	rm -rf miniature
+
+# The paper run's conda envs (README "Environments"): envs/source/<name>.yaml is what a person edits;
+# envs/<name>.yaml, which the rules name, is its lock. Resolution: linux x86_64, metadata only.
+resolve-envs: $(STAMP)
+	$(BIN)/python scripts/envs.py resolve
+
+lock-envs: $(STAMP)
+	$(BIN)/python scripts/envs.py lock
+
+# A venv per CPU env from its lock; `DEFINEMED_RULE_VENVS=$(RULE_VENVS)` then runs each job of the
+# miniature (and of `make test`) in the venv of its rule's env (CI); plus the vLLM env's
+# transformers on CPU torch, which tests/test_envs.py loads merged models with.
+RULE_VENVS ?= .envs
+CPU_ENVS := data hub judge paper merge transformers train
+rule-venvs: $(STAMP)
+	$(BIN)/python scripts/envs.py build $(RULE_VENVS) $(CPU_ENVS)
+	$(BIN)/python scripts/envs.py build-vllm-reader $(RULE_VENVS)

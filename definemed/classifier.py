@@ -8,8 +8,8 @@ import logging
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from definemed.fineweb import iter_shard_batches
 from definemed.io import drop_load_flags
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,8 @@ class Scorer:
 def score_shard(scorer: Scorer, shard_path, read_documents: int = 50_000) -> pa.Table:
     """id, score and word count for every document of a shard, read in blocks of rows so that a
     4 GB shard never sits in memory whole. The text itself is not copied."""
-    pf = pq.ParquetFile(shard_path)
     ids, scores, words = [], [], []
-    for batch in pf.iter_batches(batch_size=read_documents, columns=["id", "text"]):
+    for batch in iter_shard_batches(shard_path, ["id", "text"], read_documents):
         texts = batch.column("text").to_pylist()
         ids.extend(batch.column("id").to_pylist())
         scores.append(scorer.score(texts))
@@ -137,19 +136,25 @@ def score_shard(scorer: Scorer, shard_path, read_documents: int = 50_000) -> pa.
 
 
 TIMING_SUFFIXES = ("_runtime", "_per_second")
+# The Trainer's closing `train_loss` is the mean over the steps *this process* ran: after a resume it
+# averages fewer steps than an uninterrupted run. The per-step losses above it carry the same data.
+PROCESS_KEYS = ("train_loss",)
 
 
 def without_timings(history: list[dict]) -> list[dict]:
     """The Trainer's log history without its wall-clock entries (train_runtime,
-    eval_samples_per_second, ...): the training log is then the same bytes on every rerun.
-    Job run times are in Snakemake's benchmark files."""
-    return [{k: v for k, v in row.items() if not k.endswith(TIMING_SUFFIXES)} for row in history]
+    eval_samples_per_second, ...) and per-process aggregates: the training log is then the same
+    bytes on every rerun, resumed or not. Job run times are in Snakemake's benchmark files."""
+    return [
+        {k: v for k, v in row.items() if not k.endswith(TIMING_SUFFIXES) and k not in PROCESS_KEYS} for row in history
+    ]
 
 
 def write_jsonl(path, rows) -> None:
     from definemed.io import write_text
 
-    write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    # sorted keys: a resumed Trainer restores its log from a checkpoint's (sorted) trainer_state.json
+    write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
 def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_dir, seed: int) -> dict:

@@ -9,6 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from definemed.fineweb import iter_shard_batches
+
 
 def corpus_statistics(finemed_parts, score_files) -> dict:
     """Documents and words of FineMed-de (from its parts) and of FineWeb2-de (from the per-shard
@@ -65,7 +67,7 @@ def _draw(tokenizer, shard_paths, score_files, seed: int, lo: float, hi: float) 
         score_of = dict(
             zip(*(pq.read_table(scores, columns=["id", "score"]).column(c).to_pylist() for c in ("id", "score")))
         )
-        for batch in pq.ParquetFile(shard).iter_batches(columns=["id", "text"], batch_size=50_000):
+        for batch in iter_shard_batches(shard, ["id", "text"], 50_000):
             ids = batch.column("id").to_pylist()
             keys = np.array([sample_key(seed, i) for i in ids])
             keep = np.flatnonzero((keys >= lo) & (keys < hi))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 from dataclasses import dataclass
@@ -139,15 +140,37 @@ def sample_documents(shard_paths: list, n: int, seed: int, columns=("id", "text"
 
 
 def _take_rows(path, rows: np.ndarray, columns) -> pa.Table:
-    pf = pq.ParquetFile(path)
-    starts = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
-    parts = []
-    for g in range(pf.num_row_groups):
-        lo, hi = np.searchsorted(rows, [starts[g], starts[g + 1]])
-        if hi > lo:
-            group = pf.read_row_group(g, columns=list(columns))
-            parts.append(group.take(pa.array(rows[lo:hi] - starts[g])))
+    with corrupt_shard_named(path):
+        pf = pq.ParquetFile(path)
+        starts = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+        parts = []
+        for g in range(pf.num_row_groups):
+            lo, hi = np.searchsorted(rows, [starts[g], starts[g + 1]])
+            if hi > lo:
+                group = pf.read_row_group(g, columns=list(columns))
+                parts.append(group.take(pa.array(rows[lo:hi] - starts[g])))
     return pa.concat_tables(parts)
+
+
+@contextlib.contextmanager
+def corrupt_shard_named(path):
+    """Turn pyarrow's errors for a damaged file (a bare `OSError: ZSTD decompression failed`, an
+    ArrowInvalid) into a ShardError that names the shard: a file can rot on disk after its
+    download was verified."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise  # missing, not corrupt: the error names the file already
+    except (OSError, pa.ArrowException) as exc:
+        raise ShardError(
+            f"{path}: corrupt shard ({type(exc).__name__}: {exc}); delete it and rerun to fetch it again"
+        ) from exc
+
+
+def iter_shard_batches(path, columns, batch_size: int):
+    """A shard's record batches; a damaged file raises ShardError naming it."""
+    with corrupt_shard_named(path):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=list(columns))
 
 
 def write_sample(path, table: pa.Table, seed: int, shards: list) -> None:

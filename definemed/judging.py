@@ -489,12 +489,14 @@ def plan_cost(
     return estimate
 
 
-def check_budget(estimate: dict, judges: dict) -> None:
+def check_budget(cost_usd: float, judges: dict, what: str) -> None:
+    """Stop before the first paid call of a stage when its estimate is above judges.max_cost_usd
+    (None: no limit). `what` names the estimate in the message."""
     limit = judges.get("max_cost_usd")
-    if limit is not None and estimate["total"] > limit:
+    if limit is not None and cost_usd > limit:
         raise SystemExit(
-            f"estimated judge cost {estimate['total']:.2f} USD exceeds judges.max_cost_usd = {limit}: "
-            "raise the limit in config to proceed"
+            f"estimated cost of {what} is {cost_usd:.2f} USD, above judges.max_cost_usd = {limit}: "
+            "no call was made; raise judges.max_cost_usd in the config to proceed"
         )
 
 

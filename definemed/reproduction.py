@@ -171,6 +171,21 @@ def compare_table8(
     return cells
 
 
+def corpus_note(inputs_record: dict) -> str | None:
+    """What of FineWeb2 the run read (results/inputs.json): a deliberate subset is said up front,
+    since every number downstream of the corpus reflects it. None for the miniature's fixture."""
+    files = inputs_record.get("fineweb_files")
+    if not files:
+        return None
+    if files["shard_subset"]:
+        return (
+            f"**A subset of the corpus:** this run read {files['read']} of the {files['listed']} FineWeb2"
+            f" files of `{files['manifest']}` (`fineweb.shard_subset: {files['shard_subset']}`); FineMed-de,"
+            " the trained models and every number below reflect that subset, not the paper's corpus."
+        )
+    return f"Corpus: all {files['listed']} FineWeb2 files of `{files['manifest']}`."
+
+
 def _fmt_z(z):
     return "" if z is None else f"{z:+.2f}"
 
@@ -182,6 +197,7 @@ def render(
     relative_tolerance: float,
     titles: dict,
     notes: dict | None = None,
+    corpus: str | None = None,
 ) -> str:
     compared = [c for cells in sections.values() for c in cells if c.z is not None or c.relative is not None]
     flagged = [c for c in compared if c.flagged]
@@ -190,6 +206,8 @@ def render(
     out = ["# Reproduction report: reproduced against reported", ""]
     if miniature:
         out += [MINIATURE_NOTE, ""]
+    if corpus:
+        out += [corpus, ""]
     out += [
         f"Cells compared: {len(compared)}; flagged: {len(flagged)} (accuracy cells beyond {flag_sigma:g} standard"
         f" errors of the difference, Table 8 beyond {100 * relative_tolerance:g}% relative difference);"

@@ -34,6 +34,7 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
         input:
             model=lambda w: evaluated_model_dir(w.model),
             data=benchmark_data(_group),
+            lm_eval_data=lambda w, group=_group: lm_eval_dataset_files(group),
         output:
             results=[f"{ROOT}results/benchmarks/{{model}}/{t}.json" for t in _tasks],
             samples=[
@@ -101,18 +102,19 @@ elif MEDQA_DE:
             "../envs/hub.yaml"
         params:
             repo=config["medqa_de"]["hub"]["repo"],
-            revision=config["medqa_de"]["hub"]["revision"],
+            revision=lambda w: pinned("datasets", "medqa_de"),
             split=config["medqa_de"]["split"],
             sample=config["medqa_de"]["sample"],
             seed=config["seed"],
         shell:
-            "python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
+            "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/sample_medqa.py --repo {params.repo} --revision {params.revision}"
             " --split {params.split} --sample {params.sample} --seed {params.seed} --out {output} > {log} 2>&1"
 
     rule translate_medqa:
         input:
             sample=f"{ROOT}data/benchmarks/medqa_en_sample.jsonl",
             judge_model=judge_model_input(config["medqa_de"]["translation"]),
+            prompts=prompt_files("translation_medqa"),
         output:
             data=f"{ROOT}data/benchmarks/medqa_de.jsonl",
             stats=f"{ROOT}results/benchmarks/medqa_de_translation.json",
@@ -126,12 +128,13 @@ elif MEDQA_DE:
             runtime=240,
         params:
             settings=as_json(config["medqa_de"]["translation"]),
-            prices=as_json(config["judges"]["prices"]),
+            # prices and budget only: other judge settings must not rerun the translation
+            judges=as_json({k: config["judges"][k] for k in ("prices", "max_cost_usd")}),
             cache=f"{ROOT}work/benchmarks/medqa_translation.sqlite",
             model_dir=lambda w, input: (
                 f"--model-dir {input.judge_model}" if input.judge_model else ""
             ),
         shell:
             "python scripts/translate_medqa.py --sample {input.sample} --settings {params.settings:q}"
-            " --prices {params.prices:q} --cache {params.cache} {params.model_dir}"
+            " --judges {params.judges:q} --cache {params.cache} {params.model_dir}"
             " --out {output.data} --out-stats {output.stats} > {log} 2>&1"

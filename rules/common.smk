@@ -51,7 +51,11 @@ def shard_names():
         ]
     from definemed.fineweb import read_manifest
 
-    return [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
+    names = [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
+    subset = config["fineweb"][
+        "shard_subset"
+    ]  # a deliberate trial, recorded in results/inputs.json
+    return names[:subset] if subset else names
 
 
 SHARDS = shard_names()
@@ -122,6 +126,7 @@ def all_targets():
     if "judges" in config:  # response generation and the LLM judges (5.2, 5.3)
         targets += judge_targets()
     targets += paper_targets()
+    targets += input_targets()  # rules/inputs.smk
     return targets
 
 
@@ -293,6 +298,15 @@ def judge_model_input(stage):
     """The local judge's model folder (backend local), else nothing."""
     judge = stage["judge"]
     return [model_dir(judge["model"])] if judge["backend"] == "local" else []
+
+
+def prompt_files(*kinds):
+    """The Jinja prompt files a judge stage renders (prompts/<kind>.{system,user}.jinja): inputs, so
+    an edited prompt reruns the stage (its answers are cached by request body: unchanged calls stay
+    free)."""
+    return [
+        f"prompts/{kind}.{part}.jinja" for kind in kinds for part in ("system", "user")
+    ]
 
 
 def generation_files():
@@ -533,3 +547,52 @@ def paper_judge_targets():
         fig=["figure2", "figure3"],
         ext=["pdf", "png"],
     ) + expand(f"{ROOT}paper/tables/table10.{{ext}}", ext=["md", "tex"])
+
+
+# ---- pinned inputs (rules/inputs.smk sets LOCK, HUB_INPUTS, LM_EVAL_LOCK)
+
+
+def pinned(section, key):
+    """The commit a fetch rule downloads (config's SHA, else the lock's)."""
+    return pinned_revision(LOCK, HUB_INPUTS[(section, key)])
+
+
+def lm_eval_dataset_files(group):
+    """The fetched lm-eval datasets the group's Hub tasks read (records of fetch_lm_eval_dataset)."""
+    tasks = config["benchmarks"]["tasks"]
+    repos = {
+        repo
+        for t in BENCHMARK_GROUPS[group]
+        if tasks[t]["data"] == "hub"
+        for repo in LM_EVAL_LOCK.get("tasks", {}).get(tasks[t]["lm_eval_task"], [])
+    }
+    return [f"{ROOT}data/lm_eval/{lm_eval_repo_slug(r)}.json" for r in sorted(repos)]
+
+
+def lm_eval_dataset_spec(slug):
+    repos = {lm_eval_repo_slug(r): r for r in LM_EVAL_LOCK["datasets"]}
+    return {"repo": repos[slug], **LM_EVAL_LOCK["datasets"][repos[slug]]}
+
+
+def input_targets():
+    return [f"{ROOT}results/inputs.json"]
+
+
+def inputs_record():
+    """What results/inputs.json records: every pinned input and the FineWeb2 files the run reads."""
+    record = {
+        i.where: {"repo": i.repo, "revision": pinned(i.section, i.key)}
+        for i in HUB_INPUTS.values()
+    }
+    record["lm_eval"] = LM_EVAL_LOCK
+    if not FIXTURE:
+        from definemed.fineweb import read_manifest
+
+        listed = len(read_manifest(config["fineweb"]["manifest"]))
+        record["fineweb_files"] = {
+            "manifest": config["fineweb"]["manifest"],
+            "listed": listed,
+            "read": len(SHARDS),
+            "shard_subset": config["fineweb"]["shard_subset"],
+        }
+    return record

@@ -19,12 +19,13 @@ rule download_fineweb_shard:
     params:
         manifest=config["fineweb"].get("manifest"),
         repo=config["fineweb"].get("repo"),
-        revision=config["fineweb"].get("revision"),
+        revision=lambda w: pinned("datasets", "fineweb"),
         local_dir=config["fineweb"].get("local_dir") or "",
+    # `--local-dir=`: an empty value (no mirror) must stay one argument
     shell:
-        "python scripts/download_fineweb_shard.py --manifest {params.manifest}"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/download_fineweb_shard.py --manifest {params.manifest}"
         " --shard {wildcards.shard} --repo {params.repo} --revision {params.revision}"
-        " --local-dir {params.local_dir:q} --out {output} > {log} 2>&1"
+        " --local-dir={params.local_dir:q} --out {output} > {log} 2>&1"
 
 
 rule make_fixture_shard:

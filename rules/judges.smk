@@ -60,10 +60,10 @@ else:
             "../envs/hub.yaml"
         params:
             repo=MEDALPACA["hub"]["repo"],
-            revision=MEDALPACA["hub"]["revision"],
+            revision=lambda w: pinned("datasets", "medalpaca"),
             file=MEDALPACA["hub"]["file"],
         shell:
-            "python scripts/fetch_medalpaca.py --repo {params.repo} --revision {params.revision}"
+            "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/fetch_medalpaca.py --repo {params.repo} --revision {params.revision}"
             " --file {params.file} --out {output} > {log} 2>&1"
 
     rule sample_medalpaca:
@@ -88,6 +88,7 @@ else:
         input:
             sample=f"{ROOT}results/medalpaca/sample_en.jsonl",
             judge_model=judge_model_input(MEDALPACA["translation"]),
+            prompts=prompt_files("translation"),
         output:
             queries=QUERIES,
             stats=f"{ROOT}results/medalpaca/translation.json",
@@ -101,7 +102,8 @@ else:
             runtime=MEDALPACA["resources"].get("runtime", 240),
         params:
             settings=as_json(MEDALPACA["translation"]),
-            prices=as_json(JUDGES["prices"]),
+            # prices and budget only: other judge settings must not rerun the translation
+            judges=as_json({k: JUDGES[k] for k in ("prices", "max_cost_usd")}),
             context=MEDALPACA["context"],
             cache=f"{JUDGE_WORK}/translation.sqlite",
             model_dir=lambda w, input: (
@@ -109,7 +111,7 @@ else:
             ),
         shell:
             "python scripts/translate_queries.py --sample {input.sample} --settings {params.settings:q}"
-            " --prices {params.prices:q} --context {params.context} --cache {params.cache}"
+            " --judges {params.judges:q} --context {params.context} --cache {params.cache}"
             " {params.model_dir} --out {output.queries} --out-stats {output.stats} > {log} 2>&1"
 
 
@@ -155,6 +157,12 @@ rule judge_cost_estimate:
             if MEDALPACA["source"] == "hub"
             else []
         ),
+        # the estimate counts the tokens of the rendered prompts
+        prompts=prompt_files(
+            "pairwise",
+            "failure_modes",
+            *(["translation"] if MEDALPACA["source"] == "hub" else []),
+        ),
     output:
         report(
             f"{ROOT}results/judges/cost_estimate.json",
@@ -189,6 +197,7 @@ rule judge_pairwise:
         generations=generation_files(),
         estimate=f"{ROOT}results/judges/cost_estimate.json",
         judge_model=judge_model_input(JUDGES["pairwise"]),
+        prompts=prompt_files("pairwise"),
     output:
         verdicts=f"{ROOT}results/judges/pairwise/verdicts.jsonl",
         stats=f"{ROOT}results/judges/pairwise/run.json",
@@ -245,6 +254,7 @@ rule judge_failure_modes:
         generations=generation_files(),
         estimate=f"{ROOT}results/judges/cost_estimate.json",
         judge_model=judge_model_input(JUDGES["failure_modes"]),
+        prompts=prompt_files("failure_modes"),
     output:
         per_model=expand(
             f"{ROOT}results/judges/failure_modes/{{model}}.jsonl",

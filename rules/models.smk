@@ -18,9 +18,9 @@ rule fetch_model:
         runtime=240,
     params:
         repo=lambda w: MODELS[w.model]["hub"]["repo"],
-        revision=lambda w: MODELS[w.model]["hub"]["revision"],
+        revision=lambda w: pinned("models", w.model),
     shell:
-        "python scripts/fetch_model.py --name {wildcards.model} --repo {params.repo}"
+        "env -u HF_HUB_OFFLINE -u HF_DATASETS_OFFLINE -u TRANSFORMERS_OFFLINE python scripts/fetch_model.py --name {wildcards.model} --repo {params.repo}"
         " --revision {params.revision} --out {output} > {log} 2>&1"
 
 

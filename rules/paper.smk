@@ -389,6 +389,7 @@ rule figure5:
 rule reproduction_report:
     input:
         reproduction_inputs(),
+        record=f"{ROOT}results/inputs.json",
     output:
         report(
             f"{ROOT}paper/reproduction.md",
@@ -413,5 +414,5 @@ rule reproduction_report:
         "python scripts/reproduction_report.py --reported-dir paper/reported --root {params.root:q}"
         " --settings {params.settings:q} --display {params.display:q}"
         " --benchmark-tables {params.tables:q} --clusters {params.clusters:q} --claims {params.claims:q}"
-        " {params.miniature}"
+        " {params.miniature} --inputs {input.record}"
         " --out {output} > {log} 2>&1"

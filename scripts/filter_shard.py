@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
+from definemed.fineweb import corrupt_shard_named, iter_shard_batches
 from definemed.io import atomic_path, read_json
 
 log = setup_logging()
@@ -26,15 +27,16 @@ args = p.parse_args()
 
 threshold = read_json(args.metrics)["threshold"]
 scores = pq.read_table(args.scores, columns=["id", "score"])
-source = pq.ParquetFile(args.shard)
-schema = source.schema_arrow.append(pa.field("score", pa.float32()))
+with corrupt_shard_named(args.shard):
+    source_schema = pq.read_schema(args.shard)
+schema = source_schema.append(pa.field("score", pa.float32()))
 schema = schema.with_metadata({b"definemed": json.dumps({"threshold": threshold, "source": args.shard}).encode()})
 kept = offset = 0
 with (
     atomic_path(args.out, suffix=".parquet") as tmp,
     pq.ParquetWriter(tmp, schema, compression="zstd") as out,
 ):
-    for batch in source.iter_batches(batch_size=50_000):
+    for batch in iter_shard_batches(args.shard, source_schema.names, 50_000):
         part = scores.slice(offset, batch.num_rows)
         offset += batch.num_rows
         if part.column("id").to_pylist() != batch.column("id").to_pylist():

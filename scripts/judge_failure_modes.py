@@ -26,7 +26,7 @@ p.add_argument("--generations", nargs="+", required=True)
 p.add_argument("--models", nargs="+", required=True)
 p.add_argument("--settings", required=True, help="config judges.failure_modes as JSON")
 p.add_argument("--judges", default="{}", help="config judges section as JSON (budget)")
-p.add_argument("--estimate")
+p.add_argument("--estimate", required=True, help="the cost estimate written before any call")
 p.add_argument("--cache", required=True)
 p.add_argument("--model-dir", default=None)
 p.add_argument("--threads", type=int, default=None)
@@ -36,14 +36,13 @@ args = p.parse_args()
 
 set_torch_threads(args.threads)
 stage = json.loads(args.settings)
-if args.estimate:
-    estimate = read_json(args.estimate)
-    log.info(
-        "cost estimate: %.2f USD in total, failure modes %.2f USD",
-        estimate["total"],
-        estimate["calls"]["failure_modes"]["cost"],
-    )
-    check_budget(estimate, json.loads(args.judges))
+estimate = read_json(args.estimate)
+log.info(
+    "cost estimate: %.2f USD in total, failure modes %.2f USD",
+    estimate["total"],
+    estimate["calls"]["failure_modes"]["cost"],
+)
+check_budget(estimate["total"], json.loads(args.judges), f"the judge run ({args.estimate})")
 requests = failure_mode_requests(read_jsonl(args.queries), load_generations(args.generations), args.models)
 client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)

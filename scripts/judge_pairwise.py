@@ -25,7 +25,7 @@ p.add_argument("--generations", nargs="+", required=True)
 p.add_argument("--models", nargs="+", required=True)
 p.add_argument("--settings", required=True, help="config judges.pairwise as JSON")
 p.add_argument("--judges", default="{}", help="config judges section as JSON (budget)")
-p.add_argument("--estimate", help="the cost estimate written before any call")
+p.add_argument("--estimate", required=True, help="the cost estimate written before any call")
 p.add_argument("--cache", required=True)
 p.add_argument("--model-dir", default=None, help="local backend: the judge model folder")
 p.add_argument("--threads", type=int, default=None)
@@ -35,12 +35,11 @@ args = p.parse_args()
 
 set_torch_threads(args.threads)
 stage = json.loads(args.settings)
-if args.estimate:
-    estimate = read_json(args.estimate)
-    log.info(
-        "cost estimate: %.2f USD in total, pairwise %.2f USD", estimate["total"], estimate["calls"]["pairwise"]["cost"]
-    )
-    check_budget(estimate, json.loads(args.judges))
+estimate = read_json(args.estimate)
+log.info(
+    "cost estimate: %.2f USD in total, pairwise %.2f USD", estimate["total"], estimate["calls"]["pairwise"]["cost"]
+)
+check_budget(estimate["total"], json.loads(args.judges), f"the judge run ({args.estimate})")
 requests = pairwise_requests(
     read_jsonl(args.queries), load_generations(args.generations), args.models, stage["both_orders"]
 )

@@ -3,7 +3,8 @@ numbers computed from results/, per cell, with the difference in standard errors
 
     python scripts/reproduction_report.py --reported-dir paper/reported --root "" \
         --settings '<paper section as JSON>' --display '<model key -> display name>' \
-        --benchmark-tables '<{table: {rows, columns}} as JSON>' --out paper/reproduction.md [--miniature]
+        --benchmark-tables '<{table: {rows, columns}} as JSON>' --inputs results/inputs.json \
+        --out paper/reproduction.md [--miniature]
 Results are read from <root>results/ (benchmarks/<model>/<task>.json, cpt/<run>/summary.json and
 training_log.jsonl); a benchmark table is compared only when --benchmark-tables defines it.
 """
@@ -26,6 +27,7 @@ p.add_argument("--benchmark-tables", default="{}")
 p.add_argument("--clusters", default="{}", help="JSON: CPT run -> the cluster its config names")
 p.add_argument("--claims", default=None, help="JSON: families, ablation, roles, tasks (rules/common.smk claims_spec)")
 p.add_argument("--miniature", action="store_true")
+p.add_argument("--inputs", required=True, help="results/inputs.json: the FineWeb2 files the run read")
 p.add_argument("--out", required=True)
 args = p.parse_args()
 
@@ -65,7 +67,15 @@ for table in ("table4", "table8", "table9", "table11"):
             f"Not compared: this config has no rows for {table} (definemed.benchmarks.table_rows), so there"
             f" are no results for its {len(reported)} rows of the paper."
         )
-text = rp.render(sections, args.miniature, settings["flag_sigma"], settings["relative_tolerance"], titles, notes)
+text = rp.render(
+    sections,
+    args.miniature,
+    settings["flag_sigma"],
+    settings["relative_tolerance"],
+    titles,
+    notes,
+    corpus=rp.corpus_note(read_json(args.inputs)),
+)
 if args.claims:
     spec = json.loads(args.claims)
     families = [cl.Family(**f) for f in spec["families"]]

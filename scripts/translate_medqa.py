@@ -1,7 +1,7 @@
 """Machine-translate the MedQA sample to German through the judge client (5.1; cached, resumable).
 
     python scripts/translate_medqa.py --sample data/benchmarks/medqa_en_sample.jsonl \\
-        --settings '<medqa_de.translation as JSON>' --prices '<judges.prices as JSON>' \\
+        --settings '<medqa_de.translation as JSON>' --judges '<judges section as JSON>' \\
         --cache work/benchmarks/medqa_translation.sqlite --out data/benchmarks/medqa_de.jsonl \\
         --out-stats results/benchmarks/medqa_de_translation.json
 MedQA-de must hold every sampled question: a question whose translation failed or broke the schema
@@ -15,27 +15,26 @@ import json
 from _cli import setup_logging
 from definemed.io import write_json, write_text
 from definemed.judge_client import JudgeClient
-from definemed.judging import estimate_stage, parse_answer
+from definemed.judging import check_budget, estimate_stage, parse_answer
 from definemed.medqa import TRANSLATION_SCHEMA, check_rows, read_jsonl, translated_row, translation_requests
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--sample", required=True)
 p.add_argument("--settings", required=True, help="config medqa_de.translation as JSON")
-p.add_argument("--prices", default="{}")
+p.add_argument("--judges", required=True, help="config judges section as JSON (prices, budget)")
 p.add_argument("--cache", required=True)
 p.add_argument("--model-dir", default=None, help="local backend: the model folder")
 p.add_argument("--out", required=True)
 p.add_argument("--out-stats", required=True)
 args = p.parse_args()
 
-stage = json.loads(args.settings)
+stage, judges = json.loads(args.settings), json.loads(args.judges)
 rows = read_jsonl(args.sample)
 requests = translation_requests(rows)
-estimate = estimate_stage(
-    "medqa_translation", requests, stage["judge"], json.loads(args.prices), stage["output_tokens"]
-)
+estimate = estimate_stage("medqa_translation", requests, stage["judge"], judges["prices"], stage["output_tokens"])
 log.info("cost estimate before any call: %s", json.dumps(estimate))
+check_budget(estimate["cost"], judges, f"{estimate['stage']} ({estimate['calls']} calls)")
 # a recorded failure is sent again on a rerun: MedQA-de needs every question
 client = JudgeClient({**stage["judge"], "retry_failed": True}, args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)

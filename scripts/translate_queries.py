@@ -1,7 +1,7 @@
 """Machine-translate sampled MedAlpaca rows to German through the judge client (cached, resumable).
 
     python scripts/translate_queries.py --sample results/medalpaca/sample_en.jsonl \
-        --settings '<medalpaca.translation as JSON>' --prices '<judges.prices>' --context answer \
+        --settings '<medalpaca.translation as JSON>' --judges '<judges section as JSON>' --context answer \
         --cache work/judges/translation.sqlite --out results/medalpaca/queries.jsonl \
         --out-stats results/medalpaca/translation.json
 Rows whose translation failed or broke the schema are kept out of the queries and listed in the stats.
@@ -14,13 +14,13 @@ from _cli import setup_logging
 from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import write_json, write_text
 from definemed.judge_client import JudgeClient
-from definemed.judging import TRANSLATION_SCHEMA, estimate_stage, parse_answer, translation_requests
+from definemed.judging import TRANSLATION_SCHEMA, check_budget, estimate_stage, parse_answer, translation_requests
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--sample", required=True)
 p.add_argument("--settings", required=True, help="config medalpaca.translation as JSON")
-p.add_argument("--prices", default="{}")
+p.add_argument("--judges", required=True, help="config judges section as JSON (prices, budget)")
 p.add_argument("--context", choices=["answer", "none"], default="answer")
 p.add_argument("--cache", required=True)
 p.add_argument("--model-dir", default=None, help="local backend: the model folder")
@@ -28,11 +28,12 @@ p.add_argument("--out", required=True)
 p.add_argument("--out-stats", required=True)
 args = p.parse_args()
 
-stage = json.loads(args.settings)
+stage, judges = json.loads(args.settings), json.loads(args.judges)
 rows = read_jsonl(args.sample)
 requests = translation_requests(rows)
-estimate = estimate_stage("translation", requests, stage["judge"], json.loads(args.prices), stage["output_tokens"])
+estimate = estimate_stage("translation", requests, stage["judge"], judges["prices"], stage["output_tokens"])
 log.info("cost estimate before any call: %s", json.dumps(estimate))
+check_budget(estimate["cost"], judges, f"{estimate['stage']} ({estimate['calls']} calls)")
 client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)
 queries, failed = [], []

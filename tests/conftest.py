@@ -52,7 +52,42 @@ def miniature(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def paper_dry_run():
+    """`snakemake -n --quiet rules` of the paper run, once per session (several tests read its counts)."""
+    return snakemake(REPO, "-n", "--quiet", "rules")
+
+
+@pytest.fixture(scope="session")
 def miniature_config():
     from definemed.config import load
 
     return load(REPO / "config" / "miniature.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, miniature_config):
+    """tiny_model(name): one of the miniature's tiny models, untrained, built here in seconds (a
+    smaller tokenizer corpus), for tests that need the architecture and a tokenizer, not the
+    miniature's trained weights."""
+    from definemed.config import validated
+    from definemed.tiny_models import build_tiny_model
+
+    built = {}
+
+    def build(name: str) -> Path:
+        if name not in built:
+            spec = validated(miniature_config["models"][name], "model")
+            spec["tiny"].update(tokenizer_documents=300, vocab_size=1000)
+            built[name] = tmp_path_factory.mktemp(name) / "model"
+            build_tiny_model(name, spec, built[name], seed=0)
+        return built[name]
+
+    return build
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow`: every test that needs the finished miniature (a 10-minute run unless
+    DEFINEMED_TEST_MINIATURE points at one) or a real Slurm; `pytest -m "not slow"` is the quick loop."""
+    for item in items:
+        if "miniature" in getattr(item, "fixturenames", ()) or item.path.name == "test_slurm.py":
+            item.add_marker(pytest.mark.slow)

@@ -5,7 +5,7 @@ import math
 import re
 
 import pytest
-from conftest import REPO, snakemake
+from conftest import REPO
 from lm_eval.api.metrics import pooled_sample_stderr
 
 from definemed.benchmark_fixtures import LETTERS, fixture_items
@@ -64,8 +64,8 @@ def test_table_rows_are_the_papers():
     assert len(group_models(PAPER, "medical")) == 13 and len(group_models(PAPER, "general")) == 10
 
 
-def test_paper_dag_has_one_job_per_model_and_group():
-    out = snakemake(REPO, "-n", "--quiet", "rules").stdout
+def test_paper_dag_has_one_job_per_model_and_group(paper_dry_run):
+    out = paper_dry_run.stdout
     counts = dict(re.findall(r"^(benchmark_(?:medical|general))\s+(\d+)$", out, re.M))
     assert counts == {"benchmark_medical": "13", "benchmark_general": "10"}, out[-2000:]
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from definemed.classifier import Scorer, choose_threshold, precision_recall, score_shard, threshold_curve
+from definemed.classifier import Scorer, choose_threshold, score_shard, threshold_curve
 
 
 def test_min_precision_rule_picks_the_smallest_threshold_reaching_the_target():
@@ -29,11 +29,14 @@ def test_threshold_curve_is_monotone_in_recall():
     curve = threshold_curve(labels, scores)
     assert len(curve["threshold"]) == 101 and curve["recall"][0] == 1.0
     assert all(a >= b for a, b in zip(curve["recall"], curve["recall"][1:]))
-    assert curve["precision"][50] == pytest.approx(precision_recall(labels, scores, 0.5)[0])
+    called = scores >= 0.5  # counted here: documents at or above the threshold are called medical
+    assert curve["threshold"][50] == 0.5
+    assert curve["precision"][50] == pytest.approx((called & (labels == 1)).sum() / called.sum())
+    assert curve["recall"][50] == pytest.approx((called & (labels == 1)).sum() / (labels == 1).sum())
 
 
-def test_batches_respect_the_token_budget_and_sorting_cuts_padding(miniature):
-    scorer = Scorer(miniature / "results" / "classifier" / "model", max_length=256, max_tokens_per_batch=2048)
+def test_batches_respect_the_token_budget_and_sorting_cuts_padding(tiny_model):
+    scorer = Scorer(tiny_model("tiny-xlm-roberta"), max_length=256, max_tokens_per_batch=2048)
     lengths = np.random.default_rng(1).integers(5, 256, 400)
     for sort in (True, False):
         batches = scorer.batches(lengths, sort)
@@ -43,11 +46,12 @@ def test_batches_respect_the_token_budget_and_sorting_cuts_padding(miniature):
     assert padded[True] < 0.75 * padded[False]
 
 
-def test_streamed_shard_scores_equal_whole_batch_scores(miniature, tmp_path):
-    shard = sorted((miniature / "data" / "fineweb2").glob("*.parquet"))[0]
+def test_streamed_shard_scores_equal_whole_batch_scores(tiny_model, tmp_path):
+    from definemed.fixtures import fixture_shard
+
     small = tmp_path / "shard.parquet"
-    pq.write_table(pq.read_table(shard).slice(0, 120), small, row_group_size=50)
-    scorer = Scorer(miniature / "results" / "classifier" / "model", max_length=256, max_tokens_per_batch=4096)
+    pq.write_table(fixture_shard(3, 0, 120, 0.3, 0.05)[0], small, row_group_size=50)
+    scorer = Scorer(tiny_model("tiny-xlm-roberta"), max_length=256, max_tokens_per_batch=4096)
     streamed = score_shard(scorer, small, read_documents=33)
     direct = scorer.score(pq.read_table(small).column("text").to_pylist())
     assert streamed.column("id").to_pylist() == pq.read_table(small).column("id").to_pylist()
@@ -58,10 +62,29 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     cls = miniature / "results" / "classifier"
     metrics = json.loads((cls / "metrics.json").read_text())
     curve = json.loads((cls / "threshold_curve.json").read_text())
-    assert metrics["threshold"] == curve["chosen_threshold"] == miniature_config["classifier"]["threshold"]["value"]
-    assert metrics["documents"] == pq.read_table(miniature / "results" / "labels" / "test.parquet").num_rows
-    k = curve["threshold"].index(round(metrics["threshold"], 6))
-    assert curve["precision"][k] == pytest.approx(metrics["precision"])
+    settings = miniature_config["classifier"]
+    threshold = settings["threshold"]["value"]
+    # precision and recall at the threshold, recomputed here: each test document through the
+    # fine-tuned model on its own (no batching), P(medical) from the logits, counted by hand
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    test = pq.read_table(miniature / "results" / "labels" / "test.parquet")
+    tok = AutoTokenizer.from_pretrained(cls / "model")
+    model = AutoModelForSequenceClassification.from_pretrained(cls / "model").eval()
+    p = []
+    with torch.no_grad():
+        for text in test.column("text").to_pylist():
+            ids = tok(text, truncation=True, max_length=settings["max_length"], return_tensors="pt")
+            p.append(torch.softmax(model(**ids).logits, -1)[0, 1].item())
+    labels = test.column("label").to_pylist()
+    tp = sum(1 for x, y in zip(p, labels) if x >= threshold and y == 1)
+    called = sum(1 for x in p if x >= threshold)
+    assert metrics["documents"] == len(labels) and metrics["threshold"] == threshold
+    assert metrics["precision"] == pytest.approx(tp / called, abs=1e-9)
+    assert metrics["recall"] == pytest.approx(tp / sum(labels), abs=1e-9)
+    k = curve["threshold"].index(round(threshold, 6))
+    assert (curve["precision"][k], curve["recall"][k]) == pytest.approx((tp / called, tp / sum(labels)))
     assert [json.loads(line) for line in (cls / "training_log.jsonl").read_text().splitlines()]
 
     # FineMed against the fixture's ground truth (read here, never by the pipeline)
@@ -81,14 +104,14 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     assert stats["FineWeb2-de"]["documents"] == truth.num_rows
 
 
-def test_a_classifier_that_never_calls_a_document_medical_is_an_error(miniature, tmp_path):
+def test_a_classifier_that_never_calls_a_document_medical_is_an_error(tiny_model, tmp_path):
     """Early stopping on a flat F-beta of 0 would hand every later stage an empty FineMed."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from definemed.classifier import train_classifier
 
-    src = miniature / "models" / "tiny-xlm-roberta"
+    src = tiny_model("tiny-xlm-roberta")
     model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=2)
     with torch.no_grad():  # a head that calls nothing medical, and a learning rate that keeps it so
         model.classifier.out_proj.bias.copy_(torch.tensor([10.0, -10.0]))

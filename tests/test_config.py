@@ -7,8 +7,8 @@ from conftest import REPO, copy_repo, snakemake
 from definemed.fineweb import read_manifest
 
 
-def test_paper_dag_has_one_download_per_manifest_shard():
-    proc = snakemake(REPO, "-n", "--quiet", "rules")
+def test_paper_dag_has_one_download_per_manifest_shard(paper_dry_run):
+    proc = paper_dry_run
     shards = read_manifest(REPO / "data" / "fineweb2-deu_Latn.manifest.tsv")
     counts = {}
     for line in proc.stdout.splitlines():

@@ -12,19 +12,23 @@ import torch
 from conftest import REPO
 from safetensors.torch import load_file
 
+from definemed.config import load
 from definemed.merge import check_compatible, layer_t, run_slerp
 
-A4 = [
-    {"filter": "self_attn", "value": [0, 0.5, 0.3, 0.7, 1]},
-    {"filter": "mlp", "value": [1, 0.5, 0.7, 0.3, 0]},
-    {"value": 0.5},
-]
+# the A.4 schedule as config.yaml gives it to the merge rule
+A4 = load(REPO / "config.yaml")["merge"]["t"]
 
 
-def tiny_pair(miniature, tmp_path, layers=9, vocab_from="tiny-mistral-7b-instruct"):
+def schedule_of(tensor: str):
+    """The t of a tensor by mergekit's rule: the first entry whose filter is a substring of the
+    tensor's name, else the entry without a filter."""
+    return next(e["value"] for e in A4 if e.get("filter", "") in tensor)
+
+
+def tiny_pair(tiny_model, tmp_path, layers=9, vocab_from="tiny-mistral-7b-instruct"):
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    src = miniature / "models" / vocab_from
+    src = tiny_model(vocab_from)
     config = AutoConfig.from_pretrained(src)
     config.num_hidden_layers = layers
     paths = []
@@ -46,38 +50,40 @@ def test_layer_t_spreads_anchors_over_the_depth():
     assert layer_t(0.5, 3, 9) == 0.5
 
 
-def test_merged_tensors_follow_the_a4_schedule(miniature, tmp_path):
+def test_merged_tensors_follow_the_a4_schedule(tiny_model, tmp_path):
     from mergekit.merge_methods.slerp import slerp
 
-    base, cpt = tiny_pair(miniature, tmp_path)
+    base, cpt = tiny_pair(tiny_model, tmp_path)
     run_slerp(base, cpt, tmp_path / "merged", {"t": A4, "dtype": "float32"})
     a, b = load_file(base / "model.safetensors"), load_file(cpt / "model.safetensors")
     m = load_file(tmp_path / "merged" / "model.safetensors")
     for i in range(9):
-        for name, schedule in (
-            (f"model.layers.{i}.self_attn.q_proj.weight", A4[0]["value"]),
-            (f"model.layers.{i}.self_attn.o_proj.weight", A4[0]["value"]),
-            (f"model.layers.{i}.mlp.down_proj.weight", A4[1]["value"]),
-            (f"model.layers.{i}.input_layernorm.weight", 0.5),
+        for name in (
+            f"model.layers.{i}.self_attn.q_proj.weight",
+            f"model.layers.{i}.self_attn.o_proj.weight",
+            f"model.layers.{i}.mlp.down_proj.weight",
+            f"model.layers.{i}.input_layernorm.weight",
         ):
-            t = layer_t(schedule, i, 9)
+            t = layer_t(schedule_of(name), i, 9)
             # mergekit interpolates each tensor as one vector (classic SLERP)
             expected = slerp(torch.tensor(t), a[name].reshape(1, -1), b[name].reshape(1, -1)).reshape(a[name].shape)
             torch.testing.assert_close(m[name], expected, rtol=1e-5, atol=1e-6, msg=f"{name} at t={t}")
-    torch.testing.assert_close(m["model.layers.0.self_attn.q_proj.weight"], a["model.layers.0.self_attn.q_proj.weight"])
-    torch.testing.assert_close(m["model.layers.8.self_attn.q_proj.weight"], b["model.layers.8.self_attn.q_proj.weight"])
-    torch.testing.assert_close(m["model.layers.0.mlp.up_proj.weight"], b["model.layers.0.mlp.up_proj.weight"])
+    # the paper's endpoints: attention from the base at the bottom and the CPT model at the top, MLPs
+    # the other way round (a tensor at t=0 is the base's, at t=1 the CPT model's)
+    ends = {"self_attn": (a, b), "mlp": (b, a)}
+    for part, tensor in (("self_attn", "self_attn.q_proj.weight"), ("mlp", "mlp.up_proj.weight")):
+        bottom, top = ends[part]
+        torch.testing.assert_close(m[f"model.layers.0.{tensor}"], bottom[f"model.layers.0.{tensor}"])
+        torch.testing.assert_close(m[f"model.layers.8.{tensor}"], top[f"model.layers.8.{tensor}"])
 
 
-def test_mismatched_models_are_refused(miniature, tmp_path):
-    base, _ = tiny_pair(miniature, tmp_path / "a")
-    other, _ = tiny_pair(miniature, tmp_path / "b", layers=4)
+def test_mismatched_models_are_refused(tiny_model, tmp_path):
+    base, _ = tiny_pair(tiny_model, tmp_path / "a")
+    other, _ = tiny_pair(tiny_model, tmp_path / "b", layers=4)
     with pytest.raises(ValueError, match="num_hidden_layers differs"):
         check_compatible(base, other)
     with pytest.raises(ValueError, match="architectures differs"):
-        check_compatible(
-            miniature / "models" / "tiny-mistral-7b-instruct", miniature / "models" / "tiny-qwen2.5-7b-instruct"
-        )
+        check_compatible(tiny_model("tiny-mistral-7b-instruct"), tiny_model("tiny-qwen2.5-7b-instruct"))
 
 
 def test_miniature_merges_exist_in_float16_and_cpt_lowers_medical_perplexity(miniature, miniature_config):

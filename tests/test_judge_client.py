@@ -202,11 +202,14 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
         stage = {"judge": judge_settings(server), "both_orders": True, "output_tokens": 300}
         out = tmp_path / "results"
         log = tmp_path / "judge.log"
+        estimate = tmp_path / "cost_estimate.json"
+        estimate.write_text(json.dumps({"total": 0.0, "calls": {"pairwise": {"cost": 0.0}}}))
         env = dict(os.environ, DEFINEMED_TEST_JUDGE_KEY=CANARY, OPENAI_LOG="debug")
         with open(log, "w") as f:
             cmd = [sys.executable, str(REPO / "scripts" / "judge_pairwise.py")]
             cmd += ["--queries", str(tmp_path / "queries.jsonl"), "--generations", *gens, "--models", "m1", "m2"]
             cmd += ["--settings", json.dumps(stage), "--cache", str(tmp_path / "work" / "cache.sqlite")]
+            cmd += ["--judges", json.dumps({"max_cost_usd": None}), "--estimate", str(estimate)]
             cmd += ["--out", str(out / "verdicts.jsonl"), "--out-stats", str(out / "run.json")]
             subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         assert server.faults  # the faults were there

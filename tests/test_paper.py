@@ -187,6 +187,78 @@ def test_figures_are_written_without_timestamps_and_reproducibly(tmp_path, figur
     assert png.startswith(b"\x89PNG") and b"Software" not in png and b"Matplotlib" not in png
 
 
+def svg_texts(fig) -> list[str]:
+    """Every text the figure draws (ticks, labels, annotations, legend), from an SVG rendering
+    with text kept as text."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from definemed import figures
+
+    buf = io.StringIO()
+    with figures.paper_style():
+        matplotlib.rcParams["svg.fonttype"] = "none"
+        fig.savefig(buf, format="svg")
+    plt.close(fig)
+    return [
+        "".join(t.itertext()).strip() for t in ET.fromstring(buf.getvalue()).iter("{http://www.w3.org/2000/svg}text")
+    ]
+
+
+def test_figures_draw_their_numbers_and_display_names():
+    """The content of each figure, against numbers worked out here from the synthetic inputs."""
+    from definemed import figures
+
+    models = ["a", "b-slerp", "c"]
+    # Figure 2: a row model's win rate is 0.2, 0.3, 0.4 against each opponent, printed x100
+    texts = svg_texts(figures.figure2(synthetic_winrate(models), {"a": "Model A"}))
+    assert texts.count("Model A") == 2 and texts.count("B-SLERP") == 2 and texts.count("C") == 2  # x and y ticks
+    assert "a" not in texts and "A" not in texts  # the display map wins over the file's own names
+    assert sorted(t for t in texts if t.isdigit() and t not in ("0", "25", "50", "75", "100")) == [
+        "20",
+        "20",
+        "30",
+        "30",
+        "40",
+        "40",
+    ]
+    assert "Pairwise win rates (judge: gpt-4.1-mini)" in texts
+
+    # Figure 3: model i shows mode k in i + k of its 20 responses
+    texts = svg_texts(figures.figure3(synthetic_counts(models), {"c": "Model C"}))
+    assert {"a", "b-slerp", "Model C", "Language mixing", "Typo", "Hallucination"} <= set(texts)
+    assert sorted(int(t) for t in texts if t.isdigit()) == sorted(i + k for i in range(3) for k in range(3))
+    assert "Failure modes (judge: gpt-4.1; 20 judged responses per model)" in texts
+
+    # Figure 4: at the chosen 0.9, precision 0.5 + 0.9 / 2 and recall 1 - 0.9
+    t = [k / 20 for k in range(21)]
+    curve = {
+        "chosen_threshold": 0.9,
+        "threshold": t,
+        "precision": [0.5 + x / 2 for x in t],
+        "recall": [1 - x for x in t],
+    }
+    texts = svg_texts(figures.figure4(curve))
+    assert {"threshold 0.9", "P = 0.95, R = 0.10", "Precision", "Recall"} <= set(texts), texts
+
+    # Figure 5: runs under their display names, per-device throughput at each point, node ticks
+    points = [{"run": "r", "nodes": n, "tokens_per_s": 1000.0 * n * 0.9 ** n, "tokens_per_s_per_device": 1234.0 * n}
+              for n in (1, 2, 4)]  # fmt: skip
+    texts = svg_texts(figures.figure5(points, {"r": "Run R"}, "nodes"))
+    assert {
+        "Run R",
+        "linear scaling",
+        "Number of nodes",
+        "1,234 per device",
+        "2,468 per device",
+        "4,936 per device",
+    } <= set(texts)
+    assert {"1", "2", "4"} <= set(texts)
+
+
 # ---------------------------------------------------------------- the reproduction report
 
 
@@ -305,16 +377,31 @@ def test_miniature_tables_come_from_their_results(miniature, miniature_config):
         assert row[1] == cpt["runs"][run].get("cluster", cpt["cluster"])
         assert row[2] == summary["device"] and int(row[3]) == summary["world_size"]
         assert int(row[5].replace(",", "")) == summary["steps"]
-        assert row[6] == tables.fmt_tokens(summary["tokens_seen"])
-        assert row[4] == tables.fmt_hours(sum(r["seconds"] for r in log))
+        # the cells read back as numbers (Table 8 prints "25.1B" tokens and "72h"), not re-formatted
+        number, unit = float(row[6][:-1]), row[6][-1]
+        scale = {"B": 1e9, "M": 1e6, "k": 1e3}[unit]
+        assert 1 <= number < 1000 and abs(number * scale - summary["tokens_seen"]) <= 0.05 * scale
+        assert row[4].endswith("h") and abs(float(row[4][:-1]) - sum(r["seconds"] for r in log) / 3600) <= 0.005
     assert (tab / "table8.tex").read_text().count(r"\\") == len(runs) + 1
 
 
-def test_miniature_figures_and_reproduction_report(miniature, miniature_config):
+def test_miniature_figures_and_reproduction_report(miniature, miniature_config, tmp_path):
     figures = miniature / "paper" / "figures"
     for name in ("figure4", "figure5"):
         assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF")
         assert (figures / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    # Figure 4 is drawn from the threshold curve and marks the precision and recall that the
+    # classifier's evaluation measured at the config's threshold
+    from definemed import figures as draw
+
+    curve = json.loads((miniature / "results" / "classifier" / "threshold_curve.json").read_text())
+    metrics = json.loads((miniature / "results" / "classifier" / "metrics.json").read_text())
+    draw.save(draw.figure4(curve), tmp_path / "figure4.pdf", tmp_path / "figure4.png")
+    assert (figures / "figure4.png").read_bytes() == (tmp_path / "figure4.png").read_bytes()
+    threshold = miniature_config["classifier"]["threshold"]["value"]
+    texts = svg_texts(draw.figure4(curve))
+    assert f"threshold {threshold:g}" in texts
+    assert f"P = {metrics['precision']:.2f}, R = {metrics['recall']:.2f}" in texts
     scaling = miniature_config["paper"]["scaling"]
     for n in scaling["nodes"]:
         point = json.loads((miniature / "results" / "scaling" / scaling["runs"][0] / f"nodes-{n}.json").read_text())
@@ -429,7 +516,7 @@ def test_determinism_check_finds_differences_and_skips_only_timings(tmp_path):
     assert "ONLY IN B  results/labels/extra.json" in bad.stdout
 
 
-def test_judge_figures_are_drawn_by_their_rules(finished_copy):
+def test_judge_figures_are_drawn_by_their_rules(finished_copy, tmp_path):
     """Figures 2 and 3 from the miniature's judge results, through their Snakemake rules alone,
     with the config's display names."""
     judges = finished_copy / "miniature" / "results" / "judges"
@@ -442,9 +529,27 @@ def test_judge_figures_are_drawn_by_their_rules(finished_copy):
     snakemake(finished_copy, "--profile", "profiles/miniature", *targets)
     for t in targets:
         assert (finished_copy / t).stat().st_size > 1000
-    log = (finished_copy / "miniature" / "logs" / "paper" / "figure2.log").read_text()
-    assert "Error" not in log
-    assert "tiny DeFineMed-Mistral-7B-SLERP" in proc.stdout  # display names reach the plotting script
+    # the rule's figures are those drawn from its result file with the config's display names, and
+    # they show those names, not the model keys
+    from definemed import figures
+    from definemed.config import display_name, load
+
+    config = load(finished_copy / "config" / "miniature.yaml")
+    winrate = json.loads((judges / "pairwise" / "winrate.json").read_text())
+    counts = json.loads((judges / "failure_modes" / "counts.json").read_text())
+    names = {m: display_name(config, m) for m in winrate["models"]}
+    assert "tiny DeFineMed-Mistral-7B-SLERP" in names.values()
+    keys = {m: m for m in names}
+    for figure, draw in (
+        ("figure2", lambda d: figures.figure2(winrate, d)),
+        ("figure3", lambda d: figures.figure3(counts, d)),
+    ):
+        figures.save(draw(names), tmp_path / f"{figure}.pdf", tmp_path / f"{figure}.png")
+        drawn = (finished_copy / f"miniature/paper/figures/{figure}.png").read_bytes()
+        assert drawn == (tmp_path / f"{figure}.png").read_bytes(), figure
+        texts = svg_texts(draw(names))
+        assert set(names.values()) <= set(texts) and not set(names) & set(texts), figure
+        assert svg_texts(draw(keys)) != texts
 
 
 def test_classifier_log_keeps_no_wall_clock_entries():
@@ -458,7 +563,7 @@ def test_classifier_log_keeps_no_wall_clock_entries():
     assert without_timings(history) == [
         {"loss": 0.6, "step": 5, "epoch": 0.1},
         {"eval_loss": 0.03},
-        {"total_flos": 3.5e11, "train_loss": 0.33},
+        {"total_flos": 3.5e11},
     ]
 
 

@@ -1,6 +1,7 @@
 """The Slurm profile: the sbatch arguments of the paper run, and a part of the miniature run
 through a real single-node Slurm cluster (scripts/install_slurm.sh) with accounting."""
 
+import contextlib
 import json
 import os
 import platform
@@ -9,10 +10,11 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import BIN, REPO, copy_repo, snakemake
+from conftest import BIN, REPO, copy_repo
 
 from definemed.plan import gpus_per_node, parse_dry_run
 
@@ -167,9 +169,16 @@ INPUTS = [  # finished miniature outputs the part below starts from
 ]
 TARGETS = [
     "results/scores/train-000_00000.parquet",  # score_shard: 1 GPU
-    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, killed at 1 min, resumed with 20
+    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, stalled, killed at 1 min, resumed
     f"results/merges/{RUN}-slerp/check.json",  # merge_slerp: CPU, after the resumed CPT
 ]
+
+
+def snakemake_in_background(workdir, *args):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.Popen(
+        [str(BIN / "snakemake"), *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def sacct(job_ids):
@@ -182,17 +191,45 @@ def sacct(job_ids):
     return {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines() if line}
 
 
+def stall_first_attempt(proc, work, checkpoints, timeout=900):
+    """Stop (SIGSTOP) the training processes of the CPT's first attempt once it has written a
+    complete checkpoint: the attempt can then only end at its Slurm time limit (TIMEOUT), however
+    fast the machine trains. Returns the stopped process ids."""
+    import signal
+
+    from definemed.cpt import last_complete_checkpoint
+
+    deadline = time.monotonic() + timeout
+    while last_complete_checkpoint(checkpoints) is None:
+        assert proc.poll() is None, "snakemake ended before the CPT wrote a checkpoint"
+        assert time.monotonic() < deadline, "no CPT checkpoint"
+        time.sleep(0.05)
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
+    pids = []
+    for line in ps.splitlines():
+        pid, args = line.split(None, 1)
+        if "train_cpt.py" in args and "launch_cpt.sh" not in args:
+            with contextlib.suppress(OSError):  # this copy's processes only: others may train too
+                if Path(os.readlink(f"/proc/{pid}/cwd")) == work:
+                    pids.append(int(pid))
+    assert pids, "no training process found"
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
 @slurm_host
-def test_miniature_part_through_slurm(miniature, tmp_path, capsys):
+def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
     subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
     work = copy_repo(tmp_path / "repo")
     for rel in INPUTS:
         src, dst = miniature / rel, work / "miniature" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-    os.environ.update(SITE)
+    for key, value in SITE.items():  # for this test only
+        monkeypatch.setenv(key, value)
     start = time.monotonic()
-    proc = snakemake(
+    proc = snakemake_in_background(
         work,
         "--profile",
         "profiles/slurm",
@@ -206,8 +243,7 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys):
         "3",
         "--latency-wait",
         "10",
-        "--retries",
-        "3",
+        # no --retries: the profile's own `retries` resubmit the CPT after its TIMEOUT
         "--allowed-rules",  # the copied inputs are taken as they are, not rebuilt
         "score_shard",
         "train_cpt",
@@ -216,11 +252,13 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys):
         "5",
         "--slurm-keep-successful-logs",
         *[f"miniature/{t}" for t in TARGETS],
-        check=False,
-        timeout=1200,
     )
+    stopped = stall_first_attempt(proc, work, work / "miniature" / "work" / "cpt" / RUN)
+    out, err = proc.communicate(timeout=1200)
+    proc = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
     elapsed = time.monotonic() - start
     log = proc.stdout + proc.stderr
+    assert not [pid for pid in stopped if os.path.exists(f"/proc/{pid}")], "Slurm left the stalled attempt"
     print(f"snakemake through Slurm: {elapsed:.0f} s\n{log[-6000:]}")
     assert proc.returncode == 0, log[-6000:]
     for t in TARGETS:

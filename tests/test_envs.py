@@ -1,0 +1,235 @@
+"""The conda envs of the paper run hold what each rule's job imports, and their locks are current."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from definemed.envs import (
+    BACKEND_IMPORTS,
+    RULE_ENV_RECORD,
+    file_imports,
+    import_distributions,
+    locked_digest,
+    missing_imports,
+    read_env,
+    requirement_pins,
+    source_digest,
+    workflow_rules,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = REPO / "envs" / "source"
+# Envs that take torch, transformers and numpy from vllm's own pins (vllm 0.33.0: torch 2.14,
+# transformers < 5.21, numpy < 2.4), not from requirements.txt.
+VLLM_ENVS = {"vllm", "benchmarks"}
+VLLM_PINNED = {"torch", "transformers", "numpy", "tokenizers"}
+
+
+@pytest.fixture(scope="module")
+def rules():
+    """(rule, env, scripts) of the paper run and of the miniature (some rules pick envs by config)."""
+    return {cfg: workflow_rules(REPO / cfg) for cfg in ("config.yaml", "config/miniature.yaml")}
+
+
+def test_every_rule_env_holds_what_its_jobs_import(rules):
+    distributions = import_distributions()
+    problems = sorted({p for rs in rules.values() for p in missing_imports(rs, SOURCES, distributions)})
+    assert not problems, "\n".join(problems)
+
+
+def test_rules_name_locked_env_files(rules):
+    for rs in rules.values():
+        for r in rs:
+            assert r.env.parent == REPO / "envs", f"rule {r.rule}: conda env {r.env} is not under envs/"
+            assert (SOURCES / r.env.name).is_file(), f"rule {r.rule}: no source envs/source/{r.env.name}"
+            assert locked_digest(r.env), f"rule {r.rule}: {r.env.name} is not a locked env file"
+
+
+def test_small_cpu_jobs_run_on_the_submit_host(rules):
+    """Tables, figures and the report (envs/paper.yaml) and the judge cost estimate are localrules;
+    nothing that asks the cluster for GPUs or reads the corpus is."""
+    paper = {r.rule: r for r in rules["config.yaml"]}
+    local = {name for name, r in paper.items() if r.local}
+    assert {name for name, r in paper.items() if r.env.stem == "paper"} <= local
+    assert {"judge_cost_estimate", "pairwise_winrate", "failure_mode_counts"} <= local
+    assert not local & {"corpus_statistics", "score_shard", "filter_shard", "train_cpt", "cpt_scaling"}
+    # the network rules are local too (rules/inputs.smk: where the network is); the rest is small CPU work
+    network = {"fetch_model", "download_fineweb_shard", "sample_medqa", "fetch_medalpaca", "fetch_lm_eval_dataset"}
+    network |= {"translate_medqa", "translate_medalpaca", "judge_pairwise", "judge_failure_modes"}
+    assert all(paper[name].env.stem in {"paper", "judge", "data"} for name in local - network), sorted(local)
+
+
+def test_env_pins_agree_with_requirements_txt():
+    pins = requirement_pins(REPO / "requirements.txt")
+    for source in sorted(SOURCES.glob("*.yaml")):
+        env = read_env(source)
+        for name, spec in env.requirements().items():
+            if name not in pins or (env.name in VLLM_ENVS and name in VLLM_PINNED):
+                continue
+            assert spec.split("==", 1)[-1] == pins[name] and "==" in spec, (
+                f"{source.name}: {spec!r}, requirements.txt pins {name}=={pins[name]}"
+            )
+
+
+def test_locks_are_current():
+    """Each envs/<name>.yaml was generated from the envs/source/<name>.yaml of today (make lock-envs)."""
+    sources = {p.name for p in SOURCES.glob("*.yaml")}
+    locks = {p.name for p in (REPO / "envs").glob("*.yaml")}
+    assert sources == locks, (
+        f"sources without lock: {sorted(sources - locks)}; locks without source: {sorted(locks - sources)}"
+    )
+    for name in sorted(sources):
+        locked = REPO / "envs" / name
+        assert locked_digest(locked) == source_digest(SOURCES / name), (
+            f"envs/{name} is stale against envs/source/{name}: run `make lock-envs`"
+        )
+        pinned = read_env(locked).requirements()
+        assert all("==" in spec for spec in pinned.values()), f"envs/{name}: an unpinned package"
+        missing = set(read_env(SOURCES / name).requirements()) - set(pinned)
+        assert not missing, f"envs/{name} lacks {sorted(missing)} of its source"
+
+
+def test_import_walk_follows_calls_and_skips_optional_imports(tmp_path):
+    """The walk counts an import inside a function once something reached calls it."""
+    (tmp_path / "definemed").mkdir()
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "definemed" / "__init__.py").write_text("")
+    (tmp_path / "definemed" / "lib.py").write_text(
+        "import numpy\n"
+        "def used():\n    import pandas\n"
+        "def unused():\n    import vllm\n"
+        "def optional():\n    try:\n        import tiktoken\n    except ImportError:\n        pass\n"
+        "class Model:\n    def __init__(self):\n        import torch\n"
+        "def train():\n    from transformers import TrainingArguments\n"
+    )
+    (tmp_path / "scripts" / "job.py").write_text(
+        "import json\nfrom definemed.lib import used, optional\nused(); optional()\n"
+    )
+    assert set(file_imports(tmp_path / "scripts" / "job.py", tmp_path)) == {"numpy", "pandas"}
+    (tmp_path / "scripts" / "job.py").write_text("from definemed import lib\nlib.Model(); lib.train()\n")
+    assert set(file_imports(tmp_path / "scripts" / "job.py", tmp_path)) == {
+        "numpy",
+        "torch",
+        "transformers",
+        "accelerate",
+    }
+
+
+def rule_venvs() -> Path:
+    venvs = os.environ.get("DEFINEMED_RULE_VENVS")
+    if not venvs:
+        pytest.skip("DEFINEMED_RULE_VENVS is not set (make rule-venvs builds them; CI sets it)")
+    return Path(venvs).resolve()
+
+
+def built_envs(venvs: Path) -> set[str]:
+    """The envs (envs/source/<name>.yaml) that have a venv under `venvs`."""
+    return {
+        p.name for p in venvs.iterdir() if (p / "bin" / "python").exists() and (SOURCES / f"{p.name}.yaml").is_file()
+    }
+
+
+def test_built_venvs_import_what_their_rules_need(rules):
+    """Each venv built from a lock imports every module its rules' jobs reach (all rules, not
+    only those the miniature runs)."""
+    venvs = rule_venvs()
+    needed: dict[str, set[str]] = {}
+    for rs in rules.values():
+        for r in rs:
+            for script in r.scripts:
+                for name in file_imports(script):
+                    if name not in BACKEND_IMPORTS or r.env.stem in BACKEND_IMPORTS[name]:
+                        needed.setdefault(r.env.stem, set()).add(name)
+    built = built_envs(venvs)
+    assert {"data", "hub", "judge", "paper", "merge", "transformers"} <= built, f"built: {sorted(built)}"
+    for env in sorted(built):
+        code = "; ".join(f"import {m}" for m in sorted(needed.get(env, ())))
+        proc = subprocess.run([str(venvs / env / "bin" / "python"), "-c", code], capture_output=True, text=True)
+        assert proc.returncode == 0, f"venv {env} (envs/{env}.yaml): {code}\n{proc.stderr[-2000:]}"
+
+
+def test_miniature_jobs_ran_in_their_rule_envs(miniature, rules):
+    """With DEFINEMED_RULE_VENVS (CI), every job ran in the venv of its rule's env, per the record."""
+    venvs = rule_venvs()
+    record = Path(os.environ.get("DEFINEMED_RULE_ENV_RECORD") or miniature.parent / RULE_ENV_RECORD)
+    assert record.is_file(), f"{record}: no per-job record of rule envs"
+    env_of: dict[str, set[str]] = {}
+    for rs in rules.values():
+        for r in rs:
+            env_of.setdefault(r.rule, set()).add(r.env.stem)
+    built = built_envs(venvs)
+    jobs = [line.split("\t") for line in record.read_text().splitlines()]
+    assert jobs, f"{record} is empty"
+    ran_in: dict[str, set[str]] = {}
+    for rule, env, python in jobs:
+        assert env in env_of[rule], f"rule {rule} ran in {env}, its conda: names {sorted(env_of[rule])}"
+        if env in built:
+            assert python == str(venvs / env / "bin" / "python"), f"rule {rule} (env {env}) ran {python}"
+        else:  # the GPU envs (vllm, benchmarks) are not built on CPU machines
+            assert not python.startswith(str(venvs)), f"rule {rule} (env {env}) ran {python}"
+        ran_in.setdefault(env, set()).add(rule)
+    assert {"data", "judge", "paper", "merge", "transformers", "train"} <= set(ran_in), sorted(ran_in)
+
+
+# Run by the vLLM env's transformers: load a model directory and print its logits on a chat prompt.
+READ_WITH_VLLM_TRANSFORMERS = """
+import json, sys, torch, transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32).eval()
+text = tok.apply_chat_template([{"role": "user", "content": sys.argv[2]}], tokenize=False, add_generation_prompt=True)
+ids = tok(text, return_tensors="pt").input_ids
+with torch.no_grad():
+    logits = model(ids).logits[0, -1]
+out = {"version": transformers.__version__, "text": text, "ids": ids[0].tolist(), "logits": logits.tolist()}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("family", ["tiny-qwen2.5-7b-instruct", "tiny-mistral-small-24b-instruct"])
+def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family, miniature_config, tmp_path):
+    """A SLERP merge written with transformers 5.24 and mergekit (train and merge envs) loads in the
+    transformers the vLLM env resolves to (< 5.21) with the same tokens, chat prompt and logits."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from definemed.merge import run_slerp
+    from definemed.tiny_models import build_tiny_model
+
+    reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
+    if not reader.exists():
+        pytest.skip(f"{reader} not built (make rule-venvs)")
+    build_tiny_model(family, miniature_config["models"][family], tmp_path / "base", seed=0, log=lambda *a: None)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    torch.manual_seed(1)
+    with torch.no_grad():  # a "trained" model: the base moved off its initialisation
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    model.save_pretrained(tmp_path / "cpt")
+    AutoTokenizer.from_pretrained(tmp_path / "base").save_pretrained(tmp_path / "cpt")
+    run_slerp(tmp_path / "base", tmp_path / "cpt", tmp_path / "merged", miniature_config["merge"])
+
+    prompt = "Welche Symptome hat eine Lungenentzündung?"
+    tok = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32).eval()
+    text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    ids = tok(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = merged(ids).logits[0, -1]
+
+    proc = subprocess.run(
+        [str(reader), "-c", READ_WITH_VLLM_TRANSFORMERS, str(tmp_path / "merged"), prompt],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    read = json.loads(proc.stdout.strip().splitlines()[-1])
+    vllm_pin = read_env(REPO / "envs" / "vllm.yaml").requirements()["transformers"]
+    assert vllm_pin == f"transformers=={read['version']}"
+    assert read["text"] == text and read["ids"] == ids[0].tolist()
+    assert torch.allclose(torch.tensor(read["logits"]), logits, atol=1e-4), (read["logits"][:5], logits[:5])
