@@ -211,10 +211,8 @@ rule rulegraph:
         config=lambda w: as_json(config),  # a function: config strings hold {braces}
         snakefile=workflow.main_snakefile,
     shell:
-        "printf '%s' {params.config:q} > {output}.config.json"
-        " && snakemake --snakefile {params.snakefile} --configfile {output}.config.json"
-        " --replace-workflow-config --rulegraph --nolock --quiet all > {output}.tmp 2> {log}"
-        " && rm {output}.config.json && mv {output}.tmp {output}"
+        "python scripts/rule_graph.py --snakefile {params.snakefile} --config {params.config:q}"
+        " --out {output} > {log} 2>&1"
 
 
 rule figure1:
