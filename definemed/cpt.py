@@ -297,6 +297,21 @@ def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: f
     return Throughput()
 
 
+def attention_kernel(config, attn: str, dtype, device) -> str:
+    """The kernel the model's attention runs. For `sdpa`: the backend PyTorch's SDPA dispatcher picks
+    (torch._fused_sdp_choice, what scaled_dot_product_attention itself calls) for the model's head
+    size, dtype and device with a causal mask and no padding mask, as for A.3's packed sequences;
+    FLASH_ATTENTION is the FlashAttention-2 kernel."""
+    if attn != "sdpa":
+        return attn
+    import torch
+    from torch.nn.attention import SDPBackend
+
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    q = torch.zeros(1, config.num_attention_heads, 64, head_dim, dtype=dtype, device=device)
+    return f"sdpa:{SDPBackend(torch._fused_sdp_choice(q, q, q, None, 0.0, True)).name}"
+
+
 def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) -> dict:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
@@ -403,6 +418,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "parameters": n_params,
         "device": torch.cuda.get_device_name() if gpu else "cpu",
         "attention": attn,
+        "attention_kernel": attention_kernel(model.config, attn, model.dtype, "cuda" if gpu else "cpu"),
         "resumed_from": resume,
         "fsdp": fsdp,
         "dtype": str(dtype).removeprefix("torch."),

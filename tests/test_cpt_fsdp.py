@@ -434,3 +434,21 @@ def test_memory_plan_of_the_paper_run():
     # the issue's estimate: ~12 bytes a parameter per sharded checkpoint, ~90 GB for a 7B
     disk = cpt_checkpoint_disk(decoder_parameters(HUB_MODEL_SHAPES["Qwen/Qwen2.5-7B-Instruct"])["total"], kept=2)
     assert 85e9 < disk["per_checkpoint"] < 95e9 and disk["peak"] > 3 * disk["per_checkpoint"]
+
+
+def test_training_reports_the_attention_kernel_sdpa_dispatches_to():
+    """The summary names the kernel, not only the setting: SDPA's own choice for the model's shape."""
+    import torch
+    from torch.nn.attention import SDPBackend
+    from transformers import Qwen2Config
+
+    from definemed.cpt import attention_kernel
+
+    config = Qwen2Config(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=1)
+    kernel = attention_kernel(config, "sdpa", torch.float32, "cpu")
+    assert kernel.startswith("sdpa:") and kernel.removeprefix("sdpa:") in SDPBackend.__members__
+    assert kernel != "sdpa:ERROR"
+    # the dispatcher's answer for this shape, asked directly: a causal float32 CPU call without a mask
+    q = torch.zeros(1, 4, 64, 16)
+    assert kernel == f"sdpa:{SDPBackend(torch._fused_sdp_choice(q, q, q, None, 0.0, True)).name}"
+    assert attention_kernel(config, "flash_attention_2", torch.bfloat16, "cuda") == "flash_attention_2"
