@@ -13,9 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _cli
 import snakemake  # noqa: F401  the rule graph is Snakemake's own
 
+import _cli
 from definemed.io import write_text
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
