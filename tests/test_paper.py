@@ -133,6 +133,13 @@ def synthetic_winrate(models):
     return {"judge": "gpt-4.1-mini", "models": models, "display": {m: m.upper() for m in models}, "matrix": matrix}
 
 
+def synthetic_curve() -> dict:
+    """A threshold curve with precision 0.5 + t / 2 and recall 1 - t, chosen at 0.9."""
+    t = [k / 20 for k in range(21)]
+    precision, recall = [0.5 + x / 2 for x in t], [1 - x for x in t]
+    return {"chosen_threshold": 0.9, "threshold": t, "precision": precision, "recall": recall}
+
+
 def synthetic_counts(models):
     modes = ["language_mixing", "typo", "hallucination"]
     return {
@@ -158,14 +165,7 @@ def test_figures_are_written_without_timestamps_and_reproducibly(tmp_path, figur
         (tmp_path / "in.json").write_text(json.dumps(synthetic_counts(models)))
         args = ["--counts", tmp_path / "in.json"]
     elif figure == "figure4":
-        t = [k / 20 for k in range(21)]
-        curve = {
-            "chosen_threshold": 0.9,
-            "threshold": t,
-            "precision": [0.5 + x / 2 for x in t],
-            "recall": [1 - x for x in t],
-        }
-        (tmp_path / "in.json").write_text(json.dumps(curve))
+        (tmp_path / "in.json").write_text(json.dumps(synthetic_curve()))
         args = ["--curve", tmp_path / "in.json"]
     else:
         args = ["--unit", "nodes", "--points"]
@@ -234,14 +234,7 @@ def test_figures_draw_their_numbers_and_display_names():
     assert "Failure modes (judge: gpt-4.1; 20 judged responses per model)" in texts
 
     # Figure 4: at the chosen 0.9, precision 0.5 + 0.9 / 2 and recall 1 - 0.9
-    t = [k / 20 for k in range(21)]
-    curve = {
-        "chosen_threshold": 0.9,
-        "threshold": t,
-        "precision": [0.5 + x / 2 for x in t],
-        "recall": [1 - x for x in t],
-    }
-    texts = svg_texts(figures.figure4(curve))
+    texts = svg_texts(figures.figure4(synthetic_curve()))
     assert {"threshold 0.9", "P = 0.95, R = 0.10", "Precision", "Recall"} <= set(texts), texts
 
     # Figure 5: runs under their display names, per-device throughput at each point, node ticks
