@@ -22,6 +22,7 @@ from pathlib import Path
 import jinja2
 import jsonschema
 
+from definemed.generation import read_jsonl
 from definemed.judge_client import JudgeRequest
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
@@ -383,12 +384,22 @@ def load_generations(paths) -> dict[str, dict[str, str]]:
     """{model: {query_id: response}} from generation JSONL files."""
     out: dict[str, dict[str, str]] = {}
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    out.setdefault(row["model"], {})[row["id"]] = row["response"]
+        for row in read_jsonl(path):
+            out.setdefault(row["model"], {})[row["id"]] = row["response"]
     return out
+
+
+def generation_weights(paths) -> dict[str, str]:
+    """{model: content hash of the weights that wrote its responses} from generation JSONL files:
+    judge results name the weights they judged (definemed.model_facts.weights_sha256)."""
+    out: dict[str, set] = {}
+    for path in paths:
+        for row in read_jsonl(path):
+            out.setdefault(row["model"], set()).add(row["model_weights_sha256"])
+    for model, hashes in out.items():
+        if len(hashes) != 1:
+            raise ValueError(f"generations of {model}: responses from {len(hashes)} different weights")
+    return {model: hashes.pop() for model, hashes in sorted(out.items())}
 
 
 def cost_estimate(

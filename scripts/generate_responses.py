@@ -12,6 +12,7 @@ import json
 from _cli import set_torch_threads, setup_logging
 from definemed.generation import generate, jsonl_text, read_jsonl
 from definemed.io import write_text
+from definemed.model_facts import weights_sha256
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -31,6 +32,7 @@ settings = {**json.loads(args.settings), "seed": args.seed}
 rows = generate(
     args.model, args.model_dir, args.template_dir, read_jsonl(args.queries), settings, args.display or args.model
 )
-write_text(args.out, jsonl_text(rows))
+weights = weights_sha256(args.model_dir)  # which weights wrote these responses (judged in 5.2, 5.3)
+write_text(args.out, jsonl_text({**r, "model_weights_sha256": weights} for r in rows))
 cut = sum(r["finish_reason"] == "length" for r in rows)
 log.info("%d responses (%d cut at max_new_tokens) -> %s", len(rows), cut, args.out)

@@ -17,7 +17,13 @@ from _cli import set_torch_threads, setup_logging
 from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import read_json, write_json, write_text
 from definemed.judge_client import JudgeClient
-from definemed.judging import check_budget, failure_mode_requests, failure_mode_row, load_generations
+from definemed.judging import (
+    check_budget,
+    failure_mode_requests,
+    failure_mode_row,
+    generation_weights,
+    load_generations,
+)
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -52,5 +58,6 @@ for m in args.models:
     write_text(os.path.join(args.out_dir, f"{m}.jsonl"), jsonl_text(r for r in rows if r["model"] == m))
 status = Counter(r["status"] for r in rows)
 write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"], "responses": len(rows),
-                            "status": dict(status), "run": stats.as_dict()})  # fmt: skip
+                            "status": dict(status), "run": stats.as_dict(),
+                            "model_weights_sha256": generation_weights(args.generations)})  # fmt: skip
 log.info("%d responses judged %s -> %s (%s)", len(rows), dict(status), args.out_dir, stats.as_dict())

@@ -16,7 +16,7 @@ from _cli import set_torch_threads, setup_logging
 from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import read_json, write_json, write_text
 from definemed.judge_client import JudgeClient
-from definemed.judging import check_budget, load_generations, pairwise_requests, verdict_row
+from definemed.judging import check_budget, generation_weights, load_generations, pairwise_requests, verdict_row
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -50,5 +50,6 @@ rows = [verdict_row(r, records[r.custom_id], judge) for r in requests]
 write_text(args.out, jsonl_text(rows))
 status = Counter(r["status"] for r in rows)
 write_json(args.out_stats, {"judge": stage["judge"]["model"], "backend": stage["judge"]["backend"],
-                            "verdicts": len(rows), "status": dict(status), "run": stats.as_dict()})  # fmt: skip
+                            "verdicts": len(rows), "status": dict(status), "run": stats.as_dict(),
+                            "model_weights_sha256": generation_weights(args.generations)})  # fmt: skip
 log.info("%d verdicts %s -> %s (%s)", len(rows), dict(status), args.out, stats.as_dict())

@@ -18,10 +18,12 @@ from definemed.judging import (
     PAIRWISE_SCHEMA,
     failure_mode_counts,
     failure_mode_schema,
+    generation_weights,
     messages,
     wilson,
     winrate_matrix,
 )
+from definemed.model_facts import weights_sha256
 
 PAPER = load(REPO / "config.yaml")
 
@@ -116,6 +118,21 @@ def test_miniature_generations(miniature, miniature_config, judged):
         assert all(r["model"] == m and isinstance(r["response"], str) for r in rows)
         assert all(0 < r["response_tokens"] <= miniature_config["generation"]["max_new_tokens"] for r in rows)
         assert rows[0]["decoding"]["temperature"] == miniature_config["generation"]["temperature"]
+        # every response names the weights that wrote it: the model folder's own, and the judges name them too
+        assert {r["model_weights_sha256"] for r in rows} == {weights_sha256(miniature / "models" / m)}
+    for stage in ("pairwise", "failure_modes"):
+        run = json.loads((miniature / "results" / "judges" / stage / "run.json").read_text())
+        assert run["model_weights_sha256"] == {m: weights_sha256(miniature / "models" / m) for m in judged}
+    assert len(set(run["model_weights_sha256"].values())) == len(judged)  # bases and merges: distinct weights
+
+
+def test_judge_results_refuse_generations_from_mixed_weights(tmp_path):
+    rows = [{"model": "m", "id": i, "response": "r", "model_weights_sha256": h} for i, h in enumerate("ab")]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="generations of m: responses from 2 different weights"):
+        generation_weights([tmp_path / "m.jsonl"])
+    (tmp_path / "m.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert generation_weights([tmp_path / "m.jsonl"]) == {"m": "a"}
 
 
 def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature, miniature_config, judged):
