@@ -209,7 +209,8 @@ rule rulegraph:
         "../envs/paper.yaml"
     params:
         config=lambda w: as_json(config),  # a function: config strings hold {braces}
-        snakefile=workflow.main_snakefile,
+        # relative: an absolute path would rerun the job in a copy of the project (params changed)
+        snakefile=os.path.relpath(workflow.main_snakefile),
     shell:
         "python scripts/rule_graph.py --snakefile {params.snakefile} --config {params.config:q}"
         " --out {output} > {log} 2>&1"

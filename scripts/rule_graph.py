@@ -8,6 +8,7 @@ and renamed.
 """
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,5 +34,12 @@ with tempfile.TemporaryDirectory() as tmp:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
 if proc.returncode != 0:
     sys.exit(f"snakemake --rulegraph failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-write_text(args.out, proc.stdout)
+# Snakemake prints the edges in set order, which changes between runs: sorted, the same graph is the
+# same bytes (and Figure 1, drawn from it, the same picture)
+lines = proc.stdout.rstrip("\n").splitlines()
+edges = sorted((line for line in lines if " -> " in line), key=lambda e: [int(n) for n in re.findall(r"\d+", e)])
+if not lines or lines[-1].strip() != "}":
+    sys.exit(f"snakemake --rulegraph printed no DOT graph:\n{proc.stdout[-2000:]}")
+dot = [line for line in lines[:-1] if " -> " not in line] + edges + [lines[-1]]
+write_text(args.out, "\n".join(dot) + "\n")
 log.info("rule graph: %d lines -> %s", proc.stdout.count("\n"), args.out)

@@ -66,7 +66,13 @@ def judge_inputs(tmp, judges):
     queries = [{"id": f"q{i}", "query": f"Frage {i}", "context": "Antwort"} for i in range(3)]
     gens = {m: {q["id"]: f"{m} sagt {q['id']}" for q in queries} for m in MODELS}
     files = [
-        write_jsonl(tmp / f"{m}.jsonl", [{"id": q, "response": r, "model": m} for q, r in gens[m].items()])
+        write_jsonl(
+            tmp / f"{m}.jsonl",
+            [
+                {"id": q, "response": r, "model": m, "model_weights_sha256": f"weights of {m}"}
+                for q, r in gens[m].items()
+            ],
+        )
         for m in MODELS
     ]
     estimate = cost_estimate(queries, gens, list(MODELS), judges)

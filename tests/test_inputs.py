@@ -111,8 +111,10 @@ def test_lock_pins_every_input_and_lists_every_fineweb_file(locked):
     for _shard, path, size, sha in rows:
         assert int(size) == len(fineweb[path]) and sha == hashlib.sha256(fineweb[path]).hexdigest()
     assert lock["datasets"]["fineweb"]["files"] == 5
-    assert lock["lm_eval"]["tasks"]["mmlu"] == ["cais/mmlu"]
-    assert len(lock["lm_eval"]["datasets"]["cais/mmlu"]["configs"]) == 57  # every MMLU subject
+    # Table 11's MMLU column: lm-eval's group mmmlu_de_de, 57 subjects filtered from one config
+    assert lock["lm_eval"]["tasks"]["mmmlu_de_de"] == ["openai/MMMLU"]
+    assert [c["name"] for c in lock["lm_eval"]["datasets"]["openai/MMMLU"]["configs"]] == ["DE_DE"]
+    assert "cais/mmlu" not in lock["lm_eval"]["datasets"]  # English MMLU is no column of the run
 
 
 def test_with_the_lock_the_run_plans_every_shard_and_starts(locked):
@@ -227,7 +229,8 @@ def test_in_the_paper_dag_only_fetch_rules_reach_the_hub_and_network_rules_run_w
     jobs = re.findall(r"^rule (\w+):\n(.*?)(?=^\[|\Z)", proc.stdout, re.S | re.M)
     rules = {rule for rule, _ in jobs}
     assert {"train_cpt", "benchmark_medical", "score_shard", "label_documents"} <= rules  # the paper DAG
-    assert sum(rule == "fetch_lm_eval_dataset" for rule, _ in jobs) == 5  # every locked lm-eval dataset
+    locked_datasets = yaml.safe_load((work / "inputs.lock.yaml").read_text())["lm_eval"]["datasets"]
+    assert sum(rule == "fetch_lm_eval_dataset" for rule, _ in jobs) == len(locked_datasets) == 4  # one per dataset
     online = {rule for rule, body in jobs if "env -u HF_HUB_OFFLINE" in body}
     hub_fetch = {"fetch_model", "download_fineweb_shard", "sample_medqa", "fetch_medalpaca", "fetch_lm_eval_dataset"}
     assert online == hub_fetch

@@ -193,7 +193,11 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
         path = tmp_path / f"{m}.jsonl"
         path.write_text(
             "".join(
-                json.dumps({"id": q["id"], "query": q["query"], "response": f"{m} sagt {q['id']}", "model": m}) + "\n"
+                json.dumps(
+                    {"id": q["id"], "query": q["query"], "response": f"{m} sagt {q['id']}", "model": m}
+                    | {"model_weights_sha256": f"weights of {m}"}  # as generate_responses.py writes it
+                )
+                + "\n"
                 for q in queries
             )
         )
