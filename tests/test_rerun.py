@@ -66,15 +66,24 @@ JUDGES_DOWNSTREAM = {  # everything that reads the judge estimate or verdicts
     "judge_failure_modes": 1,
     "failure_mode_counts": 1,
     "figure3": 1,
+    "table10": 1,  # Table 10: the failure-mode definitions the judge was given
+    "reproduction_report": 1,  # its claims read the verdicts
     "all": 1,
 }
+# Figure 1 is the rule graph of the run's whole config: any config change redraws it (seconds, local)
+RULE_GRAPH = {"rulegraph": 1, "figure1": 1}
 
 
 @pytest.mark.parametrize(
     "file,old,new,expected",
     [
         # a setting of the reproduction report only (paper.flag_sigma)
-        ("config/miniature.yaml", "flag_sigma: 2 ", "flag_sigma: 3 ", {"reproduction_report": 1, "all": 1}),
+        (
+            "config/miniature.yaml",
+            "flag_sigma: 2 ",
+            "flag_sigma: 3 ",
+            {"reproduction_report": 1, "all": 1} | RULE_GRAPH,
+        ),
         # a judge prompt: its stage, the estimate that counts its tokens, and what they feed
         ("prompts/failure_modes.user.jinja", "{{ query }}", "{{ query }}\n", JUDGES_DOWNSTREAM),
         # a classifier hyperparameter: the classifier and everything made from its scores

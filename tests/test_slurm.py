@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from conftest import BIN, REPO, copy_repo
 
 from definemed.plan import gpus_per_node, parse_dry_run
@@ -199,8 +200,11 @@ def stall_first_attempt(proc, work, checkpoints, timeout=900):
 
     from definemed.cpt import last_complete_checkpoint
 
+    # the overlay's CPT: `tasks` launcher tasks of `gpu` processes each (one RNG file per rank)
+    cpt = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["resources"]
+    world_size = cpt["tasks"] * cpt["gpu"]
     deadline = time.monotonic() + timeout
-    while last_complete_checkpoint(checkpoints) is None:
+    while last_complete_checkpoint(checkpoints, world_size) is None:
         assert proc.poll() is None, "snakemake ended before the CPT wrote a checkpoint"
         assert time.monotonic() < deadline, "no CPT checkpoint"
         time.sleep(0.05)
