@@ -216,7 +216,8 @@ def stall_first_attempt(proc, work, checkpoints, timeout=900):
             with contextlib.suppress(OSError):  # this copy's processes only: others may train too
                 if Path(os.readlink(f"/proc/{pid}/cwd")) == work:
                     pids.append(int(pid))
-    assert pids, "no training process found"
+    # none left: the attempt's training already ended (seen in CI when the checkpoint of both ranks
+    # was complete only once the attempt was over); the TIMEOUT/resume assertions then decide
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
     return pids
