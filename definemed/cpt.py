@@ -268,6 +268,29 @@ class StoppedForTimeLimit(RuntimeError):
     """Training stopped early with a complete checkpoint; a rerun of the job resumes from it."""
 
 
+def load_callbacks(paths) -> list[type]:
+    """The TrainerCallback classes that cpt.callbacks names as "module:Class" import paths (an
+    extension point: experiment trackers; the Slurm test's stall), imported in the job, where the
+    training env is. Raises ValueError naming cpt.callbacks and the path that does not load."""
+    import importlib
+
+    from transformers import TrainerCallback
+
+    classes = []
+    for path in paths:
+        module, sep, name = path.partition(":")
+        if not (sep and module and name):
+            raise ValueError(f"cpt.callbacks: {path!r} is not a 'module:Class' import path")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"cpt.callbacks: {path!r} does not import: {e}") from e
+        if not (isinstance(cls, type) and issubclass(cls, TrainerCallback)):
+            raise ValueError(f"cpt.callbacks: {path!r} is not a transformers TrainerCallback class")
+        classes.append(cls)
+    return classes
+
+
 def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: float | None, world_size: int):
     """A TrainerCallback appending step, loss, learning rate, tokens/s per device and MFU to JSONL."""
     from transformers import TrainerCallback
@@ -316,6 +339,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
+    extra_callbacks = load_callbacks(settings["callbacks"])  # a bad path fails before the model loads
     set_seed(seed)
     gpu = torch.cuda.is_available()
     tokenizer = AutoTokenizer.from_pretrained(base_model)
@@ -388,6 +412,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
                 Path(work_dir) / "throughput.jsonl", tokens_per_step, n_params, peak * 1e12 if peak else None, world
             ),
             time_limit,
+            *(cls() for cls in extra_callbacks),
         ],
     )
     resume = last_complete_checkpoint(work_dir, world)

@@ -1,7 +1,6 @@
 """The Slurm profile: the sbatch arguments of the paper run, and a part of the miniature run
 through a real single-node Slurm cluster (scripts/install_slurm.sh) with accounting."""
 
-import contextlib
 import json
 import os
 import platform
@@ -182,6 +181,14 @@ def snakemake_in_background(workdir, *args):
     )
 
 
+def still_training(pid: int) -> bool:
+    """Whether process `pid` exists and is a CPT training process (not a later process given the pid)."""
+    try:
+        return b"train_cpt.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def sacct(job_ids):
     out = subprocess.run(
         ["sacct", "-n", "-P", "-X", "-j", ",".join(job_ids), "-o", "JobID,State,AllocTRES,Elapsed"],
@@ -190,37 +197,6 @@ def sacct(job_ids):
         check=True,
     ).stdout
     return {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines() if line}
-
-
-def stall_first_attempt(proc, work, checkpoints, timeout=900):
-    """Stop (SIGSTOP) the training processes of the CPT's first attempt once it has written a
-    complete checkpoint: the attempt can then only end at its Slurm time limit (TIMEOUT), however
-    fast the machine trains. Returns the stopped process ids."""
-    import signal
-
-    from definemed.cpt import last_complete_checkpoint
-
-    # the overlay's CPT: `tasks` launcher tasks of `gpu` processes each (one RNG file per rank)
-    cpt = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["resources"]
-    world_size = cpt["tasks"] * cpt["gpu"]
-    deadline = time.monotonic() + timeout
-    while last_complete_checkpoint(checkpoints, world_size) is None:
-        assert proc.poll() is None, "snakemake ended before the CPT wrote a checkpoint"
-        assert time.monotonic() < deadline, "no CPT checkpoint"
-        time.sleep(0.05)
-    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
-    pids = []
-    for line in ps.splitlines():
-        pid, args = line.split(None, 1)
-        if "train_cpt.py" in args and "launch_cpt.sh" not in args:
-            with contextlib.suppress(OSError):  # this copy's processes only: others may train too
-                if Path(os.readlink(f"/proc/{pid}/cwd")) == work:
-                    pids.append(int(pid))
-    # none left: the attempt's training already ended (seen in CI when the checkpoint of both ranks
-    # was complete only once the attempt was over); the TIMEOUT/resume assertions then decide
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    return pids
 
 
 @slurm_host
@@ -258,12 +234,10 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
         "--slurm-keep-successful-logs",
         *[f"miniature/{t}" for t in TARGETS],
     )
-    stopped = stall_first_attempt(proc, work, work / "miniature" / "work" / "cpt" / RUN)
     out, err = proc.communicate(timeout=1200)
     proc = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
     elapsed = time.monotonic() - start
     log = proc.stdout + proc.stderr
-    assert not [pid for pid in stopped if os.path.exists(f"/proc/{pid}")], "Slurm left the stalled attempt"
     print(f"snakemake through Slurm: {elapsed:.0f} s\n{log[-6000:]}")
     assert proc.returncode == 0, log[-6000:]
     for t in TARGETS:
@@ -292,8 +266,15 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
     # the CPT: killed at its time limit at least once, resumed from a checkpoint, then completed
     cpt_ids = sorted(jobs["train_cpt"], key=int)
     assert len(cpt_ids) >= 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
+    # its first attempt stalled on both ranks after its first checkpoint (tests/stall_callback.py,
+    # set in the overlay's cpt.callbacks), Slurm ended those processes at the time limit, and the
+    # retry resumed from that checkpoint
+    stalled = {f.name: int(f.read_text()) for f in (work / "miniature/work/cpt" / RUN).glob("stalled-*.pid")}
+    assert set(stalled) == {"stalled-0.pid", "stalled-1.pid"}, stalled
+    assert not [pid for pid in stalled.values() if still_training(pid)], "Slurm left the stalled attempt"
+    save_steps = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["save_steps"]
     summary = json.loads((work / "miniature/results/cpt" / RUN / "summary.json").read_text())
-    assert summary["resumed_from"] and "checkpoint-" in summary["resumed_from"], summary
+    assert summary["resumed_from"] and Path(summary["resumed_from"]).name == f"checkpoint-{save_steps}", summary
     assert summary["world_size"] == 2 and summary["steps"] == summary["planned_steps"], summary
     (first,) = (work / ".snakemake/slurm_logs/rule_train_cpt").rglob(f"{cpt_ids[0]}.log")
     first_log = first.read_text()

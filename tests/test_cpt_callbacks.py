@@ -1,0 +1,118 @@
+"""cpt.callbacks (TrainerCallback classes by import path) and the Slurm test's stall callback."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from conftest import REPO
+
+SETTINGS_WITH = {"callbacks": ["tests.stall_callback:StallAfterFirstCheckpoint"]}
+
+
+def test_callbacks_load_by_import_path():
+    from definemed.cpt import load_callbacks
+    from tests.stall_callback import StallAfterFirstCheckpoint
+
+    assert load_callbacks([]) == []
+    assert load_callbacks(SETTINGS_WITH["callbacks"]) == [StallAfterFirstCheckpoint]
+
+
+@pytest.mark.parametrize(
+    "path, why",
+    [
+        ("tests.no_such_module:Callback", "does not import: No module named 'tests.no_such_module'"),
+        ("tests.stall_callback:NoSuchClass", "does not import"),
+        ("definemed.cpt:PackedDataset", "is not a transformers TrainerCallback class"),
+        ("tests.stall_callback", "is not a 'module:Class' import path"),
+    ],
+)
+def test_a_callback_that_does_not_load_names_the_key_and_the_path(path, why):
+    from definemed.cpt import load_callbacks
+
+    with pytest.raises(ValueError) as e:
+        load_callbacks([path])
+    assert str(e.value).startswith(f"cpt.callbacks: {path!r}") and why in str(e.value), e.value
+
+
+def test_training_refuses_a_bad_callback_before_it_loads_anything(tmp_path):
+    from definemed.cpt import train
+
+    with pytest.raises(ValueError, match="cpt.callbacks: 'nope:Nope'"):
+        inputs = [tmp_path / name for name in ("packed", "base", "out", "work")]
+        train(*inputs, {"callbacks": ["nope:Nope"]}, seed=1)
+
+
+def test_the_schema_checks_the_form_and_defaults_to_none():
+    import jsonschema
+    import yaml
+
+    from definemed.config import validated
+
+    config = yaml.safe_load((REPO / "config" / "miniature.yaml").read_text())
+    assert validated(config)["cpt"]["callbacks"] == []
+    config["cpt"]["callbacks"] = ["tests/stall_callback.py"]
+    with pytest.raises(jsonschema.ValidationError, match="tests/stall_callback.py"):
+        validated(config)
+
+
+def checkpoint(work, step, ranks, rng_files=None):
+    """The files checkpoint_problem wants of a complete non-FSDP checkpoint of `ranks` processes."""
+    c = work / f"checkpoint-{step}"
+    c.mkdir(parents=True)
+    (c / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt"):
+        (c / name).write_bytes(b"")
+    for rank in range(ranks) if rng_files is None else rng_files:
+        (c / f"rng_state_{rank}.pth").write_bytes(b"")
+    return c
+
+
+class Stalled(Exception):
+    pass
+
+
+@pytest.fixture
+def stall(monkeypatch):
+    """The stall callback with its endless wait replaced by an exception, and its args/state."""
+    import tests.stall_callback as module
+
+    def stall_forever():
+        raise Stalled
+
+    monkeypatch.setattr(module, "stall_forever", stall_forever)
+    return module
+
+
+def run(callback, work, start_step, save_step, rank=0):
+    args = SimpleNamespace(output_dir=str(work), world_size=2, process_index=rank)
+    callback.on_train_begin(args, SimpleNamespace(global_step=start_step), None)
+    return callback.on_save(args, SimpleNamespace(global_step=save_step), None)
+
+
+def test_a_fresh_run_stalls_after_its_first_complete_checkpoint(stall, tmp_path):
+    checkpoint(tmp_path, 5, ranks=2)
+    with pytest.raises(Stalled):
+        run(stall.StallAfterFirstCheckpoint(), tmp_path, start_step=0, save_step=5, rank=1)
+    assert int((tmp_path / "stalled-1.pid").read_text()) > 0
+
+
+def test_a_resumed_run_trains_on(stall, tmp_path):
+    checkpoint(tmp_path, 5, ranks=2)
+    checkpoint(tmp_path, 10, ranks=2)
+    assert run(stall.StallAfterFirstCheckpoint(), tmp_path, start_step=5, save_step=10) is None
+    assert not list(tmp_path.glob("stalled-*"))
+
+
+def test_a_fresh_run_waits_for_the_other_ranks_part_of_the_checkpoint(stall, tmp_path, monkeypatch):
+    c = checkpoint(tmp_path, 5, ranks=2, rng_files=[0])  # rank 1 has not written its RNG state yet
+    waits = []
+
+    def sleep(seconds):  # the other rank finishes its save while this one waits
+        waits.append(seconds)
+        assert not (tmp_path / "stalled-0.pid").exists()
+        (c / "rng_state_1.pth").write_bytes(b"")
+
+    monkeypatch.setattr(stall.time, "sleep", sleep)
+    with pytest.raises(Stalled):
+        run(stall.StallAfterFirstCheckpoint(), tmp_path, start_step=0, save_step=5)
+    assert len(waits) == 1 and (tmp_path / "stalled-0.pid").exists()
