@@ -3,8 +3,9 @@
 The appendix prompt, with the (cut) document in place of <DOCUMENT>, is sent as the user turn of
 the labeller's own chat template, rendered by definemed.chat the same way for both backends (the
 document's text encoded as text); the hash of the rendered token ids is kept with every label.
-The model may emit one token, restricted to the yes/no answer tokens: the label is "medical" when that token is a yes token. The score is P(yes) renormalised
-over the allowed tokens, kept for thresholds and calibration plots.
+The model may emit one token, restricted to the yes/no answer tokens: the label is "medical" when
+that token is a yes token. The score is P(yes) renormalised over the allowed tokens, kept for
+thresholds and calibration plots.
 
 Work proceeds in chunks of the sample, each written atomically with a fingerprint of everything
 that shapes its labels; a rerun reuses matching chunks, so a killed job resumes where it stopped
