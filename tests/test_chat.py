@@ -70,8 +70,9 @@ def test_the_date_in_mistral_small_prompts_comes_from_config(tiny_model):
 
 def test_a_tekken_vocabulary_does_not_replace_the_jinja_template(tiny_model, tmp_path, monkeypatch):
     """transformers' own probe: with mistral-common installed (vLLM's dependency) and tekken.json in
-    the folder, AutoTokenizer picks MistralCommonBackend, which ignores the Jinja template;
-    load_tokenizer reads tokenizer.json and renders the template."""
+    the folder, AutoTokenizer picks MistralCommonBackend, which ignores the Jinja template, unless
+    told mistral_format=False, as load_tokenizer does. (This venv has no mistral-common: the
+    loader's choice itself is checked in the vLLM env's venv, test_the_vllm_envs_transformers_...)"""
     from transformers.integrations.mistral import tokenizer as mistral_integration
 
     folder = tmp_path / "mistral-small"
