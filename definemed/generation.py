@@ -1,7 +1,9 @@
 """Response generation for the judges (paper 5.2, A.7.1) and the MedAlpaca-de queries.
 
 Each model answers each query as the single user turn of its base instruct model's chat template,
-with no system prompt. Decoding settings come from config and are recorded with every response.
+with no system prompt, rendered by definemed.chat the same way for both backends; each response
+records the hash of the prompt's token ids. Decoding settings come from config and are recorded
+with every response.
 Models (5.2: "the base instruction-tuned models and the final merged checkpoints"): by default the
 instruct bases of the CPT runs on FineMed-de and those runs' SLERP merges, in family order
 (base, merge); the FineWeb2 ablation (A.5, evaluated on benchmarks only) is left out unless
@@ -15,6 +17,8 @@ import logging
 import random
 import time
 from pathlib import Path
+
+from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 
 log = logging.getLogger(__name__)
 
@@ -102,29 +106,19 @@ def check_queries(rows: list[dict]) -> list[dict]:
 
 
 # -- generation -----------------------------------------------------------------------------------
-def prompt_ids(tokenizer, query: str) -> list[int]:
-    """The query as the only (user) turn of the chat template, no system prompt (A.7.1)."""
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": query}], tokenize=True, add_generation_prompt=True)
-    if hasattr(ids, "keys"):
-        ids = ids["input_ids"]
-    return list(ids)
-
-
-def generate_transformers(model_dir, template_dir, prompts: list[str], settings: dict) -> list[dict]:
+def generate_transformers(model_dir, tokenizer, encoded: list[list[int]], settings: dict) -> list[dict]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(template_dir)
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16 if device == "cuda" else torch.float32
     ).to(device)
     model.eval()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos = tokenizer.eos_token_id
-    encoded = [prompt_ids(tokenizer, p) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    results: list[dict | None] = [None] * len(prompts)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    results: list[dict | None] = [None] * len(encoded)
     temperature = settings["temperature"]
     sampling = {"do_sample": False} if temperature == 0 else {"do_sample": True, "temperature": temperature}
     if temperature and settings.get("top_p") is not None:
@@ -163,15 +157,17 @@ def generate_transformers(model_dir, template_dir, prompts: list[str], settings:
     return results
 
 
-def generate_vllm(model_dir, template_dir, prompts: list[str], settings: dict) -> list[dict]:
-    from transformers import AutoTokenizer
+def generate_vllm(model_dir, tokenizer, encoded: list[list[int]], settings: dict) -> list[dict]:
     from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
 
-    tokenizer = AutoTokenizer.from_pretrained(template_dir)
     v = settings["vllm"]
     llm = LLM(
         model=str(model_dir),
-        tokenizer=str(template_dir),
+        # prompts arrive as token ids and responses are decoded below with the same tokenizer as
+        # the transformers backend; "hf" keeps vLLM's own (stop tokens) off mistral-common
+        tokenizer=tokenizer.name_or_path,
+        tokenizer_mode="hf",
         tensor_parallel_size=v["tensor_parallel_size"],
         gpu_memory_utilization=v["gpu_memory_utilization"],
         max_model_len=v["max_model_len"],
@@ -184,11 +180,10 @@ def generate_vllm(model_dir, template_dir, prompts: list[str], settings: dict) -
         max_tokens=settings["max_new_tokens"],
         seed=settings["seed"],
     )
-    encoded = [prompt_ids(tokenizer, p) for p in prompts]
-    outs = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params)
+    outs = llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in encoded], params, use_tqdm=False)
     return [
         {
-            "response": o.outputs[0].text.strip(),
+            "response": tokenizer.decode(list(o.outputs[0].token_ids), skip_special_tokens=True).strip(),
             "prompt_tokens": len(ids),
             "response_tokens": len(o.outputs[0].token_ids),
             "finish_reason": o.outputs[0].finish_reason,
@@ -201,7 +196,9 @@ def generate(model: str, model_dir, template_dir, queries: list[dict], settings:
     """One row per query: {id, query, response, model, display, ...} with the decoding settings."""
     t0 = time.monotonic()
     backend = generate_vllm if settings["backend"] == "vllm" else generate_transformers
-    results = backend(Path(model_dir), Path(template_dir), [q["query"] for q in queries], settings)
+    tokenizer = load_tokenizer(template_dir)
+    encoded = [user_prompt_ids(tokenizer, q["query"], settings["chat_template_date"]) for q in queries]
+    results = backend(Path(model_dir), tokenizer, encoded, settings)
     decoding = {k: settings[k] for k in ("backend", "max_new_tokens", "temperature", "top_p", "seed")}
     log.info("%s: %d responses in %.1f s", model, len(queries), time.monotonic() - t0)
     return [
@@ -212,7 +209,9 @@ def generate(model: str, model_dir, template_dir, queries: list[dict], settings:
             "model": model,
             "display": display,
             "chat_template_of": str(template_dir),
+            "chat_template_date": settings["chat_template_date"],
+            "prompt_sha256": prompt_sha256(ids),
             "decoding": decoding,
         }
-        for q, r in zip(queries, results)
+        for q, ids, r in zip(queries, encoded, results)
     ]

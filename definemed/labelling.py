@@ -1,9 +1,11 @@
 """Zero-shot medical labelling with an instruction-tuned LLM (paper 3.2, appendix A.1).
 
 The appendix prompt, with the (cut) document in place of <DOCUMENT>, is sent as the user turn of
-the labeller's own chat template. The model may emit one token, restricted to the yes/no answer
-tokens: the label is "medical" when that token is a yes token. The score is P(yes) renormalised
-over the allowed tokens, kept for thresholds and calibration plots.
+the labeller's own chat template, rendered by definemed.chat the same way for both backends (the
+document's text encoded as text); the hash of the rendered token ids is kept with every label.
+The model may emit one token, restricted to the yes/no answer tokens: the label is "medical" when
+that token is a yes token. The score is P(yes) renormalised over the allowed tokens, kept for
+thresholds and calibration plots.
 
 Work proceeds in chunks of the sample, each written atomically with a fingerprint of everything
 that shapes its labels; a rerun reuses matching chunks, so a killed job resumes where it stopped
@@ -21,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.io import parquet_metadata, sha256_text, write_parquet
 
 log = logging.getLogger(__name__)
@@ -38,21 +41,16 @@ def model_fingerprint(model_dir) -> dict:
 
 def truncate_document(tokenizer, text: str, max_tokens: int) -> str:
     """Cut a document to its first `max_tokens` tokens of the labeller's tokenizer."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    # control-token strings in the text count as the text they are (as the prompt encodes them)
+    ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
     if len(ids) <= max_tokens:
         return text
     return tokenizer.decode(ids[:max_tokens])
 
 
-def render_prompt(tokenizer, prompt: str, document: str) -> list[int]:
+def render_prompt(tokenizer, prompt: str, document: str, template_date: str) -> list[int]:
     """Token ids of the chat-formatted user turn plus the generation prompt (no double BOS)."""
-    content = prompt.replace(PLACEHOLDER, document)
-    ids = tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], tokenize=True, add_generation_prompt=True
-    )
-    if isinstance(ids, dict) or hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
-        ids = ids["input_ids"]
-    return list(ids)
+    return user_prompt_ids(tokenizer, prompt.replace(PLACEHOLDER, document), template_date)
 
 
 def answer_token_ids(tokenizer, answer_words: dict) -> tuple[list[int], list[int]]:
@@ -93,11 +91,11 @@ class TransformersScorer:
 
     def __init__(self, model_dir, answer_words, batch_size=16, device=None, dtype=None):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer = load_tokenizer(model_dir)
         dtype = dtype or (torch.bfloat16 if self.device == "cuda" else torch.float32)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id
@@ -149,6 +147,9 @@ class VLLMScorer:
 
         self.llm = LLM(
             model=str(model_dir),
+            # prompts arrive as token ids from definemed.chat; "hf" keeps vLLM's own tokenizer (used
+            # for nothing else here) the same as ours, not mistral-common's
+            tokenizer_mode="hf",
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,
@@ -157,7 +158,7 @@ class VLLMScorer:
             # logprobs after the allowed-token mask: exactly the yes/no tokens have finite values
             logprobs_mode="processed_logprobs",
         )
-        self.tokenizer = self.llm.get_tokenizer()
+        self.tokenizer = load_tokenizer(model_dir)
         self.yes_ids, self.no_ids = answer_token_ids(self.tokenizer, answer_words)
         allowed = self.yes_ids + self.no_ids
         self.params = SamplingParams(max_tokens=1, temperature=0.0, allowed_token_ids=allowed, logprobs=len(allowed))
@@ -184,12 +185,20 @@ def make_scorer(backend: str, model_dir, answer_words, batch_size=16, vllm_args=
 
 
 def label_documents(
-    sample: pa.Table, scorer, prompt: str, max_document_tokens: int, chunk_size: int, work_dir, request: dict
+    sample: pa.Table,
+    scorer,
+    prompt: str,
+    max_document_tokens: int,
+    template_date: str,
+    chunk_size: int,
+    work_dir,
+    request: dict,
 ) -> pa.Table:
     """Label every row of `sample` (columns id, text), chunk by chunk, reusing finished chunks.
 
     `request` is everything besides the documents that shapes a label (model fingerprint, prompt,
-    cut, answer words); a chunk is reused only if its request and document ids match."""
+    cut, template date, answer words); a chunk is reused only if its request and document ids
+    match. Each row keeps the hash of the token ids its label was read from."""
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     for stale in work_dir.glob(".chunk-*.tmp"):  # left by a job killed while writing
@@ -208,11 +217,20 @@ def label_documents(
             continue
         t0 = time.perf_counter()
         prompts = [
-            render_prompt(scorer.tokenizer, prompt, truncate_document(scorer.tokenizer, t, max_document_tokens))
+            render_prompt(
+                scorer.tokenizer, prompt, truncate_document(scorer.tokenizer, t, max_document_tokens), template_date
+            )
             for t in texts[start : start + chunk_size]
         ]
         labels, scores = scorer.score(prompts)
-        table = pa.table({"id": chunk_ids, "label": labels.astype(np.int8), "score": scores})
+        table = pa.table(
+            {
+                "id": chunk_ids,
+                "label": labels.astype(np.int8),
+                "score": scores,
+                "rendered_prompt_sha256": [prompt_sha256(p) for p in prompts],
+            }
+        )
         write_parquet(path, table, metadata=meta)
         parts.append(table)
         log.info("chunk %d: %d documents in %.1f s", k, len(chunk_ids), time.perf_counter() - t0)

@@ -86,12 +86,14 @@ def run_slerp(base, cpt, out_dir, settings: dict) -> dict:
     return cfg
 
 
-def check_merged(base, merged, dtype: str) -> dict:
+def check_merged(base, merged, dtype: str, template_date: str) -> dict:
     """After the merge: weights in the configured dtype, the base's tokenizer and chat template,
     and a model that loads and generates."""
     import torch
     from safetensors import safe_open
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from definemed.chat import load_tokenizer, user_prompt_ids
 
     dtypes = set()
     for f in Path(merged).glob("*.safetensors"):
@@ -103,15 +105,16 @@ def check_merged(base, merged, dtype: str) -> dict:
     for name in TOKENIZER_FILES:
         if not (Path(merged) / name).exists():
             raise ValueError(f"{merged}: {name} missing after the merge")
-    tok_base, tok = AutoTokenizer.from_pretrained(base), AutoTokenizer.from_pretrained(merged)
+    tok_base, tok = load_tokenizer(base), load_tokenizer(merged)
     if tok.chat_template != tok_base.chat_template:
         raise ValueError(f"{merged}: chat template differs from the base's")
     model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
-    ids = tok.apply_chat_template(
-        [{"role": "user", "content": "Was ist Bluthochdruck?"}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
+    ids = torch.tensor([user_prompt_ids(tok, "Was ist Bluthochdruck?", template_date)])
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=8,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id or tok.eos_token_id,
     )
-    out = model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id or tok.eos_token_id)
-    return {"dtype": want, "generated_tokens": int(out.shape[1] - ids["input_ids"].shape[1])}
+    return {"dtype": want, "generated_tokens": int(out.shape[1] - ids.shape[1])}

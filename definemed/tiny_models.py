@@ -198,6 +198,7 @@ def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixtur
             tokenizer,
             labelling["prompt"],
             truncate_document(tokenizer, d["text"], labelling["max_document_tokens"]),
+            labelling["chat_template_date"],
         )
         for d in docs
     ]

@@ -38,6 +38,11 @@ def as_json(obj):
     return json.dumps(obj, ensure_ascii=False, sort_keys=True)
 
 
+def with_template_date(section):
+    """A stage's settings as JSON, with the day chat templates print (definemed/chat.py)."""
+    return as_json({**section, "chat_template_date": config["chat_template_date"]})
+
+
 def model_dir(name):
     if name not in MODELS:
         raise ValueError(f"config: model {name!r} is not defined under 'models'")

@@ -135,7 +135,7 @@ rule merge_slerp:
     resources:
         **stage_resources(config["merge"]["resources"]),
     params:
-        settings=as_json(config["merge"]),
+        settings=with_template_date(config["merge"]),
     shell:
         "python scripts/merge_slerp.py --base {input.base} --cpt {input.cpt}"
         " --settings {params.settings:q} --threads {threads} --out {output.model}"

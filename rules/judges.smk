@@ -138,7 +138,7 @@ rule generate_responses:
     resources:
         **stage_resources(GENERATION["resources"]),
     params:
-        settings=as_json(GENERATION),
+        settings=with_template_date(GENERATION),
         seed=config["seed"],
         display=lambda w: display_names([w.model])[w.model],
     shell:

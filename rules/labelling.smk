@@ -47,7 +47,7 @@ rule label_documents:
     resources:
         **stage_resources(LABELLING["resources"]),
     params:
-        settings=as_json(LABELLING),
+        settings=with_template_date(LABELLING),
         # finished chunks live outside the declared output, so a killed job resumes from them
         work_dir=f"{ROOT}work/labels/{LABELLING['model']}",
     shell:

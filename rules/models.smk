@@ -41,7 +41,7 @@ rule build_tiny_model:
         spec=lambda w: as_json(
             {k: v for k, v in MODELS[w.model].items() if k != "display"}
         ),
-        labelling=as_json(config["labelling"]),
+        labelling=with_template_date(config["labelling"]),
         fixture=as_json(config["fineweb"].get("fixture", {})),
         seed=config["seed"],
     shell:

@@ -118,9 +118,10 @@ def build(target: Path, names: list[str], find_links: list[str]) -> int:
 
 
 def build_vllm_reader(target: Path, find_links: list[str]) -> int:
-    """A CPU venv with the transformers stack of the vLLM env (its lock's versions), torch 2.13 CPU:
-    the reader of tests/test_envs.py's check that models written by the training and merge envs
-    load in the vLLM env."""
+    """A CPU venv with the transformers stack of the vLLM env (its lock's versions, mistral-common
+    included: with it, transformers picks tokenizers differently), torch 2.13 CPU: the reader of
+    the tests that models written by the training and merge envs load in the vLLM env
+    (tests/test_envs.py) and that prompts render there as in the transformers env (tests/test_chat.py)."""
     locked = read_env(REPO / "envs" / "vllm.yaml").requirements()
     venv = target / "vllm-transformers"
     start = time.monotonic()
@@ -136,7 +137,7 @@ def build_vllm_reader(target: Path, find_links: list[str]) -> int:
         subprocess.run(
             [uv(), "pip", "install", "--quiet", "--no-config", "--python", str(venv / "bin" / "python"),
              "--index-strategy", "unsafe-best-match", *links, "-c", c.name,
-             "torch==2.13.0", "transformers", "safetensors", "jinja2"],
+             "torch==2.13.0", "transformers", "safetensors", "jinja2", "mistral-common"],
             check=True,
         )  # fmt: skip
     log.info("built %s (%s as in envs/vllm.yaml) in %.0f s", venv, locked["transformers"], time.monotonic() - start)

@@ -33,6 +33,7 @@ request = {
     "prompt_sha256": sha256_text(settings["prompt"]),
     "answer_words": settings["answer_words"],
     "max_document_tokens": settings["max_document_tokens"],
+    "chat_template_date": settings["chat_template_date"],
 }
 scorer = make_scorer(
     settings["backend"],
@@ -46,6 +47,7 @@ labels = label_documents(
     scorer,
     settings["prompt"],
     settings["max_document_tokens"],
+    settings["chat_template_date"],
     settings.get("chunk_size", 10000),
     args.work_dir,
     request,

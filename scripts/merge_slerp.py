@@ -30,7 +30,7 @@ set_torch_threads(args.threads)
 settings = json.loads(args.settings)
 with atomic_dir(args.out) as tmp:
     cfg = run_slerp(args.base, args.cpt, tmp, settings)
-    check = check_merged(args.base, tmp, settings["dtype"])
+    check = check_merged(args.base, tmp, settings["dtype"], settings["chat_template_date"])
 write_text(args.out_config, yaml.safe_dump(cfg, sort_keys=False))
 write_json(args.out_check, {"base": args.base, "cpt": args.cpt, **check})
 log.info("merged %s into %s -> %s (%s)", args.cpt, args.base, args.out, check["dtype"])

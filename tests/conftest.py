@@ -78,6 +78,7 @@ def tiny_model(tmp_path_factory, miniature_config):
         if name not in built:
             spec = validated(miniature_config["models"][name], "model")
             spec["tiny"].update(tokenizer_documents=300, vocab_size=1000)
+            spec["tiny"].pop("fit_labeller", None)  # the labeller untrained, too
             built[name] = tmp_path_factory.mktemp(name) / "model"
             build_tiny_model(name, spec, built[name], seed=0)
         return built[name]

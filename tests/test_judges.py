@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 from conftest import REPO
 
+from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
 from definemed.generation import generation_models, instruct_base, read_jsonl
 from definemed.judging import (
@@ -120,6 +121,13 @@ def test_miniature_generations(miniature, miniature_config, judged):
         assert rows[0]["decoding"]["temperature"] == miniature_config["generation"]["temperature"]
         # every response names the weights that wrote it: the model folder's own, and the judges name them too
         assert {r["model_weights_sha256"] for r in rows} == {weights_sha256(miniature / "models" / m)}
+        # and the prompt it answered: the query in its instruct base's template, on the configured day
+        tok = load_tokenizer(miniature / "models" / instruct_base(miniature_config, m))
+        date = miniature_config["chat_template_date"]
+        assert all(r["chat_template_date"] == date for r in rows)
+        assert [r["prompt_sha256"] for r in rows] == [
+            prompt_sha256(user_prompt_ids(tok, q["query"], date)) for q in queries
+        ]
     for stage in ("pairwise", "failure_modes"):
         run = json.loads((miniature / "results" / "judges" / stage / "run.json").read_text())
         assert run["model_weights_sha256"] == {m: weights_sha256(miniature / "models" / m) for m in judged}

@@ -32,7 +32,12 @@ def test_prompt_carries_the_document_in_the_labellers_chat_template(miniature, m
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(miniature / "models" / "tiny-mixtral-instruct")
-    ids = render_prompt(tok, miniature_config["labelling"]["prompt"], "Die Mitralklappe schließt.")
+    ids = render_prompt(
+        tok,
+        miniature_config["labelling"]["prompt"],
+        "Die Mitralklappe schließt.",
+        miniature_config["chat_template_date"],
+    )
     text = tok.decode(ids)
     assert ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
     assert text.startswith("<s>[INST] You are a medical expert")
@@ -40,7 +45,9 @@ def test_prompt_carries_the_document_in_the_labellers_chat_template(miniature, m
 
 
 def run_labelling(miniature, miniature_config, sample, work, out, chunk_size):
-    settings = dict(miniature_config["labelling"], chunk_size=chunk_size)
+    settings = dict(
+        miniature_config["labelling"], chunk_size=chunk_size, chat_template_date=miniature_config["chat_template_date"]
+    )
     cmd = [
         sys.executable,
         str(REPO / "scripts" / "label_documents.py"),
@@ -116,5 +123,10 @@ def test_miniature_labels_agree_with_ground_truth(miniature):
     # the labelled output records the labeller and the prompt
     assert set(labels.column("model").to_pylist()) == {"tiny-mixtral-instruct"}
     assert len(set(labels.column("prompt_sha256").to_pylist())) == 1
+    # and, per document, the prompt it was labelled from: one rendered prompt per distinct text
+    sample = pq.read_table(miniature / "results" / "labels" / "sample.parquet", columns=["id", "text"])
+    text = dict(zip(sample.column("id").to_pylist(), sample.column("text").to_pylist()))
+    rendered = dict(zip(labels.column("id").to_pylist(), labels.column("rendered_prompt_sha256").to_pylist()))
+    assert len(set(rendered.values())) == len({text[i] for i in rendered})
     scores = np.array(labels.column("score").to_pylist())
     assert ((scores >= 0) & (scores <= 1)).all()
