@@ -1,6 +1,6 @@
 """A seeded German web-text fixture in FineWeb2's parquet layout, for the miniature and the tests.
 
-Documents are drawn from the topics of definemed.fixture_text: scientific medical text (which
+Documents are drawn from the topics of definemed/data/fixture_text.yaml: scientific medical text (which
 states facts of MEDICAL_FACTS, so later benchmarks can ask about them), ordinary web text, and a
 small share of health-adjacent hard negatives (advertising, doctor directories, popular press).
 The ground truth (is the document high-quality medical text?) is written to a separate file that

@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from definemed.judge_records import completion_record, failed_record
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 429}
@@ -188,34 +190,6 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def _completion_record(completion: dict, attempts: int, elapsed: float) -> dict:
-    choice = (completion.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    return {
-        "status": "ok",
-        "content": message.get("content"),
-        "refusal": message.get("refusal"),
-        "finish_reason": choice.get("finish_reason"),
-        "model": completion.get("model"),
-        "usage": completion.get("usage") or {},
-        "attempts": attempts,
-        "elapsed_s": round(elapsed, 3),
-        "error": None,
-    }
-
-
-def _failed_record(error: str, attempts: int, elapsed: float = 0.0) -> dict:
-    return {
-        "status": "failed",
-        "content": None,
-        "finish_reason": None,
-        "usage": {},
-        "attempts": attempts,
-        "elapsed_s": round(elapsed, 3),
-        "error": error,
-    }
-
-
 @dataclass
 class RunStats:
     requests: int = 0
@@ -301,7 +275,7 @@ class JudgeClient:
             retry_after = None
             try:
                 completion = self.client.chat.completions.create(**body)
-                return _completion_record(completion.model_dump(), attempts, time.monotonic() - start)
+                return completion_record(completion.model_dump(), attempts, time.monotonic() - start)
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise FatalJudgeError(_scrub(f"{type(e).__name__}: {e}", self._secrets)) from None
             except (openai.APITimeoutError, openai.APIConnectionError) as e:
@@ -312,14 +286,14 @@ class JudgeClient:
                     raise FatalJudgeError(_scrub(error, self._secrets)) from None
                 if e.status_code not in RETRYABLE_STATUS and e.status_code < 500:
                     # a request the endpoint rejects (400, 404, 422) fails the same way again
-                    return _failed_record(_scrub(error, self._secrets), attempts, time.monotonic() - start)
+                    return failed_record(_scrub(error, self._secrets), attempts, time.monotonic() - start)
                 try:
                     retry_after = float(e.response.headers.get("retry-after"))
                 except (TypeError, ValueError):
                     retry_after = None
             error = _scrub(error, self._secrets)
             if attempts > self.settings["max_retries"]:
-                return _failed_record(
+                return failed_record(
                     f"gave up after {attempts} attempts; last: {error}", attempts, time.monotonic() - start
                 )
             delay = self._backoff(attempts, retry_after)
@@ -391,14 +365,14 @@ class JudgeClient:
                     seen.add(key)
                     response = row.get("response") or {}
                     if response.get("status_code") == 200:
-                        record = _completion_record(response["body"], 1, 0.0)
+                        record = completion_record(response["body"], 1, 0.0)
                     else:
                         err = row.get("error") or (response.get("body") or {}).get("error") or response
-                        record = _failed_record(_scrub(f"batch {batch_id}: {err}", self._secrets), 1)
+                        record = failed_record(_scrub(f"batch {batch_id}: {err}", self._secrets), 1)
                     on_done(key, record)
             for key in keys:
                 if key not in seen:
-                    on_done(key, _failed_record(f"batch {batch_id} ended {batch.status} without an answer", 1))
+                    on_done(key, failed_record(f"batch {batch_id} ended {batch.status} without an answer", 1))
             self.cache.close_batch(batch_id, batch.status)
 
     # -- public ---------------------------------------------------------------------------------

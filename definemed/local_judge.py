@@ -8,6 +8,8 @@ import json
 import logging
 import time
 
+from definemed.judge_records import completion_record, failed_record
+
 log = logging.getLogger(__name__)
 
 
@@ -57,8 +59,6 @@ class LocalJudge:
         torch = self.torch
         from xgrammar.contrib.hf import LogitsProcessor
 
-        from definemed.judge_client import _completion_record, _failed_record
-
         items = []
         for key, body in bodies.items():
             ids = render_chat(self.tokenizer, body["messages"])
@@ -66,7 +66,7 @@ class LocalJudge:
             if self.context and len(ids) + max_new > self.context:
                 yield (
                     key,
-                    _failed_record(
+                    failed_record(
                         f"prompt of {len(ids)} tokens + {max_new} new exceeds the model's context of {self.context}", 1
                     ),
                 )
@@ -129,4 +129,4 @@ class LocalJudge:
                     "choices": [{"message": {"content": text}, "finish_reason": "stop" if finished else "length"}],
                     "usage": {"prompt_tokens": len(ids), "completion_tokens": len(new) + int(finished)},
                 }
-                yield key, _completion_record(completion, 1, elapsed / len(group))
+                yield key, completion_record(completion, 1, elapsed / len(group))

@@ -59,7 +59,7 @@ def seeded_sample(rows: list[dict], size: int, seed: int) -> list[dict]:
 
 def translation_requests(rows: list[dict]):
     from definemed.judge_client import JudgeRequest
-    from definemed.judging import messages
+    from definemed.judge_prompts import messages
 
     return [
         JudgeRequest(

@@ -91,9 +91,9 @@ def plan(jobs: list[dict], max_runtime: int | None = None) -> "OrderedDict[str, 
 
 
 def judge_cost(config: dict):
-    """The judges' estimated API cost of the run (definemed.judging.plan_cost): `usd` and a
+    """The judges' estimated API cost of the run (definemed.judge_cost.plan_cost): `usd` and a
     `detail` line per stage (calls, model, USD)."""
-    from definemed.judging import plan_cost
+    from definemed.judge_cost import plan_cost
 
     estimate = plan_cost(config)
     detail = "; ".join(

@@ -154,7 +154,7 @@ def build_tiny_model(
         texts += [labelling["prompt"]] * 20
         texts += [" ".join(w for ws in labelling["answer_words"].values() for w in ws)] * 50
     if tiny.get("judge_prompts"):  # a judge reads the English A.7 prompts and writes their JSON keys
-        from definemed.judging import judge_prompt_texts
+        from definemed.judge_prompts import judge_prompt_texts
 
         texts += judge_prompt_texts() * 200
     tokenizer = train_tokenizer(texts, tiny["vocab_size"], family)

@@ -1,6 +1,10 @@
 # Paper 5.1, A.5, A.6 (Tables 4, 9, 11): lm-evaluation-harness, one job per (model, task group).
 
 
+# The benchmarks stage's helpers (kept apart: `snakemake --lint` wants no functions beside rules).
+include: "helpers/benchmarks.smk"
+
+
 rule make_benchmark_fixture:
     output:
         f"{ROOT}data/benchmarks/{{task}}.jsonl",

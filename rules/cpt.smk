@@ -5,6 +5,10 @@ CPT = config["cpt"]
 RUNS = CPT["runs"]
 
 
+# The cpt stage's helpers (kept apart: `snakemake --lint` wants no functions beside rules).
+include: "helpers/cpt.smk"
+
+
 rule pack_corpus:
     input:
         parts=lambda w: corpus_parts(w.run),

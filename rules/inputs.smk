@@ -49,6 +49,10 @@ API_RULES = [
 ]
 
 
+# The inputs stage's helpers (kept apart: `snakemake --lint` wants no functions beside rules).
+include: "helpers/inputs.smk"
+
+
 INPUT_PROBLEMS = input_problems(config, LOCK)
 if INPUT_PROBLEMS:  # a dry run plans anyway; a real run stops in onstart
     logger.warning(refusal_message(INPUT_PROBLEMS))

@@ -11,6 +11,10 @@ QUERIES = f"{ROOT}results/medalpaca/queries.jsonl"
 JUDGE_WORK = f"{ROOT}work/judges"
 
 
+# The judges stage's helpers (kept apart: `snakemake --lint` wants no functions beside rules).
+include: "helpers/judges.smk"
+
+
 if FIXTURE:
 
     rule fixture_medalpaca:

@@ -7,6 +7,10 @@ TABLES = f"{ROOT}paper/tables"
 FIGURES = f"{ROOT}paper/figures"
 
 
+# The paper stage's helpers (kept apart: `snakemake --lint` wants no functions beside rules).
+include: "helpers/paper.smk"
+
+
 rule table2:
     input:
         split=f"{ROOT}results/labels/split_stats.json",

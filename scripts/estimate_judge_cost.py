@@ -16,7 +16,8 @@ import json
 from _cli import setup_logging
 from definemed.generation import read_jsonl
 from definemed.io import write_json
-from definemed.judging import cost_estimate, load_generations, plan_cost
+from definemed.judge_cost import cost_estimate, plan_cost
+from definemed.judge_requests import load_generations
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

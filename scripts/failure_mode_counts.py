@@ -10,7 +10,8 @@ import json
 from _cli import setup_logging
 from definemed.generation import read_jsonl
 from definemed.io import write_json
-from definemed.judging import FAILURE_MODES, MODE_NAMES, failure_mode_counts
+from definemed.judge_prompts import FAILURE_MODES, MODE_NAMES
+from definemed.judge_stats import failure_mode_counts
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

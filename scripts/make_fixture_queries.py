@@ -1,5 +1,5 @@
 """Miniature: write the German query file a user would supply for MedAlpaca-de, from the fixture's
-medical facts (definemed/fixture_text.py).
+medical facts (definemed/data/fixture_text.yaml).
 
     python scripts/make_fixture_queries.py --out miniature/data/medalpaca/fixture_queries.jsonl
 """

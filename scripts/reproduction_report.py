@@ -25,7 +25,11 @@ p.add_argument("--settings", required=True)
 p.add_argument("--display", required=True)
 p.add_argument("--benchmark-tables", default="{}")
 p.add_argument("--clusters", default="{}", help="JSON: CPT run -> the cluster its config names")
-p.add_argument("--claims", default=None, help="JSON: families, ablation, roles, tasks (rules/common.smk claims_spec)")
+p.add_argument(
+    "--claims",
+    default=None,
+    help="JSON: families, ablation, roles, tasks (claims_spec in rules/helpers/paper.smk)",
+)
 p.add_argument("--miniature", action="store_true")
 p.add_argument("--inputs", required=True, help="results/inputs.json: the FineWeb2 files the run read")
 p.add_argument("--out", required=True)

@@ -15,7 +15,8 @@ import json
 from _cli import setup_logging
 from definemed.io import write_json, write_text
 from definemed.judge_client import JudgeClient
-from definemed.judging import check_budget, estimate_stage, parse_answer
+from definemed.judge_cost import check_budget, estimate_stage
+from definemed.judge_prompts import parse_answer
 from definemed.medqa import TRANSLATION_SCHEMA, check_rows, read_jsonl, translated_row, translation_requests
 
 log = setup_logging()

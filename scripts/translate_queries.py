@@ -14,7 +14,9 @@ from _cli import setup_logging
 from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import write_json, write_text
 from definemed.judge_client import JudgeClient
-from definemed.judging import TRANSLATION_SCHEMA, check_budget, estimate_stage, parse_answer, translation_requests
+from definemed.judge_cost import check_budget, estimate_stage
+from definemed.judge_prompts import TRANSLATION_SCHEMA, parse_answer
+from definemed.judge_requests import translation_requests
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

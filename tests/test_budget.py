@@ -13,7 +13,8 @@ from conftest import REPO
 from judge_server import JudgeServer
 from test_judge_client import CANARY, judge_settings
 
-from definemed.judging import cost_estimate, estimate_stage, translation_requests
+from definemed.judge_cost import cost_estimate, estimate_stage
+from definemed.judge_requests import translation_requests
 
 PRICES = {"gpt-4.1-mini": {"input": 0.40, "output": 1.60, "batch_discount": 0.5}}
 MODELS = ("m1", "m2")

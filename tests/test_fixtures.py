@@ -69,3 +69,16 @@ def test_fixture_shard_written_by_script_reads_back(tmp_path):
         capture_output=True,
     )
     assert pq.read_table(out).equals(fixture_shard(4, 2, 40, 0.3, 0.05)[0])
+
+
+def test_fixture_text_data_file_rejects_a_value_yaml_reads_as_a_number(tmp_path):
+    import pytest
+
+    from definemed.fixture_text import DATA_FILE, load
+
+    slots, topics, facts = load()
+    assert len(topics) >= 16 and facts and all(isinstance(v, str) for vs in slots.values() for v in vs)
+    bad = tmp_path / "fixture_text.yaml"
+    bad.write_text(DATA_FILE.read_text(encoding="utf-8").replace("- '2024'", "- 2024", 1), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"slots\.jahr must be a list of strings"):
+        load(bad)

@@ -14,7 +14,7 @@ from judge_server import JudgeServer
 
 from definemed.config import validated
 from definemed.judge_client import FatalJudgeError, JudgeClient, JudgeRequest
-from definemed.judging import PAIRWISE_SCHEMA, messages, parse_answer
+from definemed.judge_prompts import PAIRWISE_SCHEMA, messages, parse_answer
 
 CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e-DO-NOT-LEAK"
 

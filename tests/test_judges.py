@@ -13,17 +13,9 @@ from conftest import REPO
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
 from definemed.generation import generation_models, instruct_base, read_jsonl
-from definemed.judging import (
-    FAILURE_MODES,
-    MODE_NAMES,
-    PAIRWISE_SCHEMA,
-    failure_mode_counts,
-    failure_mode_schema,
-    generation_weights,
-    messages,
-    wilson,
-    winrate_matrix,
-)
+from definemed.judge_prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
+from definemed.judge_requests import generation_weights
+from definemed.judge_stats import failure_mode_counts, wilson, winrate_matrix
 from definemed.model_facts import weights_sha256
 
 PAPER = load(REPO / "config.yaml")
@@ -163,7 +155,7 @@ def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature
     out = json.loads((pw / "winrate.json").read_text())
     assert out["models"] == judged and set(out["display"]) == set(judged)
     assert out["judge"] == "tiny-judge"
-    # recompute from verdicts.jsonl, independently of definemed.judging
+    # recompute from verdicts.jsonl, independently of definemed.judge_stats
     for row in judged:
         assert row not in out["matrix"][row]
         for col in judged:

@@ -61,7 +61,7 @@ def test_table7_prints_the_runs_config():
 
 
 def test_table10_is_the_judges_schema_and_the_papers_text():
-    from definemed.judging import FAILURE_MODES
+    from definemed.judge_prompts import FAILURE_MODES
 
     counts = {
         "modes": [m for m, _, _ in FAILURE_MODES],

@@ -1,0 +1,32 @@
+# Helpers of rules/judges.smk: the judged models, their chat templates, generations and targets.
+
+
+def judged_models():
+    """Models of Figures 2 and 3 in plot order: generation.models, or the instruct bases and the
+    SLERP merges of the runs on generation.corpora (definemed.generation.generation_models).
+    """
+    from definemed.generation import generation_models
+
+    names = generation_models(config)
+    for n in names:
+        evaluated_model_dir(n)  # fails early on a name that is no model, run or merge
+    return names
+
+
+def chat_template_dir(name):
+    """The base instruct model whose chat template `name` answers in (A.7.1)."""
+    from definemed.generation import instruct_base
+
+    return model_dir(instruct_base(config, name))
+
+
+def generation_files():
+    return expand(f"{ROOT}results/generations/{{model}}.jsonl", model=judged_models())
+
+
+def judge_targets():
+    return [
+        f"{ROOT}results/judges/cost_estimate.json",
+        f"{ROOT}results/judges/pairwise/winrate.json",
+        f"{ROOT}results/judges/failure_modes/counts.json",
+    ] + generation_files()
