@@ -268,6 +268,24 @@ class StoppedForTimeLimit(RuntimeError):
     """Training stopped early with a complete checkpoint; a rerun of the job resumes from it."""
 
 
+# cpt settings that do not shape the trained weights: changing them (a tracker callback, the site
+# name, the time-limit margin) keeps a run's checkpoints, so the rerun resumes instead of restarting
+NOT_WEIGHT_SETTINGS = (
+    "resources",
+    "launcher",
+    "runs",
+    "callbacks",
+    "cluster",
+    "save_before_time_limit_minutes",
+    "peak_tflops_per_device",
+)
+
+
+def weight_settings(settings: dict) -> dict:
+    """The cpt settings a checkpoint belongs to (its work folder's fingerprint)."""
+    return {k: v for k, v in settings.items() if k not in NOT_WEIGHT_SETTINGS}
+
+
 def load_callbacks(paths) -> list[type]:
     """The TrainerCallback classes that cpt.callbacks names as "module:Class" import paths (an
     extension point: experiment trackers; the Slurm test's stall), imported in the job, where the
@@ -358,7 +376,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "packed": json.loads((Path(packed_dir) / "stats.json").read_text()),
         "packed_lengths": sha256_file(Path(packed_dir) / "lengths.u32"),
         "base": json.loads((Path(base_model) / "definemed-source.json").read_text()),
-        "settings": {k: v for k, v in settings.items() if k not in ("resources", "launcher", "runs")},
+        "settings": weight_settings(settings),
         "seed": seed,
         "world_size": world,
         "fsdp": fsdp,  # checkpoints of another sharding or state-dict type do not load

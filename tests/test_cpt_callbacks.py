@@ -116,3 +116,32 @@ def test_a_fresh_run_waits_for_the_other_ranks_part_of_the_checkpoint(stall, tmp
     with pytest.raises(Stalled):
         run(stall.StallAfterFirstCheckpoint(), tmp_path, start_step=0, save_step=5)
     assert len(waits) == 1 and (tmp_path / "stalled-0.pid").exists()
+
+
+def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops_them(miniature_config, tmp_path):
+    """Adding a tracker (or renaming the site, changing the time-limit margin) to a running CPT keeps
+    its checkpoints for the rerun; a setting that shapes the weights starts the run over."""
+    from definemed.cpt import weight_settings
+    from definemed.io import claim_work_dir
+
+    cpt = miniature_config["cpt"]
+    work = tmp_path / "work"
+
+    def claim(settings):
+        return claim_work_dir(work, {"settings": weight_settings(settings), "seed": 0})
+
+    assert claim(cpt) is False
+    (work / "checkpoint-5").mkdir()
+    kept = dict(
+        cpt,
+        callbacks=SETTINGS_WITH["callbacks"],
+        cluster="another site",
+        save_before_time_limit_minutes=cpt["save_before_time_limit_minutes"] + 5,
+        peak_tflops_per_device=312,
+    )
+    assert claim(kept) is True and (work / "checkpoint-5").is_dir()
+    for key, value in (("learning_rate", cpt["learning_rate"] * 2), ("epochs", cpt["epochs"] + 1)):
+        (work / "checkpoint-5").mkdir(exist_ok=True)
+        assert claim(dict(kept, **{key: value})) is False, key
+        assert not (work / "checkpoint-5").exists(), key
+        claim(kept)  # back to the run's own settings
