@@ -23,11 +23,10 @@ miniature: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q --durations=15 tests
 
+# The hooks of .pre-commit-config.yaml over the whole tree: snakemake --lint, snakefmt --check,
+# ruff check, ruff format --check (local hooks with .venv's executables: offline).
 lint: $(STAMP)
-	$(BIN)/snakemake --lint
-	$(BIN)/snakefmt --check .
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files
 
 format: $(STAMP)
 	$(BIN)/snakefmt .

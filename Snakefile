@@ -39,6 +39,7 @@ localrules:
     figure3,
     figure4,
     figure5,
+    model_effects,
     reproduction_report,
     evaluate_labels,
     false_positive_sheet,

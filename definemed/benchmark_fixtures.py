@@ -1,9 +1,12 @@
 """Fixture benchmarks for the miniature, in the column layouts of the datasets lm-eval's shipped
 tasks read, so the shipped prompts, subject filters and metrics run on them unchanged.
 
-Medical items ask about the facts the fixture's medical documents state (definemed.fixture_text.
-MEDICAL_FACTS: question, answer, three distractors); general items are built from the fixture's
-non-medical sentences (sentence endings, topic recognition) and seeded arithmetic word problems.
+Medical items ask about the facts only the fixture's medical documents state (definemed.fixture_text.
+MEDICAL_FACTS: question, answer, three distractors); the general subjects of German MMMLU ask about
+the facts only ordinary web text states (GENERAL_FACTS); ARC and HellaSwag items complete sentences
+of ordinary web text; GSM8k items are seeded arithmetic word problems. The corpus states each fact,
+never its question. Gold positions are balanced: each letter is gold for a quarter of a file's items
+(up to one), in a seeded order.
 """
 
 from __future__ import annotations
@@ -34,10 +37,15 @@ MMLU_SUBJECTS = (
 ALL_SUBJECTS = "all"
 
 
-def _options(rng, answer: str, distractors: list[str]) -> tuple[list[str], int]:
-    options = [answer, *distractors[:3]]
-    order = rng.permutation(4)
-    return [options[i] for i in order], int(np.flatnonzero(order == 0)[0])
+def balanced_golds(rng, n: int) -> list[int]:
+    """Gold positions for `n` items: every position equally often (up to one), in a seeded order,
+    so that a model answering one constant position scores a quarter."""
+    return [int(g) for g in rng.permutation(np.arange(n) % 4)]
+
+
+def _options(rng, answer: str, distractors: list[str], gold: int) -> tuple[list[str], int]:
+    wrong = [distractors[i] for i in rng.permutation(3)]
+    return [*wrong[:gold], answer, *wrong[gold:]], gold
 
 
 def _sentences(rng, count: int) -> list[tuple[str, str]]:
@@ -54,7 +62,7 @@ def _split(sentence: str) -> tuple[str, str]:
 
 def fixture_items(layout: str, seed: int, area: str | None = None, count: int = 24, hard: bool = False) -> list[dict]:
     """Rows of one fixture benchmark. `area` picks MEDICAL_FACTS for the medical layouts (mmmlu with
-    area "all": every MMLU subject, `count` items per non-medical one); `hard` draws ARC distractors
+    area "all": every MMLU subject, `count` items per medical one); `hard` draws ARC distractors
     from the same topic (ARC-Challenge) instead of other topics (ARC-Easy)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown fixture layout {layout!r}; one of {LAYOUTS}")
@@ -68,8 +76,9 @@ def fixture_items(layout: str, seed: int, area: str | None = None, count: int = 
         # the fixture, and the item count check proves the filter ran
         facts = [f for f in ft.MEDICAL_FACTS if f["area"] == area or (layout == "mmmlu" and f["area"] in MMMLU_AREAS)]
         rows = []
+        golds = balanced_golds(rng, len(facts))
         for i, fact in enumerate(facts):
-            options, gold = _options(rng, fact["answer"], fact["distractors"])
+            options, gold = _options(rng, fact["answer"], fact["distractors"], golds[i])
             if layout == "mmmlu":
                 rows.append({"Question": fact["question"], **dict(zip(LETTERS, options)), "Answer": LETTERS[gold],
                              "Subject": fact["area"]})  # fmt: skip
@@ -80,31 +89,33 @@ def fixture_items(layout: str, seed: int, area: str | None = None, count: int = 
     return _general_items(rng, layout, count, hard)
 
 
-def _mmmlu_all_subjects(rng, per_subject: int) -> list[dict]:
+def _mmmlu_all_subjects(rng, per_medical_subject: int) -> list[dict]:
     """German MMMLU in miniature: one file, every subject (lm-eval's 57 subject filters each find
-    theirs): the medical subjects ask the fixture's medical facts, the others which kind of text
-    a non-medical sentence comes from."""
+    theirs). The general subjects ask the general facts, dealt round-robin over them in the file's
+    order; the three medical subjects `per_medical_subject` seeded medical facts each, so that the
+    column stays general as MMLU is (3 of 57 subjects medical)."""
+    general = [s for s in MMLU_SUBJECTS if s not in MMMLU_AREAS]
+    if not ft.GENERAL_FACTS:
+        raise ValueError("German MMMLU's general subjects need general_facts in definemed/data/fixture_text.yaml")
+    items = [(general[i % len(general)], fact) for i, fact in enumerate(ft.GENERAL_FACTS)]
+    for subject in MMMLU_AREAS:
+        facts = [f for f in ft.MEDICAL_FACTS if f["area"] == subject]
+        picked = rng.choice(len(facts), size=min(per_medical_subject, len(facts)), replace=False)
+        items += [(subject, facts[i]) for i in sorted(picked)]
+    items.sort(key=lambda item: MMLU_SUBJECTS.index(item[0]))  # stable: facts keep their order per subject
+    golds = balanced_golds(rng, len(items))
     rows = []
-    pairs = iter(_sentences(rng, per_subject * len(MMLU_SUBJECTS)))
-    for subject in MMLU_SUBJECTS:
-        if subject in MMMLU_AREAS:
-            for fact in (f for f in ft.MEDICAL_FACTS if f["area"] == subject):
-                options, gold = _options(rng, fact["answer"], fact["distractors"])
-                rows.append({"Question": fact["question"], **dict(zip(LETTERS, options)), "Answer": LETTERS[gold],
-                             "Subject": subject})  # fmt: skip
-            continue
-        for _ in range(per_subject):
-            topic, raw = next(pairs)
-            question, options, gold = _text_kind_question(rng, topic, _fill(rng, raw))
-            rows.append({"Question": question, **dict(zip(LETTERS, options)), "Answer": LETTERS[gold],
-                         "Subject": subject})  # fmt: skip
+    for (subject, fact), gold in zip(items, golds):
+        options, gold = _options(rng, fact["answer"], fact["distractors"], gold)
+        rows.append({"Question": fact["question"], **dict(zip(LETTERS, options)), "Answer": LETTERS[gold],
+                     "Subject": subject})  # fmt: skip
     return rows
 
 
-def _text_kind_question(rng, topic: str, sentence: str) -> tuple[str, list[str], int]:
+def _text_kind_question(rng, topic: str, sentence: str, gold: int) -> tuple[str, list[str], int]:
     others = [t for t in OTHER if t != topic]
     wrong = [others[j] for j in rng.choice(len(others), size=3, replace=False)]
-    options, gold = _options(rng, ft.TOPICS[topic]["style"], [ft.TOPICS[t]["style"] for t in wrong])
+    options, gold = _options(rng, ft.TOPICS[topic]["style"], [ft.TOPICS[t]["style"] for t in wrong], gold)
     return f"Aus welcher Art von Text stammt dieser Satz? „{sentence}“", options, gold
 
 
@@ -123,19 +134,21 @@ def _general_items(rng, layout: str, count: int, hard: bool) -> list[dict]:
             )
         return rows
     rows = []
-    for i, (topic, raw) in enumerate(_sentences(rng, count)):
+    pairs = _sentences(rng, count)
+    golds = balanced_golds(rng, len(pairs))
+    for i, (topic, raw) in enumerate(pairs):
         sentence = _fill(rng, raw)
         if layout == "mmlu":
-            question, options, gold = _text_kind_question(rng, topic, sentence)
+            question, options, gold = _text_kind_question(rng, topic, sentence, golds[i])
             rows.append({"question": question, "subject": "global_facts", "choices": options, "answer": gold})
             continue
         context, ending = _split(sentence)
         # ARC-Challenge-like: endings of the same topic; ARC-Easy/HellaSwag-like: other topics
         pool = [s for t in OTHER if (t == topic) == hard for s in ft.TOPICS[t]["sentences"] if s != raw]
         wrong = [_split(_fill(rng, pool[j]))[1] for j in rng.choice(len(pool), size=3, replace=False)]
-        options, gold = _options(rng, ending, wrong)
+        options, gold = _options(rng, ending, wrong, golds[i])
         if layout == "arc":
-            rows.append({"id": f"fixture-arc-{i}", "question": f"Wie geht der Satz weiter? {context} …",
+            rows.append({"id": f"fixture-arc-{i}", "question": context,
                          "choices": {"text": options, "label": list(LETTERS)}, "answerKey": LETTERS[gold]})  # fmt: skip
         else:  # hellaswag
             rows.append({"ind": i, "activity_label": ft.TOPICS[topic]["style"].split(",")[0], "ctx_a": context,

@@ -2,7 +2,9 @@
 
 AdamW, linear decay after a warm-up, two epochs, bf16 and activation checkpointing on GPU,
 FlashAttention-2 on GPU and SDPA on CPU; FSDP comes from the accelerate config the job is launched
-with (then activation checkpointing is FSDP's and gradients are reduced every micro batch).
+with (then activation checkpointing is FSDP's, gradients are reduced every micro batch in
+cpt.reduce_dtype, buffers such as the rotary inv_freq stay fp32, and with
+fsdp_cpu_ram_efficient_loading only rank 0 reads the base's weights).
 Checkpoints live in a work folder outside the rule's outputs: a job killed at its time limit
 continues from its last complete checkpoint (in any layout the Trainer writes, with or without
 FSDP), with data order, RNG and optimizer state, when it is rerun; before the Slurm job's end it
@@ -136,7 +138,13 @@ def save_final_model(wrapped, model, out_dir, dtype, is_main: bool) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     distributed = wrapped is not model
-    options = StateDictOptions(full_state_dict=True, cpu_offload=distributed)
+    # cpu_offload gathers onto the main process's CPU. With parameters already on the CPU, FSDP1's
+    # offload (_unshard_param_utils.py: handle.to_cpu(), _flat_param.py to_cpu) would free the storage
+    # the state dict still views: flat_param.to("cpu") of a CPU tensor is the tensor itself, and
+    # _free_unsharded_flat_param then resizes that storage to 0 (rank 0 reads freed memory: SIGSEGV).
+    # On GPUs .to("cpu") copies and the offload is what keeps the full model off the GPU.
+    on_accelerator = any(p.device.type != "cpu" for p in wrapped.parameters())
+    options = StateDictOptions(full_state_dict=True, cpu_offload=distributed and on_accelerator)
     state = get_model_state_dict(wrapped, options=options)
     if not is_main:
         return
@@ -172,17 +180,93 @@ def init_optimizer_state(model, optimizer) -> None:
     get_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer))
 
 
-def cpt_trainer_class():
-    """transformers' Trainer whose resume under FSDP reads the optimizer moments back (above)."""
+def fsdp_precision_policy(plugin, mixed_precision: str, reduce_dtype: str) -> None:
+    """Set FSDP1's MixedPrecision on accelerate's FSDP plugin: parameters in `mixed_precision`
+    (bf16, paper 4.2), buffers kept in fp32, gradients reduced in `reduce_dtype` (cpt.reduce_dtype).
+
+    accelerate 1.15 builds MixedPrecision(param_dtype=bf16, reduce_dtype=bf16, buffer_dtype=bf16)
+    (state.py: fsdp_plugin.set_mixed_precision(mixed_precision); utils/dataclasses.py
+    set_mixed_precision: buffer_dtype = fp32 only with buffer_autocast=True, which no caller passes),
+    and FSDP1 casts every buffer to buffer_dtype at the root's first forward
+    (torch/distributed/fsdp/_runtime_utils.py _cast_buffers_to_dtype_and_device). The rotary
+    `inv_freq` is such a buffer, kept fp32 by from_pretrained and read as fp32 by the rotary
+    embedding: in bf16 (8-bit mantissa) the angle of a position in the thousands is off by radians.
+    This takes accelerate's own switch (buffer_autocast=True: buffer_dtype fp32) and then sets
+    reduce_dtype. FSDP2 (fully_shard) casts no buffers at all, but the launch configs, the
+    checkpoint layouts and the resume path here are FSDP1's; FSDP2 raises instead of guessing."""
+    import dataclasses
+
+    import torch
+
+    if plugin.fsdp_version != 1:
+        raise ValueError("cpt: the precision policy is FSDP1's (fsdp_version: 1 in accelerate/*.yaml)")
+    if mixed_precision in (None, "no"):
+        return
+    plugin.set_mixed_precision(mixed_precision, buffer_autocast=True, override=True)
+    plugin.mixed_precision_policy = dataclasses.replace(
+        plugin.mixed_precision_policy, reduce_dtype=getattr(torch, reduce_dtype)
+    )
+
+
+def cpt_trainer_class(reduce_dtype: str = "float32"):
+    """transformers' Trainer whose resume under FSDP reads the optimizer moments back (above) and
+    whose FSDP precision policy keeps buffers in fp32 and reduces gradients in `reduce_dtype`."""
     from transformers import Trainer
 
     class CPTTrainer(Trainer):
+        def create_accelerator_and_postprocess(self):
+            super().create_accelerator_and_postprocess()
+            plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+            if plugin is not None:  # the model is wrapped later, in train(): the policy applies there
+                fsdp_precision_policy(plugin, self.accelerator.state.mixed_precision, reduce_dtype)
+
         def _load_optimizer_and_scheduler(self, checkpoint):
             if checkpoint is not None and self.is_fsdp_enabled:
                 init_optimizer_state(self.model, self.optimizer)
             super()._load_optimizer_and_scheduler(checkpoint)
 
     return CPTTrainer
+
+
+def rotary_dtype_callback():
+    """A TrainerCallback recording the dtypes of the rotary buffers (`*inv_freq`) after every
+    optimizer step, i.e. as FSDP left them after its forward passes (`.seen`: name -> dtypes)."""
+    from transformers import TrainerCallback
+
+    class RotaryDtype(TrainerCallback):
+        def __init__(self):
+            self.seen: dict[str, set[str]] = {}
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            for name, buffer in model.named_buffers():
+                if name.endswith("inv_freq"):  # named as in the bare model, without FSDP's wrappers
+                    name = name.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
+                    self.seen.setdefault(name, set()).add(str(buffer.dtype).removeprefix("torch."))
+
+        def summary(self) -> dict:
+            return {name: sorted(dtypes) for name, dtypes in sorted(self.seen.items())}
+
+    return RotaryDtype()
+
+
+def load_base_model(base_model, dtype, attn: str, weights: bool):
+    """The base model; with `weights` false its shape only, on the meta device.
+
+    Under FSDP with fsdp_cpu_ram_efficient_loading only rank 0 reads the weights: FSDP1 materialises
+    the other ranks' meta modules with accelerate's param_init_fn and broadcasts rank 0's parameters
+    and buffers (sync_module_states; for HYBRID_SHARD inter-node from global rank 0, then
+    intra-node: torch/distributed/fsdp/_init_utils.py _init_param_handle_from_module).
+    transformers 5.24's own switch (distributed/fsdp.py is_fsdp_enabled, true only with a process
+    group) reads the full checkpoint on every rank all the same and only skips missing keys and
+    non-persistent buffers (modeling_utils.py _move_missing_keys_from_meta_to_device)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if weights:
+        return AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype, attn_implementation=attn)
+    config = AutoConfig.from_pretrained(base_model)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn)
 
 
 def fsdp_launch(env=None) -> dict | None:
@@ -196,6 +280,12 @@ def fsdp_launch(env=None) -> dict | None:
         "state_dict_type": env.get("FSDP_STATE_DICT_TYPE"),
         "activation_checkpointing": env.get("FSDP_ACTIVATION_CHECKPOINTING", "false").lower() == "true",
     }
+
+
+def rank0_loads_only(env=None) -> bool:
+    """Whether the launch asked for fsdp_cpu_ram_efficient_loading (only rank 0 reads the weights)."""
+    env = os.environ if env is None else env
+    return fsdp_launch(env) is not None and env.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "false").lower() == "true"
 
 
 def memory_arguments(settings: dict, fsdp: dict | None) -> dict:
@@ -353,25 +443,34 @@ def attention_kernel(config, attn: str, dtype, device) -> str:
     return f"sdpa:{SDPBackend(torch._fused_sdp_choice(q, q, q, None, 0.0, True)).name}"
 
 
+def precision_summary(policy) -> dict | None:
+    """FSDP's MixedPrecision as dtype names (None without FSDP)."""
+    if policy is None:
+        return None
+    return {k: str(getattr(policy, k)).removeprefix("torch.") for k in ("param_dtype", "reduce_dtype", "buffer_dtype")}
+
+
 def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) -> dict:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
+    from transformers import AutoConfig, AutoTokenizer, TrainingArguments, set_seed
 
     extra_callbacks = load_callbacks(settings["callbacks"])  # a bad path fails before the model loads
     set_seed(seed)
     gpu = torch.cuda.is_available()
+    fsdp = fsdp_launch()
+    # bf16 mixed precision (4.2) on GPU and under FSDP on any device (the paper's precision policy);
+    # plain fp32 for a CPU run without FSDP
+    bf16 = gpu or fsdp is not None
+    compute_dtype = torch.bfloat16 if bf16 else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     attn = settings["attention"] if gpu else "sdpa"
     if settings["document_masking"] and attn != "flash_attention_2":
         raise ValueError("cpt.document_masking needs attention: flash_attention_2 (GPU)")
-    model = AutoModelForCausalLM.from_pretrained(
-        base_model, dtype=torch.bfloat16 if gpu else torch.float32, attn_implementation=attn
-    )
     data = PackedDataset(packed_dir, settings["document_masking"], tokenizer.eos_token_id)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
     micro = settings["micro_batch_size"]
     accumulation = max(1, settings["effective_batch_sequences"] // (micro * world))
-    fsdp = fsdp_launch()
     request = {
         "packed": json.loads((Path(packed_dir) / "stats.json").read_text()),
         "packed_lengths": sha256_file(Path(packed_dir) / "lengths.u32"),
@@ -382,7 +481,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "fsdp": fsdp,  # checkpoints of another sharding or state-dict type do not load
     }
     # checkpoints of other data or settings are dropped; rank 0 decides, the other ranks wait for it
-    if int(os.environ.get("RANK", "0")) == 0:
+    if rank == 0:
         claim_work_dir(work_dir, request)
     else:
         wait_for_claim(work_dir, request)
@@ -399,7 +498,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         lr_scheduler_type="linear",
         warmup_steps=settings["warmup_steps"],
         optim="adamw_torch_fused" if gpu else "adamw_torch",
-        bf16=gpu,
+        bf16=bf16,
         # without it transformers ignores torchrun's process group on CPU and every process trains
         # alone; with it several CPU processes train data-parallel over gloo (scaling benchmark)
         use_cpu=not gpu,
@@ -414,6 +513,10 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+    # the process group first (TrainingArguments._setup_devices), then the model: under FSDP with
+    # fsdp_cpu_ram_efficient_loading only rank 0 holds the base's weights in CPU memory
+    log.info("process %d of %d on %s", rank, world, args.device)
+    model = load_base_model(base_model, compute_dtype, attn, weights=not (rank0_loads_only() and rank != 0))
     steps = math.ceil(len(data) / (micro * world * accumulation)) * settings["epochs"]
     if settings.get("max_steps"):
         steps = min(steps, settings["max_steps"])
@@ -421,7 +524,8 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     tokens_per_step = micro * world * accumulation * data.tokens.shape[1]
     peak = settings.get("peak_tflops_per_device")
     time_limit = save_before_time_limit_callback(slurm_deadline(settings))
-    trainer = cpt_trainer_class()(
+    rotary = rotary_dtype_callback()
+    trainer = cpt_trainer_class(settings["reduce_dtype"])(
         model=model,
         args=args,
         train_dataset=data,
@@ -430,6 +534,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
                 Path(work_dir) / "throughput.jsonl", tokens_per_step, n_params, peak * 1e12 if peak else None, world
             ),
             time_limit,
+            rotary,
             *(cls() for cls in extra_callbacks),
         ],
     )
@@ -450,6 +555,8 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     if trainer.is_world_process_zero():  # one writer: every rank shares out_dir on a shared file system
         tokenizer.save_pretrained(str(out_dir))  # the base's tokenizer and chat template
         drop_load_flags(out_dir)
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    policy = getattr(plugin, "mixed_precision_policy", None)
     return {
         "steps": trainer.state.global_step,
         "planned_steps": steps,
@@ -461,7 +568,12 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "parameters": n_params,
         "device": torch.cuda.get_device_name() if gpu else "cpu",
         "attention": attn,
-        "attention_kernel": attention_kernel(model.config, attn, model.dtype, "cuda" if gpu else "cpu"),
+        # the kernel of the compute dtype (bf16 under mixed precision), not of the fp32 master weights
+        "attention_kernel": attention_kernel(model.config, attn, compute_dtype, "cuda" if gpu else "cpu"),
+        "compute_dtype": str(compute_dtype).removeprefix("torch."),
+        "fsdp_mixed_precision": precision_summary(policy),
+        # the rotary buffers' dtypes after each optimizer step (FSDP casts buffers at the first forward)
+        "rotary_buffer_dtypes": rotary.summary(),
         "resumed_from": resume,
         "fsdp": fsdp,
         "dtype": str(dtype).removeprefix("torch."),
@@ -469,21 +581,25 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
 
 
 def heldout_nll(model_dir, texts: list[str], max_length: int) -> dict:
-    """Mean token negative log-likelihood and perplexity of `texts` (each cut to max_length)."""
+    """Mean token negative log-likelihood and perplexity of `texts` (each cut to max_length), and
+    each document's mean token NLL."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    total, count = 0.0, 0
+    total, count, per_document = 0.0, 0, []
     with torch.inference_mode():
         for text in texts:
             ids = tok(text, add_special_tokens=False, truncation=True, max_length=max_length, return_tensors="pt")
             if ids["input_ids"].shape[1] < 2:
+                per_document.append(None)
                 continue
             out = model(**ids, labels=ids["input_ids"])
             n = ids["input_ids"].shape[1] - 1
             total += out.loss.item() * n
             count += n
+            per_document.append(round(out.loss.item(), 6))
     nll = total / count
-    return {"tokens": count, "nll": nll, "perplexity": math.exp(nll)}
+    # per document (mean token NLL, None for a document too short to score): the noise of a change
+    return {"tokens": count, "nll": nll, "perplexity": math.exp(nll), "document_nll": per_document}

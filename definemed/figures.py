@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import textwrap
 
 import matplotlib
 
@@ -94,7 +95,8 @@ def figure2(winrate: dict, display: dict[str, str]):
         cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
         cbar.set_label("Win rate of row against column (%)")
         cbar.set_ticks([0, 0.25, 0.5, 0.75, 1], labels=["0", "25", "50", "75", "100"])
-        ax.set_title(f"Pairwise win rates (judge: {winrate['judge']})")
+        # long judge names (the miniature's rubric names its rules) wrap
+        ax.set_title(textwrap.fill(f"Pairwise win rates (judge: {winrate['judge']})", 90))
     return fig
 
 
@@ -129,7 +131,7 @@ def figure3(counts: dict, display: dict[str, str], models: list[str] | None = No
         cbar.set_label("Share of judged responses")
         judged = sorted({counts["models"][m]["judged"] for m in models})
         n = str(judged[0]) if len(judged) == 1 else f"{judged[0]}-{judged[-1]}"
-        ax.set_title(f"Failure modes (judge: {counts['judge']}; {n} judged responses per model)")
+        ax.set_title(textwrap.fill(f"Failure modes (judge: {counts['judge']}; {n} judged responses per model)", 90))
     return fig
 
 

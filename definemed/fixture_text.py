@@ -2,8 +2,9 @@
 definemed/data/fixture_text.yaml (what each part is: that file's header).
 
 SLOTS fills the placeholders of titles and sentences, TOPICS are the corpus's topics (medical,
-ordinary web text, health-adjacent hard negatives) and MEDICAL_FACTS the textbook facts the
-fixture benchmarks ask about. Read once, at import; a malformed file stops with its key named.
+ordinary web text, health-adjacent hard negatives), MEDICAL_FACTS the textbook facts that only
+medical documents state and GENERAL_FACTS the everyday facts that only ordinary web text states:
+the fixture benchmarks ask about both, so what a model learns from which text is measurable. Read once, at import; a malformed file stops with its key named.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def _check_keys(entry, expected: set[str], where: str) -> None:
         raise ValueError(f"{where} must have exactly the keys {sorted(expected)}, found {found}")
 
 
-def load(path: Path = DATA_FILE) -> tuple[dict[str, list[str]], dict[str, dict], list[dict]]:
-    """(slots, topics, medical_facts) from the data file, checked, in the file's order."""
+def load(path: Path = DATA_FILE) -> tuple[dict[str, list[str]], dict[str, dict], list[dict], list[dict]]:
+    """(slots, topics, medical_facts, general_facts) from the data file, checked, in the file's order."""
     with open(path, encoding="utf-8") as f:
         data = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x faster
     try:
@@ -40,8 +41,8 @@ def load(path: Path = DATA_FILE) -> tuple[dict[str, list[str]], dict[str, dict],
         raise ValueError(f"{path}: {e}") from None
 
 
-def _checked(data) -> tuple[dict[str, list[str]], dict[str, dict], list[dict]]:
-    _check_keys(data, {"slots", "topics", "medical_facts"}, "the top level")
+def _checked(data) -> tuple[dict[str, list[str]], dict[str, dict], list[dict], list[dict]]:
+    _check_keys(data, {"slots", "topics", "medical_facts", "general_facts"}, "the top level")
     slots = {name: _strings(values, f"slots.{name}") for name, values in data["slots"].items()}
     for name, topic in data["topics"].items():
         _check_keys(topic, TOPIC_KEYS, f"topics.{name}")
@@ -49,17 +50,28 @@ def _checked(data) -> tuple[dict[str, list[str]], dict[str, dict], list[dict]]:
             raise ValueError(f"topics.{name}: medical must be true/false and style a string")
         _strings(topic["titles"], f"topics.{name}.titles")
         _strings(topic["sentences"], f"topics.{name}.sentences")
-    for i, fact in enumerate(data["medical_facts"]):
-        where = f"medical_facts[{i}]"
-        _check_keys(fact, FACT_KEYS, where)
-        _strings([fact[k] for k in ("area", "topic", "question", "answer")], where)
-        if fact["topic"] not in data["topics"]:
-            raise ValueError(f"{where}.topic {fact['topic']!r} is not a topic")
-        if len(_strings(fact["distractors"], f"{where}.distractors")) != 3:
-            raise ValueError(f"{where}.distractors must hold 3 wrong answers")
-        if len(_strings(fact["statements"], f"{where}.statements")) != 3:
-            raise ValueError(f"{where}.statements must hold 3 statements")
-    return slots, data["topics"], data["medical_facts"]
+    for key, medical in (("medical_facts", True), ("general_facts", False)):
+        for i, fact in enumerate(data[key]):
+            _check_fact(fact, f"{key}[{i}]", data["topics"], medical)
+    return slots, data["topics"], data["medical_facts"], data["general_facts"]
 
 
-SLOTS, TOPICS, MEDICAL_FACTS = load()
+def _check_fact(fact, where: str, topics: dict, medical: bool) -> None:
+    _check_keys(fact, FACT_KEYS, where)
+    _strings([fact[k] for k in ("area", "topic", "question", "answer")], where)
+    if fact["topic"] not in topics:
+        raise ValueError(f"{where}.topic {fact['topic']!r} is not a topic")
+    if topics[fact["topic"]]["medical"] != medical:
+        kind = "a medical" if medical else "a non-medical"
+        raise ValueError(f"{where}.topic {fact['topic']!r} is not {kind} topic")
+    if len(_strings(fact["distractors"], f"{where}.distractors")) != 3:
+        raise ValueError(f"{where}.distractors must hold 3 wrong answers")
+    statements = _strings(fact["statements"], f"{where}.statements")
+    if len(statements) != 3:
+        raise ValueError(f"{where}.statements must hold 3 statements")
+    # the benchmarks ask the question: the corpus states the fact, never the question itself
+    if any(fact["question"] in s for s in statements) or not all(fact["answer"] in s for s in statements):
+        raise ValueError(f"{where}: every statement must contain the answer verbatim and none the question")
+
+
+SLOTS, TOPICS, MEDICAL_FACTS, GENERAL_FACTS = load()

@@ -1,8 +1,9 @@
 """A seeded German web-text fixture in FineWeb2's parquet layout, for the miniature and the tests.
 
 Documents are drawn from the topics of definemed/data/fixture_text.yaml: scientific medical text (which
-states facts of MEDICAL_FACTS, so later benchmarks can ask about them), ordinary web text, and a
-small share of health-adjacent hard negatives (advertising, doctor directories, popular press).
+states facts of MEDICAL_FACTS, so later benchmarks can ask about them), ordinary web text (which
+states GENERAL_FACTS), and a small share of health-adjacent hard negatives (advertising, doctor
+directories, popular press). A fact is stated only by documents of its own topic.
 The ground truth (is the document high-quality medical text?) is written to a separate file that
 only tests and reports read: the pipeline sees the shards alone, exactly as with FineWeb2.
 """
@@ -21,6 +22,7 @@ MEDICAL = sorted(k for k, t in ft.TOPICS.items() if t["medical"])
 HARD_NEGATIVE = ["wellness_werbung", "praxis_verzeichnis", "gesundheit_news"]
 OTHER = sorted(k for k, t in ft.TOPICS.items() if not t["medical"] and k not in HARD_NEGATIVE)
 FACTS_BY_TOPIC = {topic: [i for i, f in enumerate(ft.MEDICAL_FACTS) if f["topic"] == topic] for topic in MEDICAL}
+GENERAL_FACTS_BY_TOPIC = {topic: [i for i, f in enumerate(ft.GENERAL_FACTS) if f["topic"] == topic] for topic in OTHER}
 BOILERPLATE = [
     "Teilen Sie diesen Artikel mit Ihren Freunden.",
     "Diese Website verwendet Cookies, um Ihnen das beste Erlebnis zu bieten.",
@@ -49,11 +51,9 @@ def generate_document(rng: np.random.Generator, kind: str) -> dict:
     sentences = [_fill(rng, spec["sentences"][i]) for i in rng.integers(len(spec["sentences"]), size=n_sentences)]
     facts = []
     if kind == "medical" and FACTS_BY_TOPIC.get(topic):
-        candidates = FACTS_BY_TOPIC[topic]
-        for f in rng.choice(candidates, size=min(len(candidates), 1 + rng.integers(3)), replace=False):
-            statement = ft.MEDICAL_FACTS[f]["statements"][rng.integers(3)]
-            sentences.insert(int(rng.integers(len(sentences) + 1)), statement)
-            facts.append(int(f))
+        facts = _state_facts(rng, sentences, ft.MEDICAL_FACTS, FACTS_BY_TOPIC[topic])
+    if kind == "other" and GENERAL_FACTS_BY_TOPIC.get(topic):
+        _state_facts(rng, sentences, ft.GENERAL_FACTS, GENERAL_FACTS_BY_TOPIC[topic])
     if kind != "medical" and rng.random() < 0.3:
         sentences.append(BOILERPLATE[rng.integers(len(BOILERPLATE))])
     paragraphs, i = [], 0
@@ -68,6 +68,15 @@ def generate_document(rng: np.random.Generator, kind: str) -> dict:
         "is_medical": kind == "medical",
         "facts": sorted(facts),
     }
+
+
+def _state_facts(rng, sentences: list[str], facts: list[dict], candidates: list[int]) -> list[int]:
+    """Insert one statement of each of 1-3 of `candidates` at random places; the facts stated."""
+    stated = []
+    for f in rng.choice(candidates, size=min(len(candidates), 1 + rng.integers(3)), replace=False):
+        sentences.insert(int(rng.integers(len(sentences) + 1)), facts[f]["statements"][rng.integers(3)])
+        stated.append(int(f))
+    return stated
 
 
 def generate_documents(

@@ -1,10 +1,12 @@
 """A frugal, resumable client for LLM judges (paper 5.2, 5.3, A.7).
 
-One interface over three backends:
+One interface over four backends:
 - ``openai``: any OpenAI-compatible endpoint by base URL (OpenAI, a vLLM server on premises, ...);
 - ``azure``: Azure OpenAI (``base_url`` is the resource endpoint, ``api_version`` required);
 - ``local``: a local Hugging Face model whose answers are forced into the JSON schema by xgrammar
-  (offline; the miniature's judge).
+  (offline);
+- ``rubric``: no model, stated rules (definemed.rubric_judge; the miniature's judge) that read the
+  same request bodies and answer in the same records.
 
 Every request is a chat-completions body with a JSON-schema ``response_format`` (structured
 outputs). Answers go into a persistent SQLite cache keyed by the SHA-256 of the canonical request
@@ -125,6 +127,16 @@ def request_body(req: JudgeRequest, settings: dict, model_id: str | None = None)
     return body
 
 
+def judge_name(settings: dict) -> str:
+    """How results, figures and the report name the judge of a config judge section: the model, or
+    for the rubric backend its name and rules."""
+    if settings["backend"] == "rubric":
+        from definemed.rubric_judge import RULES_SUMMARY
+
+        return f"{settings['model']} (no model; rules: {RULES_SUMMARY})"
+    return settings["model"]
+
+
 def body_key(body: dict) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
@@ -223,6 +235,11 @@ class JudgeClient:
         self._client = None
         self._local = None
         self.model_id = settings["model"]
+        if self.backend == "rubric":
+            from definemed.rubric_judge import rubric_digest
+
+            # the rules' identity is their code and vocabulary: changed rules are not served from the cache
+            self.model_id = f"rubric:{settings['model']}@{rubric_digest()}"
         if self.backend == "local":
             if model_dir is None:
                 raise ValueError("the local judge backend needs model_dir")
@@ -319,6 +336,12 @@ class JudgeClient:
             self._local = LocalJudge(self.model_dir, self.settings["local"])
         for key, record in self._local.complete(todo):
             stats.http_calls += 1
+            on_done(key, record)
+
+    def _run_rubric(self, todo: dict[str, dict], stats: RunStats, on_done) -> None:
+        from definemed.rubric_judge import RubricJudge
+
+        for key, record in RubricJudge().complete(todo):
             on_done(key, record)
 
     def _run_batch(self, todo: dict[str, dict], stats: RunStats, on_done) -> None:
@@ -420,6 +443,8 @@ class JudgeClient:
         if todo:
             if self.backend == "local":
                 self._run_local(todo, stats, on_done)
+            elif self.backend == "rubric":
+                self._run_rubric(todo, stats, on_done)
             elif self.settings["batch_api"]:
                 self._run_batch(todo, stats, on_done)
             else:

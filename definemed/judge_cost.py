@@ -46,7 +46,7 @@ def call_cost(n_calls: int, input_tokens: int, output_tokens: int, price: dict, 
 
 def estimate_stage(name: str, requests: list[JudgeRequest], judge: dict, prices: dict, output_tokens: int) -> dict:
     """Cost of one judge stage: counted prompt tokens, `output_tokens` per answer assumed (the
-    answer is not known before the call). Local backends cost nothing."""
+    answer is not known before the call). Local and rubric backends cost nothing."""
     input_tokens = sum(request_input_tokens(r) for r in requests)
     out_tokens = output_tokens * len(requests)
     entry = {
@@ -59,7 +59,7 @@ def estimate_stage(name: str, requests: list[JudgeRequest], judge: dict, prices:
         "output_tokens_per_call_assumed": output_tokens,
         "batch_api": bool(judge.get("batch_api")),
     }
-    if judge["backend"] == "local":
+    if judge["backend"] in ("local", "rubric"):
         entry.update(price=None, cost=0.0)
     else:
         price = price_of(prices, judge["model"])

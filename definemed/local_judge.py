@@ -1,6 +1,7 @@
 """A local judge: a Hugging Face causal LM whose answers xgrammar constrains to the request's JSON
-schema (offline, CPU or one GPU). Used by the miniature in place of the paper's API judges; the
-answers are real model outputs, valid by construction up to the token limit."""
+schema (offline, CPU or one GPU), in place of the paper's API judges (the miniature judges with
+the rubric backend instead: a tiny LLM judge is noise); the answers are real model outputs, valid
+by construction up to the token limit."""
 
 from __future__ import annotations
 

@@ -197,6 +197,21 @@ HUB_MODEL_SHAPES = {
 GIB = 2**30
 # CUDA context, NCCL buffers and allocator slack per GPU: an allowance, not a measurement
 RUNTIME_OVERHEAD_BYTES = 3 * GIB
+# RMSNorm computes in fp32 (transformers' Qwen2RMSNorm/MistralRMSNorm upcast their input): the fp32
+# copies of a recomputed layer's and the final norm's inputs at s=4096, h=3584-5120 come to about
+# 1 GB; an allowance, not a measurement
+NORM_TEMPORARIES_BYTES = 1 * GIB
+# The loss's peak per token and vocabulary entry, in the backward pass: cross_entropy keeps its fp32
+# log-softmax (4 bytes) of the fp32 upcast (transformers' ForCausalLMLoss) of the bf16 logits; the
+# backward adds the fp32 gradient of the log-probabilities (4) and of the logits (4): 12 bytes. The
+# Trainer drops the model's output (the bf16 logits, and accelerate's fp32 copy of them under mixed
+# precision) before the backward; code that holds the output through it peaks at 14. Measured on CPU
+# for a bf16 Qwen2: 12.0 and 14.0 (tests/test_cpt_memory_plan.py). The 10 used before was the
+# forward's peak (bf16 logits, fp32 upcast, fp32 log-softmax).
+LOGITS_BYTES_PER_ENTRY = 12
+# A run is tight when its estimate leaves less than a quarter of the card free: allocator
+# fragmentation and the estimate's allowances have little room there
+TIGHT_SHARE = 0.75
 MEMORY_COLUMNS = (("states", 7), ("gathered", 7), ("activations", 6), ("logits", 7), ("total", 7))
 
 
@@ -273,8 +288,11 @@ def cpt_memory(
     - activations: with activation checkpointing each layer's bf16 input plus one layer recomputed,
       else every layer's; per layer s*b*(15h + 4.75i) bytes (Korthikanti et al. 2022 for a
       SwiGLU MLP of width i, without the s^2 term FlashAttention avoids);
-    - logits: b*s*vocab, bf16 from the LM head, fp32 in the loss and fp32 gradients (10 bytes);
+    - logits: b*s*vocab*LOGITS_BYTES_PER_ENTRY (12: the fp32 log-softmax and the fp32 gradients of
+      it and of the logits in the backward; measured on CPU);
+    - norms: NORM_TEMPORARIES_BYTES, fp32 temporaries of the RMSNorms;
     - runtime: RUNTIME_OVERHEAD_BYTES.
+    Bytes; cpt_memory_table prints GiB, the unit of the cards' memory (A100 40GB: 40 GiB).
     With sync_each_batch no unsharded fp32 gradients are kept between micro batches."""
     group = {"FULL_SHARD": gpus * nodes, "HYBRID_SHARD": gpus, "NO_SHARD": 1}.get(strategy)
     if group is None:
@@ -291,7 +309,8 @@ def cpt_memory(
         "states": 16 * n["total"] / group,
         "gathered": 2 * 2 * (n["root"] + 2 * n["layer"]),
         "activations": activations,
-        "logits": 10 * tokens * shape["vocab_size"],
+        "logits": LOGITS_BYTES_PER_ENTRY * tokens * shape["vocab_size"],
+        "norms": NORM_TEMPORARIES_BYTES,
         "runtime": RUNTIME_OVERHEAD_BYTES,
     }
     return {"parameters": n["total"], "sharding_group": group, **parts, "total": sum(parts.values())}
@@ -308,18 +327,29 @@ def cpt_checkpoint_disk(parameters: int, kept: int, final_bytes_per_parameter: i
     }
 
 
+def gpu_fit(total_bytes: float, card_gib: float | None) -> str:
+    """'yes', 'TIGHT' (over TIGHT_SHARE of the card), 'NO', or '?' without a declared card."""
+    if card_gib is None:
+        return "?"
+    if total_bytes > card_gib * GIB:
+        return "NO"
+    return "TIGHT" if total_bytes > TIGHT_SHARE * card_gib * GIB else "yes"
+
+
 def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
-    """Per CPT run: GPUs, sharding, parameters, memory per GPU against the GPU's declared memory
-    (cpt.resources.gpu_memory_gb), checkpoint disk. Returns the table and the runs that do not fit."""
+    """Per CPT run: GPUs, sharding, parameters, memory per GPU against the GPU's memory
+    (cpt.resources.gpu_memory_gb: NVIDIA's "40GB" and "64GB" A100s hold 40 and 64 GiB, 40960 and
+    65536 MiB in nvidia-smi), checkpoint disk. Memory in GiB, disk in GB. Returns the table and the
+    runs that do not fit; the table also names the tight ones (over TIGHT_SHARE of the card)."""
     from definemed.cpt import CHECKPOINTS_KEPT
 
     cpt = config["cpt"]
     lines = [
-        "continual pre-training: memory per GPU (estimate) and checkpoint disk:",
+        "continual pre-training: memory per GPU (estimate, GiB) and checkpoint disk (GB):",
         f"  {'run':<32} {'GPUs':>5} {'sharding':<13} {'params':>7} {'states':>7} {'gather':>7} {'activ':>6} "
         f"{'logits':>7} {'total':>7} {'GPU':>5}  {'fits':<5} {'ckpt':>6} {'disk':>6}",
     ]
-    too_big = []
+    too_big, tight = [], []
     for run, spec in cpt["runs"].items():
         resources = {**cpt.get("resources", {}), **spec.get("resources", {})}
         gpus, nodes = int(resources.get("gpu", 0)), int(resources.get("nodes", 1))
@@ -341,16 +371,16 @@ def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
         declared = resources.get("gpu_memory_gb")
         if not gpus:
             fits, gpu_col = "CPU", "-"
-        elif declared is None:
-            fits, gpu_col = "?", "?"
         else:
-            fits, gpu_col = ("yes" if mem["total"] <= declared * 1e9 else "NO"), f"{declared:g}"
+            fits, gpu_col = gpu_fit(mem["total"], declared), "?" if declared is None else f"{declared:g}"
             if fits == "NO":
                 too_big.append(run)
+            elif fits == "TIGHT":
+                tight.append(run)
         strategy = f"{layout['strategy'].split('_')[0].lower()}/{mem['sharding_group']}"
-        gb = {k: mem[k] / 1e9 for k in ("states", "gathered", "activations", "logits", "total")}
+        gib = {k: mem[k] / GIB for k in ("states", "gathered", "activations", "logits", "total")}
         memory = (
-            " ".join(f"{gb[k]:>{w}.1f}" for k, w in MEMORY_COLUMNS)
+            " ".join(f"{gib[k]:>{w}.1f}" for k, w in MEMORY_COLUMNS)
             if gpus
             else " ".join("-".rjust(w) for _, w in MEMORY_COLUMNS)
         )
@@ -359,9 +389,16 @@ def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
             f"{gpu_col:>5}  {fits:<5} {disk['per_checkpoint'] / 1e9:>6.0f} {disk['peak'] / 1e9:>6.0f}"
         )
     lines.append(
-        f"  (GB; GPU: cpt.resources.gpu_memory_gb; ckpt: one checkpoint; disk: {CHECKPOINTS_KEPT} kept + the one "
-        "being written + the final model, under work/cpt/<run>/ and models/<run>/)"
+        f"  (memory in GiB, total with {NORM_TEMPORARIES_BYTES / GIB:g} GiB of fp32 norm temporaries and "
+        f"{RUNTIME_OVERHEAD_BYTES / GIB:g} GiB of runtime; GPU: cpt.resources.gpu_memory_gb, GiB; TIGHT: over "
+        f"{TIGHT_SHARE:.0%} of the card; ckpt: one checkpoint, GB; disk: {CHECKPOINTS_KEPT} kept + the one "
+        "being written + the final model, GB, under work/cpt/<run>/ and models/<run>/)"
     )
+    if tight:
+        lines.append(
+            f"  TIGHT: {', '.join(tight)} (little room for allocator fragmentation: watch the first steps' "
+            "peak memory; micro batch 1 already, A.3)"
+        )
     if too_big:
         lines.append(f"  DOES NOT FIT: {', '.join(too_big)}")
     return "\n".join(lines), too_big

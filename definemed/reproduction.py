@@ -248,5 +248,33 @@ def render(
     return "\n".join(out)
 
 
+def judge_note(winrate: dict | None, counts: dict | None, miniature: bool) -> str:
+    """The judges behind Figures 2 and 3 and the judge claims, by name, with the pairwise judge's
+    position bias (definemed.judge_stats.position_bias)."""
+    out = ["## Judges (5.2, 5.3; Figures 2 and 3)", ""]
+    if winrate is not None:
+        bias = winrate.get("position_bias") or {}
+        share = "n/a" if bias.get("share") is None else f"{bias['share']:.2f}"
+        out.append(
+            f"- Pairwise (Figure 2): {winrate['judge']}; {winrate['verdicts']} verdicts, {winrate['invalid']} invalid;"
+            f" position bias (share of decisive verdicts won by the first-presented response): {share}"
+            f" of {bias.get('decisive', 0)}."
+        )
+    if counts is not None:
+        out.append(f"- Failure modes (Figure 3): {counts['judge']}.")
+    names = [j["judge"] for j in (winrate, counts) if j is not None]
+    notes = (
+        ["The miniature's judges are not the paper's (GPT-4.1-mini and GPT-4.1 through the API)."] if miniature else []
+    )
+    if any("rules:" in n for n in names):  # definemed.judge_client.judge_name of the rubric backend
+        notes.append(
+            "A rubric judge is no model: stated rules in code (definemed/rubric_judge.py), fixed before any"
+            " model's output was seen; each pairwise verdict names the rules that decided it."
+        )
+    if notes:
+        out += ["", " ".join(notes)]
+    return "\n".join(out) + "\n"
+
+
 def reported_path(reported_dir, table: str) -> Path:
     return Path(reported_dir) / f"{table}.csv"

@@ -163,6 +163,13 @@ def build_tiny_model(
     auto = AutoModelForSequenceClassification if family == "xlm-roberta" else AutoModelForCausalLM
     model = auto.from_config(config)
     fitted = None
+    if tiny.get("fit_base"):
+        if labelling is None:
+            raise ValueError(f"models.{name}.tiny.fit_base needs the labelling section (its chat_template_date)")
+        fitted = fit_base(model, tokenizer, tiny["fit_base"], seed, labelling["chat_template_date"], log)
+    if tiny.get("fit_medical"):
+        ids = medical_fitting_ids(tokenizer, tiny["fit_medical"], seed)
+        fitted = {"base": fitted, "medical": fit_stream(model, ids, tiny["fit_medical"], [seed, 19], "fit_medical", log)}
     if tiny.get("fit_labeller"):
         if labelling is None:
             raise ValueError(f"models.{name}.tiny.fit_labeller needs the labelling section")
@@ -178,10 +185,85 @@ def build_tiny_model(
         "tiny": tiny,
         "chat_template": spec.get("chat_template"),
         "seed": seed,
-        "fitted_labeller": fitted,
+        "fitted_labeller": fitted if tiny.get("fit_labeller") else None,
+        "fitted_base": fitted if tiny.get("fit_base") else None,
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
     (out / SOURCE_FILE).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+
+
+def base_fitting_ids(tokenizer, fit: dict, seed: int, template_date: str) -> list[int]:
+    """The token stream a tiny instruct base is fitted on: ordinary (non-medical) fixture documents
+    from their own seed stream, which state the general facts and never a medical one; a share of
+    them as a chat exchange (asked for a text on the document's title, the assistant answers with
+    the document's opening and ends its turn), so the base has a chat format to keep or lose."""
+    from definemed.chat import template_clock
+
+    docs = generate_documents(seed, fit["documents"], 0.0, 0.0, stream="base")
+    rng = np.random.default_rng([seed, 17])
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    for doc in docs:
+        if rng.random() < fit["chat_share"]:
+            title, _, body = doc["text"].partition("\n\n")
+            answer = " ".join(body.split()[: fit["chat_answer_words"]])
+            messages = [
+                {"role": "user", "content": f"Schreibe einen kurzen Text zum Thema: {title}"},
+                {"role": "assistant", "content": answer},
+            ]
+            with template_clock(template_date):
+                ids += [int(i) for i in tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)]
+        else:
+            ids += tokenizer(doc["text"], add_special_tokens=False)["input_ids"] + [eos]
+    return ids
+
+
+def medical_fitting_ids(tokenizer, fit: dict, seed: int) -> list[int]:
+    """The token stream the miniature's BioMistral is fitted on after fit_base: medical fixture
+    documents from their own seed stream, as plain text ended by EOS."""
+    docs = generate_documents(seed, fit["documents"], 1.0, 0.0, stream="biomedical")
+    eos = tokenizer.eos_token_id
+    return [i for d in docs for i in tokenizer(d["text"], add_special_tokens=False)["input_ids"] + [eos]]
+
+
+def fit_base(model, tokenizer, fit: dict, seed: int, template_date: str, log=print) -> dict:
+    """Miniature only: give a random tiny instruct model general knowledge and a chat format before
+    it becomes a CPT base (a random model has nothing for CPT to make it forget, which is the
+    paper's question). Next-token loss on base_fitting_ids chopped into fixed-length sequences."""
+    return fit_stream(model, base_fitting_ids(tokenizer, fit, seed, template_date), fit, [seed, 18], "fit_base", log)
+
+
+def fit_stream(model, ids: list[int], fit: dict, seed, tag: str, log=print) -> dict:
+    """Next-token training on `ids` chopped into fit["sequence_length"] sequences: fit["steps"]
+    AdamW steps of fit["batch_size"] seeded random sequences, warm-up then linear decay."""
+    import torch
+
+    stream = torch.tensor(ids)
+    length = fit["sequence_length"]
+    sequences = stream[: len(stream) // length * length].view(-1, length)
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=fit["learning_rate"], weight_decay=0.0)
+    warmup = max(1, fit["steps"] // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / fit["steps"])
+    )
+    model.train()
+    for step in range(fit["steps"]):
+        batch = sequences[rng.choice(len(sequences), size=min(fit["batch_size"], len(sequences)), replace=False)]
+        loss = model(input_ids=batch, labels=batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == fit["steps"] - 1:
+            log(f"{tag} step {step}: loss {loss.item():.4f}")
+    model.eval()
+    return {
+        "documents": fit["documents"],
+        "tokens": int(stream.numel()),
+        "steps": fit["steps"],
+        "final_loss": round(loss.item(), 6),
+    }
 
 
 def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixture: dict, log=print):

@@ -62,7 +62,10 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
             mem_mb=lambda w: benchmark_resources(w.model)["mem_mb"],
             cpus_per_task=lambda w: benchmark_resources(w.model)["cpus_per_task"],
         params:
-            tasks=as_json({t: config["benchmarks"]["tasks"][t] for t in _tasks}),
+            # a function: Snakemake would read the braces of Jinja prompt overrides as wildcards
+            tasks=lambda w, tasks=_tasks: as_json(
+                {t: config["benchmarks"]["tasks"][t] for t in tasks}
+            ),
             settings=lambda w: as_json(benchmark_settings(w.model)),
             work_dir=lambda w, group=_group: f"{ROOT}work/benchmarks/{w.model}/{group}",
             out_dir=lambda w, output: os.path.dirname(output.full),

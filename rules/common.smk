@@ -18,6 +18,7 @@ ROOT = config[
 MODELS = config["models"]
 HUB_MODELS = [m for m, spec in MODELS.items() if "hub" in spec]
 TINY_MODELS = [m for m, spec in MODELS.items() if "tiny" in spec]
+MERGED_MODELS = [m for m, spec in MODELS.items() if "merge" in spec]
 FIXTURE = config["fineweb"]["source"] == "fixture"
 
 
@@ -205,6 +206,14 @@ def judge_model_input(stage):
     """The local judge's model folder (backend local), else nothing."""
     judge = stage["judge"]
     return [model_dir(judge["model"])] if judge["backend"] == "local" else []
+
+
+def judge_rules_input(stage):
+    """The rubric judge's rules (backend rubric), else nothing: edited rules rerun the stage (their
+    answers are cached under the rules' digest: unchanged rules stay cached)."""
+    return (
+        ["definemed/rubric_judge.py"] if stage["judge"]["backend"] == "rubric" else []
+    )
 
 
 def prompt_files(*kinds):

@@ -87,6 +87,7 @@ rule train_cpt:
 rule heldout_perplexity:
     input:
         finemed=expand(f"{ROOT}results/finemed/{{shard}}.parquet", shard=SHARDS),
+        general=f"{ROOT}data/fineweb2/{SHARDS[0]}.parquet",
         base=lambda w: model_dir(RUNS[w.run]["base"]),
         cpt=f"{ROOT}models/{{run}}",
     output:
@@ -115,7 +116,7 @@ rule heldout_perplexity:
     shell:
         "python scripts/heldout_perplexity.py --base {input.base} --cpt {input.cpt}"
         " --seed {params.seed} --heldout-fraction {params.heldout} --max-length {params.length}"
-        " --threads {threads} --out {output} {input.finemed} > {log} 2>&1"
+        " --threads {threads} --general-shard {input.general} --out {output} {input.finemed} > {log} 2>&1"
 
 
 rule merge_slerp:

@@ -201,6 +201,7 @@ rule judge_pairwise:
         generations=generation_files(),
         estimate=f"{ROOT}results/judges/cost_estimate.json",
         judge_model=judge_model_input(JUDGES["pairwise"]),
+        judge_rules=judge_rules_input(JUDGES["pairwise"]),
         prompts=prompt_files("pairwise"),
     output:
         verdicts=f"{ROOT}results/judges/pairwise/verdicts.jsonl",
@@ -258,6 +259,7 @@ rule judge_failure_modes:
         generations=generation_files(),
         estimate=f"{ROOT}results/judges/cost_estimate.json",
         judge_model=judge_model_input(JUDGES["failure_modes"]),
+        judge_rules=judge_rules_input(JUDGES["failure_modes"]),
         prompts=prompt_files("failure_modes"),
     output:
         per_model=expand(

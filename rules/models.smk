@@ -48,3 +48,33 @@ rule build_tiny_model:
         "python scripts/build_tiny_model.py --name {wildcards.model} --spec {params.spec:q}"
         " --labelling {params.labelling:q} --fixture {params.fixture:q} --seed {params.seed}"
         " --threads {threads} --out {output} > {log} 2>&1"
+
+
+# A baseline that is a SLERP of two configured models (the miniature's BioMistral-7B-SLERP), with
+# the merge section's A.4 schedule: the same script and checks as the CPT merges.
+rule merge_baseline:
+    input:
+        base=lambda w: model_dir(MODELS[w.model]["merge"]["base"]),
+        other=lambda w: model_dir(MODELS[w.model]["merge"]["model"]),
+    output:
+        model=directory(f"{ROOT}models/{{model}}"),
+        config=f"{ROOT}results/merges/{{model}}/mergekit.yml",
+        check=f"{ROOT}results/merges/{{model}}/check.json",
+    log:
+        f"{ROOT}logs/models/{{model}}.log",
+    benchmark:
+        f"{ROOT}benchmarks/models/{{model}}.tsv"
+    wildcard_constraints:
+        model=one_of(MERGED_MODELS),
+    priority: UPSTREAM_PRIORITY
+    conda:
+        "../envs/merge.yaml"
+    threads: config["threads"]
+    resources:
+        **stage_resources(config["merge"]["resources"]),
+    params:
+        settings=with_template_date(config["merge"]),
+    shell:
+        "python scripts/merge_slerp.py --base {input.base} --cpt {input.other}"
+        " --settings {params.settings:q} --threads {threads} --out {output.model}"
+        " --out-config {output.config} --out-check {output.check} > {log} 2>&1"

@@ -389,10 +389,39 @@ rule figure5:
         " --out-pdf {output.pdf} --out-png {output.png} --points {input} > {log} 2>&1"
 
 
+# The effects between table rows with their noise (paired over the same items) and the held-out
+# perplexity shifts: what the miniature must show, and the paper run's evidence beside its tables.
+rule model_effects:
+    input:
+        effects_inputs(),
+    output:
+        report(
+            f"{ROOT}results/effects.json",
+            caption="../report/effects.rst",
+            category="Reproduction",
+        ),
+    log:
+        f"{ROOT}logs/paper/effects.log",
+    benchmark:
+        f"{ROOT}benchmarks/paper/effects.tsv"
+    conda:
+        "../envs/paper.yaml"
+    params:
+        # a function: Snakemake would read the braces of Jinja prompt overrides as wildcards
+        config=lambda w: as_json({"cpt": config["cpt"], "benchmarks": config["benchmarks"]}),
+        results=f"{ROOT}results",
+        perplexity=lambda w, input: [f for f in input if f.endswith("perplexity.json")],
+        sigma=PAPER["flag_sigma"],
+    shell:
+        "python scripts/model_effects.py --config-json {params.config:q} --results-dir {params.results}"
+        " --perplexity {params.perplexity} --sigma {params.sigma} --out {output} > {log} 2>&1"
+
+
 rule reproduction_report:
     input:
         reproduction_inputs(),
         record=f"{ROOT}results/inputs.json",
+        effects=f"{ROOT}results/effects.json",
     output:
         report(
             f"{ROOT}paper/reproduction.md",
@@ -417,5 +446,5 @@ rule reproduction_report:
         "python scripts/reproduction_report.py --reported-dir paper/reported --root {params.root:q}"
         " --settings {params.settings:q} --display {params.display:q}"
         " --benchmark-tables {params.tables:q} --clusters {params.clusters:q} --claims {params.claims:q}"
-        " {params.miniature} --inputs {input.record}"
+        " {params.miniature} --inputs {input.record} --effects {input.effects}"
         " --out {output} > {log} 2>&1"

@@ -16,7 +16,7 @@ from collections import Counter
 from _cli import set_torch_threads, setup_logging
 from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import read_json, write_json, write_text
-from definemed.judge_client import JudgeClient
+from definemed.judge_client import JudgeClient, judge_name
 from definemed.judge_cost import check_budget
 from definemed.judge_requests import failure_mode_requests, failure_mode_row, generation_weights, load_generations
 
@@ -47,7 +47,7 @@ check_budget(estimate["total"], json.loads(args.judges), f"the judge run ({args.
 requests = failure_mode_requests(read_jsonl(args.queries), load_generations(args.generations), args.models)
 client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)
-judge = stage["judge"]["model"]
+judge = judge_name(stage["judge"])
 rows = [failure_mode_row(r, records[r.custom_id], judge) for r in requests]
 for m in args.models:
     write_text(os.path.join(args.out_dir, f"{m}.jsonl"), jsonl_text(r for r in rows if r["model"] == m))

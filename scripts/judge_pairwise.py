@@ -15,7 +15,7 @@ from collections import Counter
 from _cli import set_torch_threads, setup_logging
 from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import read_json, write_json, write_text
-from definemed.judge_client import JudgeClient
+from definemed.judge_client import JudgeClient, judge_name
 from definemed.judge_cost import check_budget
 from definemed.judge_requests import generation_weights, load_generations, pairwise_requests, verdict_row
 
@@ -46,11 +46,11 @@ requests = pairwise_requests(
 )
 client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)
-judge = stage["judge"]["model"]
+judge = judge_name(stage["judge"])
 rows = [verdict_row(r, records[r.custom_id], judge) for r in requests]
 write_text(args.out, jsonl_text(rows))
 status = Counter(r["status"] for r in rows)
-write_json(args.out_stats, {"judge": stage["judge"]["model"], "backend": stage["judge"]["backend"],
+write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"],
                             "verdicts": len(rows), "status": dict(status), "run": stats.as_dict(),
                             "model_weights_sha256": generation_weights(args.generations)})  # fmt: skip
 log.info("%d verdicts %s -> %s (%s)", len(rows), dict(status), args.out, stats.as_dict())

@@ -16,6 +16,7 @@ from pathlib import Path
 import _cli  # noqa: F401
 from definemed import claims as cl
 from definemed import reproduction as rp
+from definemed.effects import render_effects
 from definemed.io import read_json, write_text
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -32,6 +33,7 @@ p.add_argument(
 )
 p.add_argument("--miniature", action="store_true")
 p.add_argument("--inputs", required=True, help="results/inputs.json: the FineWeb2 files the run read")
+p.add_argument("--effects", help="results/effects.json: effects between rows with their noise")
 p.add_argument("--out", required=True)
 args = p.parse_args()
 
@@ -80,6 +82,10 @@ text = rp.render(
     notes,
     corpus=rp.corpus_note(read_json(args.inputs)),
 )
+judge_files = [results / "judges" / "pairwise" / "winrate.json", results / "judges" / "failure_modes" / "counts.json"]
+if any(f.exists() for f in judge_files):
+    winrate, counts = (read_json(f) if f.exists() else None for f in judge_files)
+    text += "\n" + rp.judge_note(winrate, counts, args.miniature)
 if args.claims:
     spec = json.loads(args.claims)
     families = [cl.Family(**f) for f in spec["families"]]
@@ -121,4 +127,6 @@ if args.claims:
         display=json.loads(args.display),
     )
     text += "\n" + cl.render_claims(cl.evaluate_claims(evidence), args.miniature)
+if args.effects:
+    text += "\n" + render_effects(read_json(args.effects), json.loads(args.display), args.miniature)
 write_text(args.out, text)

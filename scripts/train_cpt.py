@@ -57,6 +57,9 @@ Continual pre-training of `{args.base}` on `{args.packed}` (DeFineMed workflow, 
   {settings["epochs"]} epochs, AdamW lr {settings["learning_rate"]} with linear decay after {settings["warmup_steps"]}
   warm-up steps, weight decay {settings["weight_decay"]}
 - hardware: {summary["world_size"]} x {summary["device"]}, attention {summary["attention"]}
+  ({summary["attention_kernel"]} in {summary["compute_dtype"]})
+- FSDP mixed precision: {summary["fsdp_mixed_precision"]}
+- rotary buffers during training: {summary["rotary_buffer_dtypes"]}
 """,
         )
         (Path(tmp) / "definemed-source.json").write_text(

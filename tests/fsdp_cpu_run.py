@@ -11,8 +11,9 @@ and reference.safetensors: the full parameters as FSDP's summon_full_params give
 
     python tests/fsdp_cpu_run.py OUT_DIR
 
-accelerate 1.15 enables FSDP only for accelerator devices (AcceleratorState picks FSDP only for
-MULTI_GPU/NPU/XPU/... types), so the Trainer cannot run FSDP here; torch's FSDP1 itself runs on CPU.
+One process: FSDP1 silently makes FULL_SHARD a NO_SHARD here (torch/distributed/fsdp/_init_utils.py),
+so this checks layouts and readers, not sharding. The Trainer itself runs under FSDP with 2 and 2 x 2
+ranks in tests/test_cpt_fsdp_trainer.py (tests/fsdp_trainer_run.py switches accelerate to FSDP on CPU).
 """
 
 import functools

@@ -409,12 +409,18 @@ def test_memory_plan_of_the_paper_run():
     config = load(REPO / "config.yaml")
     table, too_big = cpt_memory_table(config, REPO)
     assert too_big == [] and "DOES NOT FIT" not in table
+    # Qwen2.5-7B (152k vocabulary: 7 GiB of loss) comes to about 32.2 GiB (34.6 GB) of an A100's 40 GiB
+    tight = [run for run, spec in config["cpt"]["runs"].items() if spec["base"] == "qwen2.5-7b-instruct"]
+    assert tight and f"TIGHT: {', '.join(tight)}" in table
     for run in config["cpt"]["runs"]:
-        assert re.search(rf"^  {re.escape(run)}\s+\d+ \w+/\d+ .* yes\s+\d+\s+\d+$", table, re.M), table
+        fits = "TIGHT" if run in tight else "yes"
+        assert re.search(rf"^  {re.escape(run)}\s+\d+ \w+/\d+ .* {fits}\s+\d+\s+\d+$", table, re.M), table
+    qwen = HUB_MODEL_SHAPES["Qwen/Qwen2.5-7B-Instruct"]
+    assert 34e9 < cpt_memory(qwen, 8, 8, "HYBRID_SHARD", 4096, 1, True)["total"] < 37e9
     # A.3: Mistral-Small-24B did not fit with per-node sharding on Leonardo's 4 A100-64GB per node
     shape = HUB_MODEL_SHAPES["mistralai/Mistral-Small-24B-Instruct-2501"]
-    assert cpt_memory(shape, 4, 32, "HYBRID_SHARD", 4096, 1, True)["total"] > 64e9
-    assert cpt_memory(shape, 4, 32, "FULL_SHARD", 4096, 1, True)["total"] < 64e9
+    assert cpt_memory(shape, 4, 32, "HYBRID_SHARD", 4096, 1, True)["total"] > 64 * 2**30
+    assert cpt_memory(shape, 4, 32, "FULL_SHARD", 4096, 1, True)["total"] < 64 * 2**30
     runs = config["cpt"]["runs"]
     hybrid = dict(
         config,
@@ -452,3 +458,28 @@ def test_training_reports_the_attention_kernel_sdpa_dispatches_to():
     q = torch.zeros(1, 4, 64, 16)
     assert kernel == f"sdpa:{SDPBackend(torch._fused_sdp_choice(q, q, q, None, 0.0, True)).name}"
     assert attention_kernel(config, "flash_attention_2", torch.bfloat16, "cuda") == "flash_attention_2"
+
+
+def test_fsdp_precision_policy_keeps_buffers_fp32_and_reduces_in_the_configured_dtype():
+    """accelerate's own policy for mixed_precision bf16 casts buffers (the rotary inv_freq) to bf16;
+    definemed.cpt's keeps them fp32 and takes reduce_dtype from cpt.reduce_dtype."""
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    from definemed.config import load
+    from definemed.cpt import fsdp_precision_policy, rank0_loads_only
+
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=1, sync_module_states=False, cpu_ram_efficient_loading=False)
+    plugin.set_mixed_precision("bf16")  # what AcceleratorState does with mixed_precision: bf16 (state.py)
+    assert plugin.mixed_precision_policy.buffer_dtype == torch.bfloat16
+    for reduce in ("float32", "bfloat16"):
+        fsdp_precision_policy(plugin, "bf16", reduce)
+        policy = plugin.mixed_precision_policy
+        assert (policy.param_dtype, policy.reduce_dtype, policy.buffer_dtype) == (
+            torch.bfloat16,
+            getattr(torch, reduce),
+            torch.float32,
+        )
+    assert load(REPO / "config.yaml")["cpt"]["reduce_dtype"] == "float32"
+    env = {"ACCELERATE_USE_FSDP": "true", "FSDP_CPU_RAM_EFFICIENT_LOADING": "true"}
+    assert rank0_loads_only(env) and not rank0_loads_only({**env, "ACCELERATE_USE_FSDP": "false"})
+    assert not rank0_loads_only({"ACCELERATE_USE_FSDP": "true"})

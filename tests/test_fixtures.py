@@ -76,9 +76,38 @@ def test_fixture_text_data_file_rejects_a_value_yaml_reads_as_a_number(tmp_path)
 
     from definemed.fixture_text import DATA_FILE, load
 
-    slots, topics, facts = load()
-    assert len(topics) >= 16 and facts and all(isinstance(v, str) for vs in slots.values() for v in vs)
+    slots, topics, facts, general = load()
+    assert len(topics) >= 16 and facts and general and all(isinstance(v, str) for vs in slots.values() for v in vs)
     bad = tmp_path / "fixture_text.yaml"
     bad.write_text(DATA_FILE.read_text(encoding="utf-8").replace("- '2024'", "- 2024", 1), encoding="utf-8")
     with pytest.raises(ValueError, match=r"slots\.jahr must be a list of strings"):
         load(bad)
+
+
+def test_fixture_facts_are_stated_only_by_their_kind_of_text(tmp_path):
+    """Medical facts only in medical documents, general facts only in ordinary web text, and a fact
+    whose statement lacks its answer, or states its question, or sits under the wrong kind of topic
+    is refused with its entry named."""
+    import pytest
+
+    from definemed import fixture_text as ft
+    from definemed.fixtures import generate_documents
+
+    docs = generate_documents(5, 600, 0.3, 0.05)
+    for kind, facts, medical in (("medical", ft.MEDICAL_FACTS, True), ("general", ft.GENERAL_FACTS, False)):
+        statements = {s for f in facts for s in f["statements"]}
+        stating = [d for d in docs if any(s in d["text"] for s in statements)]
+        assert stating, kind
+        assert all(d["is_medical"] == medical and (medical or d["topic"] in ft.TOPICS) for d in stating), kind
+        assert all(ft.TOPICS[d["topic"]]["medical"] == medical for d in stating), kind
+    text = ft.DATA_FILE.read_text(encoding="utf-8")
+    first = ft.GENERAL_FACTS[0]
+    for old, new, match in [
+        (f"topic: {first['topic']}", "topic: kardiologie", r"general_facts\[0\]\.topic 'kardiologie' is not a non-medical"),
+        (first["statements"][1], first["question"], r"general_facts\[0\]: every statement must contain the answer"),
+    ]:
+        bad = tmp_path / "fixture_text.yaml"
+        general_at = text.index("general_facts:")
+        bad.write_text(text[:general_at] + text[general_at:].replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(ValueError, match=match):
+            ft.load(bad)

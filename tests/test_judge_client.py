@@ -226,3 +226,60 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
         assert CANARY.encode() not in p.read_bytes(), p
         assert CANARY[:20].encode() not in p.read_bytes(), p
     assert Path(log).read_text().count("retry") >= 1
+
+
+# -- the local backend: a tiny LLM judge under xgrammar (the miniature judges with the rubric) ------
+TINY_JUDGE = {  # was the miniature's judge (config/miniature.yaml) before the rubric replaced it
+    "display": "tiny judge",
+    "chat_template": "qwen2.5",
+    "tiny": {"architecture": "qwen2", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2,
+             "intermediate_size": 128, "max_position_embeddings": 4096, "judge_prompts": True,
+             "tokenizer_documents": 300, "vocab_size": 1000},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(tmp_path_factory):
+    """A random tiny Qwen2 judge whose BPE knows the A.7 prompts, built in seconds."""
+    from definemed.tiny_models import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-judge") / "model"
+    build_tiny_model("tiny-judge", validated(TINY_JUDGE, "model"), out, seed=0)
+    return out
+
+
+def test_local_backend_answers_in_schema_through_xgrammar_and_the_cache(tmp_path, tiny_judge):
+    """The LLM-judge path: constrained JSON from a real (random) model, records like the API's,
+    free-text fields capped, a rerun answered from the cache without loading the model."""
+    from definemed.judge_prompts import failure_mode_schema
+
+    pairwise = validated(
+        {"judge": {"backend": "local", "model": "tiny-judge", "max_tokens": 64,
+                   "local": {"max_string_chars": 24, "batch_size": 8}}},
+        "judge_stage",
+    )["judge"]  # fmt: skip
+    failure = {**pairwise, "max_tokens": 400}
+    requests = make_requests(4)
+    fm_requests = [
+        JudgeRequest(f"f{i}", messages("failure_modes", context="K", query=f"Frage {i}?", response=f"Antwort {i}."),
+                     "failure_modes", failure_mode_schema())
+        for i in range(2)
+    ]  # fmt: skip
+    for settings, reqs, schema in ((pairwise, requests, PAIRWISE_SCHEMA), (failure, fm_requests, None)):
+        schema = schema or failure_mode_schema()
+        cache = tmp_path / f"{settings['max_tokens']}.sqlite"
+        client = JudgeClient(settings, cache, model_dir=tiny_judge)
+        records, stats = client.run(reqs)
+        client.close()
+        assert client.model_id.startswith("local:tiny-judge@")  # the build's identity, not the key alone
+        assert stats.sent == len(reqs) and stats.answered + stats.failed == len(reqs)
+        answers = [parse_answer(records[r.custom_id], schema)[0] for r in reqs]
+        assert sum(a is not None for a in answers) >= len(reqs) - 1  # valid by construction up to max_tokens
+        for a in answers:
+            if a is not None and "reasoning" in a:
+                assert len(a["reasoning"]) <= 24  # add_max_length on free text
+        again = JudgeClient(settings, cache, model_dir=tiny_judge)
+        records2, stats2 = again.run(reqs)
+        assert stats2.sent == 0 and stats2.cached == len(reqs) and again._local is None  # no model loaded
+        assert {k: v["content"] for k, v in records2.items()} == {k: v["content"] for k, v in records.items()}
+        again.close()

@@ -13,6 +13,7 @@ from conftest import REPO
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
 from definemed.generation import generation_models, instruct_base, read_jsonl
+from definemed.judge_client import judge_name
 from definemed.judge_prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
 from definemed.judge_requests import generation_weights
 from definemed.judge_stats import failure_mode_counts, wilson, winrate_matrix
@@ -141,12 +142,13 @@ def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature
     n_queries = miniature_config["medalpaca"]["sample_size"]
     pairs = len(judged) * (len(judged) - 1) // 2
     assert len(verdicts) == pairs * 2 * n_queries  # every pair, query and order
-    max_chars = miniature_config["judges"]["pairwise"]["judge"]["local"]["max_string_chars"]
+    judge = miniature_config["judges"]["pairwise"]["judge"]
     valid = [v for v in verdicts if v["status"] == "valid"]
     assert len(valid) >= 0.9 * len(verdicts)
     for v in valid:
         jsonschema.validate({"reasoning": v["reasoning"], "winner": v["winner_label"]}, PAIRWISE_SCHEMA)
-        assert len(v["reasoning"]) <= max_chars
+        if judge["backend"] == "local":
+            assert len(v["reasoning"]) <= judge["local"]["max_string_chars"]
         assert v["winner"] == {"A": v["model_a"], "B": v["model_b"], "0": "tie"}[v["winner_label"]]
     # both presentation orders of each (pair, query)
     orders = {(tuple(v["pair"]), v["query_id"], v["model_a"]) for v in verdicts}
@@ -154,7 +156,8 @@ def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature
 
     out = json.loads((pw / "winrate.json").read_text())
     assert out["models"] == judged and set(out["display"]) == set(judged)
-    assert out["judge"] == "tiny-judge"
+    assert out["judge"] == judge_name(judge)  # the rubric: its name and rules (Figure 2's title)
+    assert out["position_bias"]["share"] is None or out["position_bias"]["share"] < 0.65
     # recompute from verdicts.jsonl, independently of definemed.judge_stats
     for row in judged:
         assert row not in out["matrix"][row]
@@ -199,7 +202,7 @@ def test_miniature_failure_modes(miniature, miniature_config, judged):
 
 def test_miniature_cost_estimate_is_written_before_judging(miniature):
     est = json.loads((miniature / "results" / "judges" / "cost_estimate.json").read_text())
-    assert est["currency"] == "USD" and est["total"] == 0.0  # the local judge costs nothing
-    assert est["calls"]["pairwise"]["backend"] == "local" and est["calls"]["pairwise"]["input_tokens"] > 0
+    assert est["currency"] == "USD" and est["total"] == 0.0  # the rubric judge costs nothing
+    assert est["calls"]["pairwise"]["backend"] == "rubric" and est["calls"]["pairwise"]["input_tokens"] > 0
     verdicts = miniature / "results" / "judges" / "pairwise" / "verdicts.jsonl"
     assert (miniature / "results" / "judges" / "cost_estimate.json").stat().st_mtime <= verdicts.stat().st_mtime

@@ -148,8 +148,10 @@ def test_plan_command():
     assert int(row.group(2)) == 3 * 3 + 2  # 24 h submissions
     assert re.search(r"definemed-mistral-small-24b\s+128\s+48\s+6144\s+128\s+48\s+6144", out), out
     assert re.search(r"definemed-qwen2.5-7b\s+64\s+64\s+4096\s+64\s+64\s+4096", out), out
-    # per CPT run: memory per GPU against the declared GPU memory, checkpoint disk (GB)
-    assert re.search(r"^  definemed-qwen2.5-7b\s+64 hybrid/8\s+7.62B .* 40  yes\s+91\s+\d+$", out, re.M), out
+    # per CPT run: memory per GPU against the declared GPU memory (GiB), checkpoint disk (GB); the
+    # Qwen2.5-7B runs are tight on an A100's 40 GiB (definemed/plan.py TIGHT_SHARE)
+    assert re.search(r"^  definemed-qwen2.5-7b\s+64 hybrid/8\s+7.62B .* 40  TIGHT\s+91\s+\d+$", out, re.M), out
+    assert "TIGHT: definemed-qwen2.5-7b, fineweb2-qwen2.5-7b" in out
     assert re.search(r"^  definemed-mistral-small-24b\s+128 full/128\s+23.57B .* 64  yes\s+283\s+\d+$", out, re.M), out
 
 

@@ -47,3 +47,48 @@ def test_chat_templates_and_special_tokens_follow_the_real_families(miniature):
     assert rendered.startswith("<s>[SYSTEM_PROMPT]You are Mistral Small 3") and rendered.endswith("[INST]Hallo[/INST]")
     for special in ("[INST]", "[/INST]"):
         assert len(mistral(special, add_special_tokens=False)["input_ids"]) == 1
+
+
+def test_base_fitting_stream_states_general_facts_never_medical_ones_and_chats(tiny_model):
+    """The bases' fitting text (fit_base): ordinary web text with the general facts, never a medical
+    fact (CPT must have something to add), and chat exchanges that end the assistant's turn."""
+    from definemed import fixture_text as ft
+    from definemed.tiny_models import base_fitting_ids
+
+    tok = AutoTokenizer.from_pretrained(tiny_model("tiny-qwen2.5-7b-instruct"))
+    fit = {"documents": 300, "chat_share": 0.3, "chat_answer_words": 40}
+    ids = base_fitting_ids(tok, fit, seed=3, template_date="2025-01-30")
+    text = tok.decode(ids)
+    assert any(s in text for f in ft.GENERAL_FACTS for s in f["statements"])
+    assert not any(s in text for f in ft.MEDICAL_FACTS for s in f["statements"])
+    assert text.count("<|im_start|>assistant\n") > 50
+    assert text.count("<|im_start|>assistant\n") == text.count("<|im_start|>user\n")
+    assert base_fitting_ids(tok, fit, seed=3, template_date="2025-01-30") == ids  # seeded
+
+
+def test_fit_base_teaches_the_general_text(tiny_model):
+    """A few fitting steps lower the loss on unseen ordinary text of the same kind: the bases know
+    something before CPT (30 steps: from ~6.9, a random model's, to ~5.9)."""
+    import torch
+
+    from definemed.fixtures import generate_documents
+    from definemed.tiny_models import fit_base
+
+    path = tiny_model("tiny-qwen2.5-7b-instruct")
+    tok = AutoTokenizer.from_pretrained(path)
+    held_out = [d["text"] for d in generate_documents(11, 8, 0.0, 0.0, stream="heldout-test")]
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in held_out]
+    batch = torch.tensor([i[:64] for i in ids if len(i) >= 64])
+
+    def loss(model):
+        with torch.inference_mode():
+            return model(input_ids=batch, labels=batch).loss.item()
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    before = loss(model)
+    fit = {"documents": 200, "steps": 30, "batch_size": 8, "sequence_length": 64, "learning_rate": 0.003,
+           "chat_share": 0.3, "chat_answer_words": 40}  # fmt: skip
+    summary = fit_base(model, tok, fit, seed=3, template_date="2025-01-30", log=lambda *_: None)
+    assert summary["steps"] == 30 and summary["tokens"] > 0
+    assert loss(model) < before - 0.5, (before, loss(model))

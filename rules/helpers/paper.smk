@@ -219,3 +219,19 @@ def paper_judge_targets():
         fig=["figure2", "figure3"],
         ext=["pdf", "png"],
     ) + expand(f"{ROOT}paper/tables/table10.{{ext}}", ext=["md", "tex"])
+
+
+def effects_inputs():
+    """Per-sample logs of every model the effects compare (results/effects.json) and the held-out
+    perplexities of every CPT run."""
+    from definemed.effects import comparisons
+
+    files = []
+    for c in comparisons(config):
+        for model in (c["before"], c["after"]):
+            files += [
+                f"{ROOT}results/benchmarks/{model}/{t}.samples.jsonl"
+                for t in BENCHMARK_GROUPS.get(c["group"], [])
+            ]
+    files += [f"{ROOT}results/cpt/{run}/perplexity.json" for run in config["cpt"]["runs"]]
+    return sorted(set(files))
