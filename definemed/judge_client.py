@@ -87,12 +87,14 @@ def _with_each_node(schema: dict, change) -> dict:
 
 
 def add_max_length(schema: dict, max_chars: int) -> dict:
-    """A copy of `schema` whose free-text strings carry maxLength: a random or weak local model
-    under a grammar may otherwise write one string forever."""
+    """A copy of `schema` whose free-text strings are capped at `max_chars`: a random or weak local
+    model under a grammar may otherwise write one string forever. The cap is a pattern, not
+    maxLength: xgrammar 0.2.8 turns maxLength into the class [^"\\\r\n], which lets raw control
+    characters through (invalid JSON); the pattern excludes them, quotes and escapes."""
 
     def cap(node):
-        if node.get("type") == "string" and "enum" not in node and "maxLength" not in node:
-            node["maxLength"] = max_chars
+        if node.get("type") == "string" and not {"enum", "maxLength", "pattern"} & node.keys():
+            node["pattern"] = f'^[^\\x00-\\x1f"\\\\]{{0,{max_chars}}}$'
 
     return _with_each_node(schema, cap)
 

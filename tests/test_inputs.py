@@ -239,7 +239,7 @@ def test_in_the_paper_dag_only_fetch_rules_reach_the_hub_and_network_rules_run_w
     api = {"translate_medqa", "translate_medalpaca", "judge_pairwise", "judge_failure_modes"}
     small = {f"table{k}" for k in (2, 3, 5, 6, 7, 8, 10)} | {"benchmark_table", "reproduction_report", "rulegraph"}
     small |= {f"figure{k}" for k in (1, 2, 3, 4, 5)} | {"evaluate_labels", "false_positive_sheet"}
-    small |= {"judge_cost_estimate", "pairwise_winrate", "failure_mode_counts"}
+    small |= {"judge_cost_estimate", "pairwise_winrate", "failure_mode_counts", "model_effects"}
     assert set(placement["local"]) == hub_fetch | api | small  # the Snakefile's small CPU jobs stay local
     # with a fetch partition, the network rules are Slurm jobs there instead
     env = dict(os.environ, DEFINEMED_SLURM_FETCH_PARTITION="transfer", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")

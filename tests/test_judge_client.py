@@ -234,7 +234,7 @@ TINY_JUDGE = {  # was the miniature's judge (config/miniature.yaml) before the r
     "chat_template": "qwen2.5",
     "tiny": {"architecture": "qwen2", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2,
              "intermediate_size": 128, "max_position_embeddings": 4096, "judge_prompts": True,
-             "tokenizer_documents": 300, "vocab_size": 1000},
+             },
 }  # fmt: skip
 
 
