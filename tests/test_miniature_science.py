@@ -9,6 +9,7 @@ downstream jobs rerun through Snakemake; the CPT and merge effects of that run n
 """
 
 import json
+import os
 import shutil
 
 import pytest
@@ -116,9 +117,12 @@ def sabotaged(miniature, miniature_config, tmp_path_factory):
     weights = sorted(p.name for p in (models / base).glob("*.safetensors"))
     assert weights == sorted(p.name for p in (models / run).glob("*.safetensors"))
     for name in weights:
-        shutil.copy(models / base / name, models / run / name)  # newer than its inputs: downstream reruns
+        shutil.copy(models / base / name, models / run / name)
+    # Snakemake dates a directory output by the .snakemake_timestamp it writes inside, which
+    # overwriting the weights leaves alone: date it now, as a CPT job that wrote them would
+    os.utime(models / run / ".snakemake_timestamp")
     proc = snakemake(work, *PROFILE, "miniature/results/effects.json")
-    assert f"merge_slerp" in proc.stdout + proc.stderr
+    assert "merge_slerp" in proc.stdout + proc.stderr
     return work / "miniature", run, base
 
 
