@@ -213,7 +213,8 @@ def _pattern(effects: dict, name) -> list[str]:
     return [
         "The miniature's pattern (its bases were fitted on ordinary web text that states the general",
         "facts, then trained on medical text only; this is the miniature's design, not the paper's result:",
-        "the paper's 7B runs gained on Table 11 while its 24B run lost, 70.79 -> 68.41, and its merge recovered, 70.11):",
+        "the paper's 7B runs gained on Table 11 while its 24B run lost, 70.79 -> 68.41, and its merge",
+        "recovered, 70.11):",
         "",
         sentence("CPT raises the medical average over the base", verdicts("CPT vs base", "medical")),
         sentence("the merge keeps part of that gain over the base", verdicts("merge vs base", "medical")),

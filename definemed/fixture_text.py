@@ -4,7 +4,8 @@ definemed/data/fixture_text.yaml (what each part is: that file's header).
 SLOTS fills the placeholders of titles and sentences, TOPICS are the corpus's topics (medical,
 ordinary web text, health-adjacent hard negatives), MEDICAL_FACTS the textbook facts that only
 medical documents state and GENERAL_FACTS the everyday facts that only ordinary web text states:
-the fixture benchmarks ask about both, so what a model learns from which text is measurable. Read once, at import; a malformed file stops with its key named.
+the fixture benchmarks ask about both, so what a model learns from which text is measurable.
+Read once, at import; a malformed file stops with its key named.
 """
 
 from __future__ import annotations

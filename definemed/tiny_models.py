@@ -169,7 +169,10 @@ def build_tiny_model(
         fitted = fit_base(model, tokenizer, tiny["fit_base"], seed, labelling["chat_template_date"], log)
     if tiny.get("fit_medical"):
         ids = medical_fitting_ids(tokenizer, tiny["fit_medical"], seed)
-        fitted = {"base": fitted, "medical": fit_stream(model, ids, tiny["fit_medical"], [seed, 19], "fit_medical", log)}
+        fitted = {
+            "base": fitted,
+            "medical": fit_stream(model, ids, tiny["fit_medical"], [seed, 19], "fit_medical", log),
+        }
     if tiny.get("fit_labeller"):
         if labelling is None:
             raise ValueError(f"models.{name}.tiny.fit_labeller needs the labelling section")

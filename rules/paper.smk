@@ -408,8 +408,10 @@ rule model_effects:
         "../envs/paper.yaml"
     params:
         # a function: Snakemake would read the braces of Jinja prompt overrides as wildcards
-        config=lambda w: as_json({"cpt": config["cpt"], "benchmarks": config["benchmarks"]}),
-        results=f"{ROOT}results",
+        config=lambda w: as_json(
+            {"cpt": config["cpt"], "benchmarks": config["benchmarks"]}
+        ),
+        results=lambda w, output: os.path.dirname(output[0]),
         perplexity=lambda w, input: [f for f in input if f.endswith("perplexity.json")],
         sigma=PAPER["flag_sigma"],
     shell:

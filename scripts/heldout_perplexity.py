@@ -46,7 +46,9 @@ general_rows = [
 general = pq.read_table(args.general_shard, columns=["text"]).column("text").take(general_rows).to_pylist()
 for name, found in (("FineMed-de", texts), (f"{args.general_shard} outside FineMed-de", general)):
     if not found:
-        raise SystemExit(f"no held-out documents in {name} at fraction {args.heldout_fraction}; raise cpt.heldout_fraction")
+        raise SystemExit(
+            f"no held-out documents in {name} at fraction {args.heldout_fraction}; raise cpt.heldout_fraction"
+        )
 
 
 def compare(docs: list[str]) -> dict:

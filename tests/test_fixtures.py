@@ -103,7 +103,11 @@ def test_fixture_facts_are_stated_only_by_their_kind_of_text(tmp_path):
     text = ft.DATA_FILE.read_text(encoding="utf-8")
     first = ft.GENERAL_FACTS[0]
     for old, new, match in [
-        (f"topic: {first['topic']}", "topic: kardiologie", r"general_facts\[0\]\.topic 'kardiologie' is not a non-medical"),
+        (
+            f"topic: {first['topic']}",
+            "topic: kardiologie",
+            r"general_facts\[0\]\.topic 'kardiologie' is not a non-medical",
+        ),
         (first["statements"][1], first["question"], r"general_facts\[0\]: every statement must contain the answer"),
     ]:
         bad = tmp_path / "fixture_text.yaml"

@@ -233,5 +233,7 @@ def effects_inputs():
                 f"{ROOT}results/benchmarks/{model}/{t}.samples.jsonl"
                 for t in BENCHMARK_GROUPS.get(c["group"], [])
             ]
-    files += [f"{ROOT}results/cpt/{run}/perplexity.json" for run in config["cpt"]["runs"]]
+    files += [
+        f"{ROOT}results/cpt/{run}/perplexity.json" for run in config["cpt"]["runs"]
+    ]
     return sorted(set(files))
