@@ -46,6 +46,8 @@ def benchmark_settings(name):
     """benchmarks section for one model: vLLM tensor parallelism from the model's GPU count."""
     bench = dict(config["benchmarks"], seed=config["seed"])
     bench.pop("tasks"), bench.pop("baselines"), bench.pop("resources")
+    if bench["apply_chat_template"]:  # lm-eval renders the templates: the day they print
+        bench["chat_template_date"] = config["chat_template_date"]
     if bench["backend"] == "vllm":
         bench["model_args"] = {
             **bench["model_args"],
