@@ -254,12 +254,38 @@ def check_locked_revisions(records: list[dict], cache_dir) -> None:
 # --- running and summarising -----------------------------------------------------------------
 
 
+def check_backend_settings(bench: dict) -> None:
+    """Refuse, before any job starts, what envs/benchmarks.yaml cannot run: lm-eval's vLLM data
+    parallelism (model_args.data_parallel_size > 1) dispatches through ray, which the env does not
+    carry (and which is known to hang); the workflow parallelises over jobs instead, one per model
+    and task group, each on its model's tensor-parallel GPUs (benchmarks.tensor_parallel)."""
+    args = bench.get("model_args") or {}
+    dp = int(args.get("data_parallel_size", 1) or 1)
+    if dp > 1:
+        raise ValueError(
+            f"benchmarks.model_args.data_parallel_size: {dp} is not supported: lm-eval's vLLM data parallelism "
+            "needs ray, which envs/benchmarks.yaml does not carry; the workflow already runs one job per model "
+            "and task group in parallel (GPUs per job: benchmarks.tensor_parallel). Remove it."
+        )
+    if "tensor_parallel_size" in args:
+        raise ValueError(
+            "benchmarks.model_args.tensor_parallel_size: set per model by benchmarks.tensor_parallel "
+            "(the job requests that many GPUs); remove it from model_args"
+        )
+
+
 def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> dict:
     """Run lm-eval on `tasks` ({key: spec with resolved `data` paths}) and return its results dict
     (with per-sample logs). Local-data tasks go through generated include-overrides."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    check_backend_settings(
+        {
+            **settings,
+            "model_args": {k: v for k, v in settings.get("model_args", {}).items() if k != "tensor_parallel_size"},
+        }
+    )
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     names, hub_tasks = {}, False

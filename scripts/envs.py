@@ -40,17 +40,25 @@ def uv() -> str:
     return found
 
 
-def compile_env(source: Path) -> list[str]:
-    """Every package of the env pinned, as uv resolves the source's pip list (raises on conflict)."""
+def compile_env(source: Path, prefer: Path | None = None) -> list[str]:
+    """Every package of the env pinned, as uv resolves the source's pip list (raises on conflict).
+    `prefer`: a locked env file whose pins uv keeps where they still resolve (its --output-file
+    preferences), so that a lock changes only what the source's change needs."""
     env = read_env(source)
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "requirements.in"
         req.write_text("\n".join(env.pip) + "\n")
+        out = Path(tmp) / "requirements.txt"
+        if prefer is not None and prefer.is_file():
+            out.write_text("\n".join(read_env(prefer).pip) + "\n")
         proc = subprocess.run(
             [uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-config",
-             "--python-version", env.python_version(), "--python-platform", PLATFORM, str(req)],
+             "--python-version", env.python_version(), "--python-platform", PLATFORM,
+             *(["--output-file", str(out)] if out.exists() else []), str(req)],
             capture_output=True, text=True,
         )  # fmt: skip
+        if out.exists():
+            proc.stdout = out.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{source.relative_to(REPO)} does not resolve:\n{proc.stderr.strip()}")
     return [line for line in proc.stdout.splitlines() if line and not line.startswith("#")]
@@ -80,7 +88,7 @@ def resolve(names: list[str]) -> int:
 
 def lock(names: list[str]) -> int:
     for source in sources(names):
-        pinned = compile_env(source)
+        pinned = compile_env(source, prefer=REPO / "envs" / source.name)
         write_text(REPO / "envs" / source.name, lock_text(source, pinned))
         log.info("envs/%s: %d packages pinned", source.name, len(pinned))
     return 0

@@ -90,3 +90,45 @@ def test_lm_eval_renders_date_printing_templates_on_the_configured_day(tiny_mode
 def test_the_benchmark_settings_carry_the_date_when_lm_eval_applies_templates():
     helper = (REPO / "rules" / "helpers" / "benchmarks.smk").read_text()
     assert 'bench["chat_template_date"] = config["chat_template_date"]' in helper
+
+
+def test_the_benchmarks_env_carries_every_backend_it_names():
+    """envs/benchmarks.yaml runs each lm-eval backend the config may name (schema: vllm, hf): the
+    lm_eval line asks for the backend's extra and the lock pins what that extra requires (lm-eval
+    0.4.13's hf extra: transformers, torch, accelerate, peft; lm_eval/models/huggingface.py imports
+    accelerate and peft at its top)."""
+    import re
+    from importlib.metadata import metadata
+
+    import yaml
+
+    from definemed.envs import canonical, read_env
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    backends = schema["properties"]["benchmarks"]["properties"]["backend"]["enum"]
+    source = read_env(REPO / "envs" / "source" / "benchmarks.yaml").requirements()
+    extras = set(re.search(r"\[(.*)\]", source["lm-eval"]).group(1).split(","))
+    locked = read_env(REPO / "envs" / "benchmarks.yaml").requirements()
+    requires = metadata("lm_eval").get_all("Requires-Dist")
+    for backend in backends:
+        assert backend in extras, f"envs/source/benchmarks.yaml: lm_eval without its {backend!r} extra"
+        needed = {canonical(re.match(r"[A-Za-z0-9._-]+", r).group(0)) for r in requires if f'extra == "{backend}"' in r}
+        assert needed and needed <= set(locked), f"envs/benchmarks.yaml lacks {sorted(needed - set(locked))}"
+    assert {"accelerate", "peft"} <= set(locked)
+
+
+def test_data_parallel_is_refused_before_any_job_starts():
+    from definemed.benchmarks import check_backend_settings
+
+    check_backend_settings({"backend": "vllm", "model_args": {"gpu_memory_utilization": 0.9}})
+    with pytest.raises(ValueError, match="data_parallel_size: 2 is not supported: .* needs ray"):
+        check_backend_settings({"backend": "vllm", "model_args": {"data_parallel_size": 2}})
+    with pytest.raises(ValueError, match="tensor_parallel_size: set per model by benchmarks.tensor_parallel"):
+        check_backend_settings({"backend": "vllm", "model_args": {"tensor_parallel_size": 2}})
+    # at the workflow's parse time, and in the job itself
+    helper = (REPO / "rules" / "helpers" / "benchmarks.smk").read_text()
+    assert 'check_backend_settings(config["benchmarks"])' in helper
+    with pytest.raises(ValueError, match="data_parallel_size"):
+        benchmarks.evaluate(
+            "m", {}, {"model_args": {"data_parallel_size": 4}, "apply_chat_template": False}, "vllm", "w"
+        )
