@@ -209,7 +209,69 @@ def lm_eval_version() -> str:
     return version("lm_eval")
 
 
+# --- the locked dataset revisions ----------------------------------------------------------------
+
+
+def cached_dataset_copies(repo: str, cache_dir) -> dict[str, list[Path]]:
+    """Revision -> cached copies of Hub dataset `repo` in a datasets cache. datasets 5.2 keeps a
+    Hub dataset at <cache>/<namespace>___<snake_case name>/<config id>/<version>/<commit sha>/
+    (builder.py _relative_data_dir; the hash of a Hub dataset without a script is its commit)."""
+    from datasets.naming import camelcase_to_snakecase
+
+    parts = repo.split("/")
+    parts[-1] = camelcase_to_snakecase(parts[-1])
+    root = Path(cache_dir) / "___".join(parts)
+    copies: dict[str, list[Path]] = {}
+    for path in sorted(root.glob("*/*/*")):
+        if path.is_dir():
+            copies.setdefault(path.name, []).append(path)
+    return copies
+
+
+def check_locked_revisions(records: list[dict], cache_dir) -> None:
+    """Refuse to evaluate unless every Hub dataset the tasks read is cached at exactly the lock's
+    revision and at no other: offline, datasets finds a cached dataset by name and config and takes
+    the newest copy whatever its revision (datasets/packaged_modules/cache/cache.py
+    _find_hash_in_cache), and lm-eval passes no revision. `records`: fetch_lm_eval_dataset's
+    records ({repo, revision, configs})."""
+    for record in records:
+        repo, locked = record["repo"], record["revision"]
+        copies = cached_dataset_copies(repo, cache_dir)
+        other = sorted(set(copies) - {locked})
+        if other:
+            raise ValueError(
+                f"lm-eval dataset {repo}: the cache {cache_dir} holds revision(s) {', '.join(other)} beside the "
+                f"lock's {locked} (inputs.lock.yaml); offline, datasets would read the newest copy, not the "
+                f"lock's. Remove {', '.join(str(p) for r in other for p in copies[r])}"
+            )
+        if locked not in copies:
+            raise ValueError(
+                f"lm-eval dataset {repo}: no copy at the lock's revision {locked} in {cache_dir} "
+                "(rule fetch_lm_eval_dataset fetches it)"
+            )
+
+
 # --- running and summarising -----------------------------------------------------------------
+
+
+def check_backend_settings(bench: dict) -> None:
+    """Refuse, before any job starts, what envs/benchmarks.yaml cannot run: lm-eval's vLLM data
+    parallelism (model_args.data_parallel_size > 1) dispatches through ray, which the env does not
+    carry (and which is known to hang); the workflow parallelises over jobs instead, one per model
+    and task group, each on its model's tensor-parallel GPUs (benchmarks.tensor_parallel)."""
+    args = bench.get("model_args") or {}
+    dp = int(args.get("data_parallel_size", 1) or 1)
+    if dp > 1:
+        raise ValueError(
+            f"benchmarks.model_args.data_parallel_size: {dp} is not supported: lm-eval's vLLM data parallelism "
+            "needs ray, which envs/benchmarks.yaml does not carry; the workflow already runs one job per model "
+            "and task group in parallel (GPUs per job: benchmarks.tensor_parallel). Remove it."
+        )
+    if "tensor_parallel_size" in args:
+        raise ValueError(
+            "benchmarks.model_args.tensor_parallel_size: set per model by benchmarks.tensor_parallel "
+            "(the job requests that many GPUs); remove it from model_args"
+        )
 
 
 def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> dict:
@@ -218,6 +280,12 @@ def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> 
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    check_backend_settings(
+        {
+            **settings,
+            "model_args": {k: v for k, v in settings.get("model_args", {}).items() if k != "tensor_parallel_size"},
+        }
+    )
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     names, hub_tasks = {}, False
@@ -239,23 +307,48 @@ def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> 
     model_args = {"pretrained": str(model_dir), "dtype": settings["dtype"], **settings.get("model_args", {})}
     if backend == "hf":
         model_args.setdefault("device", "cuda" if _cuda() else "cpu")
-    results = lm_eval.simple_evaluate(
-        model=backend,
-        model_args=model_args,
-        tasks=[names[k] for k in tasks],
-        num_fewshot=settings.get("num_fewshot"),
-        batch_size=settings["batch_size"],
-        apply_chat_template=settings["apply_chat_template"],
-        fewshot_as_multiturn=settings["apply_chat_template"],
-        task_manager=manager,
-        log_samples=True,
-        random_seed=settings["seed"],
-        numpy_random_seed=settings["seed"],
-        torch_random_seed=settings["seed"],
-        fewshot_random_seed=settings["seed"],
-    )
+    with lm_eval_template_day(model_dir, settings):
+        results = lm_eval.simple_evaluate(
+            model=backend,
+            model_args=model_args,
+            tasks=[names[k] for k in tasks],
+            num_fewshot=settings.get("num_fewshot"),
+            batch_size=settings["batch_size"],
+            apply_chat_template=settings["apply_chat_template"],
+            fewshot_as_multiturn=settings["apply_chat_template"],
+            task_manager=manager,
+            log_samples=True,
+            random_seed=settings["seed"],
+            numpy_random_seed=settings["seed"],
+            torch_random_seed=settings["seed"],
+            fewshot_random_seed=settings["seed"],
+        )
     results["definemed_task_names"] = names
     return results
+
+
+def lm_eval_template_day(model_dir, settings: dict):
+    """The clock lm-eval's chat templates read while it evaluates: with apply_chat_template, lm-eval
+    renders each prompt itself (its hf and vllm backends call the tokenizer's apply_chat_template
+    in this process), and a template that prints the date (Mistral-Small-3's `strftime_now`) would
+    print today's. Rendered on definemed.chat's clock at `chat_template_date` instead, as labelling
+    and generation are; refused when the settings carry no date for such a template."""
+    import contextlib
+
+    from definemed.chat import template_clock, template_prints_date
+
+    if not settings.get("apply_chat_template"):
+        return contextlib.nullcontext()
+    date = settings.get("chat_template_date")
+    if date is None:
+        if template_prints_date(model_dir):
+            raise ValueError(
+                f"benchmarks.apply_chat_template: the chat template of {model_dir} prints the date "
+                "(strftime_now) and the settings carry no chat_template_date: lm-eval would write the day "
+                "it runs into every prompt"
+            )
+        return contextlib.nullcontext()
+    return template_clock(date)
 
 
 def _cuda() -> bool:
@@ -295,6 +388,7 @@ def task_summary(results: dict, key: str, spec: dict, model: str, settings: dict
         "items_expected": spec.get("items"),
         "num_fewshot": results["n-shot"].get(name, shots.pop() if len(shots) == 1 else None),
         "apply_chat_template": settings["apply_chat_template"],
+        **({"chat_template_date": settings.get("chat_template_date")} if settings["apply_chat_template"] else {}),
         "backend": settings["backend"],
         "dtype": settings["dtype"],
         "lm_eval_version": lm_eval_version(),

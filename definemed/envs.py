@@ -304,6 +304,26 @@ def locked_digest(locked: Path) -> str | None:
     return m.group(1) if m else None
 
 
+# --- wheels on older clusters -------------------------------------------------------------------
+
+# The platform of common HPC login and compute nodes: RHEL 8 class systems (Rocky, Alma) have
+# glibc 2.28. `scripts/envs.py wheels` resolves every lock's pins there with wheels only.
+WHEEL_PLATFORM = "x86_64-manylinux_2_28"
+# What the locks pin without a manylinux_2_28 x86_64 wheel, and what installing it there takes
+# (checked by `python scripts/envs.py wheels`, tests/test_envs.py). pip builds these from source.
+SOURCE_BUILDS = {
+    # vllm 0.33.0 requires llguidance>=1.7.0,<1.8.0; every 1.7.x wheel for CPython 3.11 on x86_64
+    # is manylinux_2_31 (the manylinux2014 ones are for free-threaded 3.14 only); 1.6.1, the last
+    # with a manylinux_2_28 wheel, is outside vllm's range
+    "llguidance": "glibc >= 2.31, or a Rust toolchain (cargo, rustc) for pip's maturin build of the source",
+    # pure-Python source distributions: built by pip with setuptools, no compiler
+    "rouge-score": "none (pure Python)",
+    "sqlitedict": "none (pure Python)",
+    "word2number": "none (pure Python)",
+    "connection-pool": "none (pure Python)",
+}
+
+
 # --- the check ---------------------------------------------------------------------------------
 
 # vLLM is a backend the rules choose together with its env: label_documents and generate_responses

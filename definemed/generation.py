@@ -49,6 +49,25 @@ def instruct_base(config: dict, name: str) -> str:
     return runs[run]["base"]
 
 
+def tensor_parallel(config: dict, name: str) -> int:
+    """GPUs of `name`'s generation job under the vllm backend, its vLLM tensor-parallel degree:
+    `generation.tensor_parallel` of its instruct base (a base, its CPT runs and their merges share
+    one shape), 1 where the base is not listed; the transformers backend: 1."""
+    gen = config["generation"]
+    if gen["backend"] != "vllm":
+        return 1
+    return int(gen.get("tensor_parallel", {}).get(instruct_base(config, name), 1))
+
+
+def generation_settings(config: dict, name: str) -> dict:
+    """The generation section as `name`'s job reads it: with the day chat templates print and,
+    under vllm, the model's tensor-parallel degree as `vllm.tensor_parallel_size`."""
+    gen = {k: v for k, v in config["generation"].items() if k != "tensor_parallel"}
+    if gen["backend"] == "vllm":
+        gen["vllm"] = {**gen.get("vllm", {}), "tensor_parallel_size": tensor_parallel(config, name)}
+    return {**gen, "chat_template_date": config["chat_template_date"]}
+
+
 # -- queries --------------------------------------------------------------------------------------
 def read_jsonl(path) -> list[dict]:
     with open(path, encoding="utf-8") as f:

@@ -170,6 +170,7 @@ HUB_MODEL_SHAPES = {
         "head_dim": 128,
         "tie_word_embeddings": False,
         "attention_bias": False,
+        "max_position_embeddings": 32768,
     },
     "Qwen/Qwen2.5-7B-Instruct": {
         "vocab_size": 152064,
@@ -181,6 +182,7 @@ HUB_MODEL_SHAPES = {
         "head_dim": 128,
         "tie_word_embeddings": False,
         "attention_bias": True,  # Qwen2 has biases on q, k and v
+        "max_position_embeddings": 32768,
     },
     "mistralai/Mistral-Small-24B-Instruct-2501": {
         "vocab_size": 131072,
@@ -192,6 +194,48 @@ HUB_MODEL_SHAPES = {
         "head_dim": 128,
         "tie_word_embeddings": False,
         "attention_bias": False,
+        "max_position_embeddings": 32768,
+    },
+    # the zero-shot labeller (3.2, A.1): 8 experts per layer, 2 active; 46.7B parameters
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": {
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "tie_word_embeddings": False,
+        "attention_bias": False,
+        "num_local_experts": 8,
+        "max_position_embeddings": 32768,
+    },
+    # the benchmark baselines (Table 4, 11): Mistral-7B-Instruct-v0.1's shape (32,000 tokens)
+    "BioMistral/BioMistral-7B": {
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "tie_word_embeddings": False,
+        "attention_bias": False,
+        "max_position_embeddings": 32768,
+    },
+}
+HUB_MODEL_SHAPES["BioMistral/BioMistral-7B-SLERP"] = HUB_MODEL_SHAPES["BioMistral/BioMistral-7B"]
+# the classifier's backbone (3.2, A.2), an encoder: 278M parameters with its classification head
+HUB_ENCODER_SHAPES = {
+    "FacebookAI/xlm-roberta-base": {
+        "vocab_size": 250002,
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "max_position_embeddings": 514,
+        "type_vocab_size": 1,
+        "num_labels": 2,
     },
 }
 GIB = 2**30
@@ -240,11 +284,18 @@ def model_shape(config: dict, name: str) -> dict:
 
 
 def decoder_parameters(shape: dict) -> dict:
-    """Parameters of a Llama-style decoder (Mistral, Qwen2): per layer, embeddings, total."""
+    """Parameters of a Llama-style decoder (Mistral, Qwen2, Mixtral): per layer, embeddings, total.
+
+    With h = hidden_size, i = intermediate_size, d = head_dim, q = heads*d, kv = kv_heads*d,
+    E = num_local_experts (1 for a dense model), V = vocab_size, L = layers:
+    layer = (h*q + 2*h*kv + q*h [+ q + 2*kv biases]) + E*3*h*i [+ h*E router] + 2*h,
+    total = L*layer + V*h*(1 if tied else 2) + h."""
     h, i, d = shape["hidden_size"], shape["intermediate_size"], shape["head_dim"]
     q, kv = shape["num_attention_heads"] * d, shape["num_key_value_heads"] * d
     attention = h * q + 2 * h * kv + q * h + ((q + 2 * kv) if shape["attention_bias"] else 0)
-    layer = attention + 3 * h * i + 2 * h  # gate/up/down projections, two RMSNorms
+    experts = shape.get("num_local_experts", 1)
+    router = h * experts if experts > 1 else 0
+    layer = attention + experts * 3 * h * i + router + 2 * h  # gate/up/down projections, two RMSNorms
     embeddings = shape["vocab_size"] * h * (1 if shape["tie_word_embeddings"] else 2)
     total = shape["num_hidden_layers"] * layer + embeddings + h  # final norm
     return {"layer": layer, "root": embeddings + h, "total": total}
@@ -350,23 +401,9 @@ def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
         f"{'logits':>7} {'total':>7} {'GPU':>5}  {'fits':<5} {'ckpt':>6} {'disk':>6}",
     ]
     too_big, tight = [], []
-    for run, spec in cpt["runs"].items():
-        resources = {**cpt.get("resources", {}), **spec.get("resources", {})}
+    for run in cpt["runs"]:
+        mem, layout, resources = cpt_run_memory(config, run, repo_root)
         gpus, nodes = int(resources.get("gpu", 0)), int(resources.get("nodes", 1))
-        shape = model_shape(config, spec["base"])
-        layout = fsdp_layout(spec.get("launcher", cpt["launcher"]), repo_root)
-        checkpointing = layout["activation_checkpointing"]
-        if checkpointing is None:  # without FSDP the Trainer checkpoints activations
-            checkpointing = cpt["gradient_checkpointing"]
-        mem = cpt_memory(
-            shape,
-            max(gpus, 1),
-            nodes,
-            layout["strategy"],
-            cpt["sequence_length"],
-            cpt["micro_batch_size"],
-            checkpointing,
-        )
         disk = cpt_checkpoint_disk(mem["parameters"], CHECKPOINTS_KEPT)
         declared = resources.get("gpu_memory_gb")
         if not gpus:
@@ -402,3 +439,344 @@ def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
     if too_big:
         lines.append(f"  DOES NOT FIT: {', '.join(too_big)}")
     return "\n".join(lines), too_big
+
+
+# --- every GPU job against its card (issue 26) ----------------------------------------------------
+# The card a stage's jobs run on when its resources name none: A.3's A100 40GB (Karolina), the card
+# the config's stages assume; a stage on other cards says so (cpt.runs.<24B>.resources: 64)
+DEFAULT_GPU_MEMORY_GB = 40
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "auto": 2}
+# vLLM's scheduler defaults (vllm 0.33 EngineArgs): tokens of one forward step and sequences of a
+# batch, the shapes of its profiling run, which sizes the activation memory it keeps free
+VLLM_MAX_BATCHED_TOKENS = 8192
+VLLM_MAX_SEQUENCES = 256
+
+
+def encoder_parameters(shape: dict) -> int:
+    """Parameters of a BERT-style encoder with a classification head (XLM-RoBERTa): with h, i, V,
+    P = max_position_embeddings, T = type_vocab_size, L layers and C labels:
+    (V + P + T)*h + 2*h + L*(4*(h*h + h) + 2*h*i + i + h + 4*h) + (h*h + h) + (h*C + C)."""
+    h, i = shape["hidden_size"], shape["intermediate_size"]
+    embeddings = (shape["vocab_size"] + shape["max_position_embeddings"] + shape["type_vocab_size"]) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h * i + i + h + 4 * h
+    head = h * h + h + h * shape["num_labels"] + shape["num_labels"]
+    return embeddings + shape["num_hidden_layers"] * layer + head
+
+
+def encoder_shape(config: dict, name: str) -> dict:
+    """The encoder shape of models.<name>: a tiny model's own entry or HUB_ENCODER_SHAPES."""
+    spec = config["models"][name]
+    tiny = spec.get("tiny")
+    if tiny:
+        return {
+            "vocab_size": tiny["vocab_size"],
+            "hidden_size": tiny["hidden_size"],
+            "intermediate_size": tiny["intermediate_size"],
+            "num_hidden_layers": tiny["num_layers"],
+            "num_attention_heads": tiny["num_heads"],
+            "max_position_embeddings": tiny["max_position_embeddings"],
+            "type_vocab_size": 1,
+            "num_labels": tiny.get("num_labels", 2),
+        }
+    repo = spec.get("hub", {}).get("repo")
+    if repo not in HUB_ENCODER_SHAPES:
+        raise ValueError(f"config: models.{name}: no encoder shape known for {repo!r} (definemed/plan.py)")
+    return HUB_ENCODER_SHAPES[repo]
+
+
+def kv_bytes_per_token(shape: dict, dtype_bytes: int = 2) -> int:
+    """KV cache of one token over all layers: keys and values, kv_heads*head_dim each, per layer."""
+    return 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * shape["head_dim"] * dtype_bytes
+
+
+def vllm_memory(shape: dict, tensor_parallel: int, max_model_len: int, dtype_bytes: int = 2) -> dict:
+    """Bytes per GPU a vLLM engine needs before it starts, its weights and work space sharded over
+    `tensor_parallel` GPUs:
+    - weights: dtype_bytes * parameters / tp (decoder_parameters);
+    - kv_cache: one sequence of max_model_len tokens (vLLM refuses to start when its KV cache
+      cannot hold one), kv_bytes_per_token * max_model_len / tp;
+    - activations: the profiling step's peak, VLLM_MAX_BATCHED_TOKENS tokens through one layer's
+      widest point (hidden plus the MLP's gate and up projections, i/tp each, in dtype, twice for
+      the residual and the output) plus fp32 logits of VLLM_MAX_SEQUENCES sequences;
+    - runtime: RUNTIME_OVERHEAD_BYTES (CUDA context, NCCL buffers, CUDA graphs).
+    vLLM keeps all of it inside gpu_memory_utilization of the card (the rest it leaves alone)."""
+    n = decoder_parameters(shape)["total"]
+    tp = max(int(tensor_parallel), 1)
+    h, i = shape["hidden_size"], shape["intermediate_size"]
+    parts = {
+        "weights": dtype_bytes * n / tp,
+        "kv_cache": kv_bytes_per_token(shape, dtype_bytes) * max_model_len / tp,
+        "activations": VLLM_MAX_BATCHED_TOKENS * (h + 2 * i / tp) * dtype_bytes * 2
+        + VLLM_MAX_SEQUENCES * shape["vocab_size"] * 4,
+        "runtime": RUNTIME_OVERHEAD_BYTES,
+    }
+    return {"parameters": n, **parts, "total": sum(parts.values())}
+
+
+def hf_inference_memory(shape: dict, sequence_length: int, batch: int = 1, dtype_bytes: int = 2) -> dict:
+    """Bytes on one GPU of a transformers forward pass without gradients (lm-eval's hf backend):
+    weights in dtype; activations of `batch` sequences through the widest layer point (as
+    vllm_memory); their logits in fp32 with lm-eval's log-softmax beside them (8 bytes an entry);
+    RUNTIME_OVERHEAD_BYTES."""
+    n = decoder_parameters(shape)["total"]
+    tokens = sequence_length * batch
+    parts = {
+        "weights": dtype_bytes * n,
+        "kv_cache": kv_bytes_per_token(shape, dtype_bytes) * tokens,
+        "activations": tokens * (shape["hidden_size"] + 2 * shape["intermediate_size"]) * dtype_bytes * 2
+        + 8 * tokens * shape["vocab_size"],
+        "runtime": RUNTIME_OVERHEAD_BYTES,
+    }
+    return {"parameters": n, **parts, "total": sum(parts.values())}
+
+
+def encoder_training_memory(shape: dict, batch: int, sequence_length: int) -> dict:
+    """Bytes on one GPU of fine-tuning an encoder with AdamW under bf16 autocast (the Trainer's
+    bf16=True keeps fp32 weights): states 16 bytes a parameter (fp32 weights, gradients, two
+    moments); activations per layer s*b*h*(34 + 5*a*s/h) bytes (Korthikanti et al. 2022, 16-bit
+    activations, attention scores kept: no FlashAttention assumed) for every layer; runtime."""
+    n = encoder_parameters(shape)
+    s, b, h, a = sequence_length, batch, shape["hidden_size"], shape["num_attention_heads"]
+    parts = {
+        "weights": 16 * n,
+        "kv_cache": 0,
+        "activations": shape["num_hidden_layers"] * s * b * h * (34 + 5 * a * s / h),
+        "runtime": RUNTIME_OVERHEAD_BYTES,
+    }
+    return {"parameters": n, **parts, "total": sum(parts.values())}
+
+
+def encoder_inference_memory(shape: dict, tokens_per_batch: int, sequence_length: int, dtype_bytes: int = 2) -> dict:
+    """Bytes on one GPU of scoring with an encoder (definemed.classifier, bf16 on GPU): weights;
+    the peak of one layer over a batch of tokens_per_batch padded tokens (hidden states, MLP
+    intermediate, attention scores of batch = tokens/sequence_length sequences); runtime."""
+    n = encoder_parameters(shape)
+    h, i, a = shape["hidden_size"], shape["intermediate_size"], shape["num_attention_heads"]
+    batch = max(1, tokens_per_batch // sequence_length)
+    parts = {
+        "weights": dtype_bytes * n,
+        "kv_cache": 0,
+        "activations": tokens_per_batch * (4 * h + i) * dtype_bytes + batch * a * sequence_length**2 * dtype_bytes * 2,
+        "runtime": RUNTIME_OVERHEAD_BYTES,
+    }
+    return {"parameters": n, **parts, "total": sum(parts.values())}
+
+
+def _card(resources: dict) -> float:
+    return float(resources.get("gpu_memory_gb") or DEFAULT_GPU_MEMORY_GB)
+
+
+def evaluated_shape(config: dict, name: str) -> dict:
+    """Decoder shape of any evaluated model: a models entry, a CPT run or a merge (its base's)."""
+    runs = config["cpt"]["runs"]
+    run = name[: -len("-slerp")] if name.endswith("-slerp") else name
+    return model_shape(config, runs[run]["base"] if run in runs else name)
+
+
+def _job(rule, wildcards, kind, gpus, tp, resources, mem, budget_share=1.0, note=""):
+    card = _card(resources)
+    budget = budget_share * card * GIB
+    return {
+        "rule": rule,
+        "job": f"{rule} {wildcards}".strip(),
+        "kind": kind,
+        "gpus": gpus,
+        "tensor_parallel": tp,
+        "card_gib": card,
+        "budget_gib": budget / GIB,
+        **{k: mem[k] / GIB for k in ("weights", "kv_cache", "activations", "runtime", "total")},
+        "parameters": mem["parameters"],
+        "fits": mem["total"] <= budget and tp <= gpus,
+        "note": note if tp <= gpus else f"tensor parallel {tp} on {gpus} GPU(s) requested",
+    }
+
+
+def cpt_run_memory(config: dict, run: str, repo_root, resources: dict | None = None, launcher: str | None = None):
+    """cpt_memory of one CPT run as its job runs it (resources, launcher, activation checkpointing):
+    the one memory model of CPT, for cpt_memory_table and gpu_fit_jobs alike."""
+    cpt = config["cpt"]
+    spec = cpt["runs"][run]
+    if resources is None:
+        resources = {**cpt.get("resources", {}), **spec.get("resources", {})}
+    gpus, nodes = int(resources.get("gpu", 0)), int(resources.get("nodes", 1))
+    layout = fsdp_layout(launcher or spec.get("launcher", cpt["launcher"]), repo_root)
+    checkpointing = layout["activation_checkpointing"]
+    if checkpointing is None:  # without FSDP the Trainer checkpoints activations
+        checkpointing = cpt["gradient_checkpointing"]
+    mem = cpt_memory(
+        model_shape(config, spec["base"]),
+        max(gpus, 1),
+        nodes,
+        layout["strategy"],
+        cpt["sequence_length"],
+        cpt["micro_batch_size"],
+        checkpointing,
+    )
+    return mem, layout, resources
+
+
+def gpu_fit_jobs(config: dict, repo_root) -> list[dict]:
+    """Every GPU job of the run with its estimated memory per GPU against its card (GiB).
+
+    Jobs: label_documents (vLLM or transformers), train_classifier, score_shard, train_cpt and
+    cpt_scaling (cpt_memory, through cpt_run_memory), generate_responses and the benchmark jobs
+    (vLLM with each model's tensor-parallel GPUs, or lm-eval's hf backend on one). The card is the
+    stage's resources.gpu_memory_gb, DEFAULT_GPU_MEMORY_GB where it names none; a vLLM job must fit
+    within gpu_memory_utilization of it. Jobs of stages with no GPU (gpu: 0) are left out."""
+    from definemed.benchmarks import group_models, group_tasks
+    from definemed.generation import generation_models, tensor_parallel
+
+    jobs = []
+    lab = config["labelling"]
+    res = lab.get("resources", {})
+    if int(res.get("gpu", 0)):
+        shape = model_shape(config, lab["model"])
+        if lab["backend"] == "vllm":
+            v = lab.get("vllm", {})
+            tp = int(v.get("tensor_parallel_size", 1))
+            mem = vllm_memory(shape, tp, v.get("max_model_len", 4096), DTYPE_BYTES.get(v.get("dtype"), 2))
+            jobs.append(
+                _job("label_documents", "", "vllm", int(res["gpu"]), tp, res, mem, v.get("gpu_memory_utilization", 0.9))
+            )
+        else:
+            mem = hf_inference_memory(shape, lab["max_document_tokens"] + 256)
+            jobs.append(_job("label_documents", "", "transformers", int(res["gpu"]), 1, res, mem))
+    cls = config["classifier"]
+    enc = encoder_shape(config, cls["model"])
+    res = cls.get("resources", {})
+    if int(res.get("gpu", 0)):
+        mem = encoder_training_memory(enc, cls["batch_size"], cls["max_length"])
+        jobs.append(_job("train_classifier", "", "training", int(res["gpu"]), 1, res, mem))
+    res = config["scoring"].get("resources", {})
+    if int(res.get("gpu", 0)):
+        mem = encoder_inference_memory(enc, cls["max_tokens_per_batch"], cls["max_length"])
+        jobs.append(_job("score_shard", "shard=*", "inference", int(res["gpu"]), 1, res, mem))
+    for run in config["cpt"]["runs"]:
+        mem, layout, res = cpt_run_memory(config, run, repo_root)
+        if int(res.get("gpu", 0)):
+            mem = {**mem, "weights": mem["states"] + mem["gathered"], "kv_cache": 0.0,
+                   "activations": mem["activations"] + mem["logits"] + mem["norms"]}  # fmt: skip
+            jobs.append(
+                _job(
+                    "train_cpt",
+                    f"run={run}",
+                    f"cpt {layout['strategy'].split('_')[0].lower()}",
+                    int(res["gpu"]),
+                    1,
+                    res,
+                    mem,
+                )
+            )
+    scaling = config.get("paper", {}).get("scaling") or {}
+    res = scaling.get("resources", {})
+    if int(res.get("gpu", 0)):
+        for run in scaling.get("runs", []):
+            mem, layout, _ = cpt_run_memory(config, run, repo_root, resources=res, launcher=scaling["launcher"])
+            mem = {**mem, "weights": mem["states"] + mem["gathered"], "kv_cache": 0.0,
+                   "activations": mem["activations"] + mem["logits"] + mem["norms"]}  # fmt: skip
+            jobs.append(
+                _job(
+                    "cpt_scaling",
+                    f"run={run}",
+                    f"cpt {layout['strategy'].split('_')[0].lower()}",
+                    int(res["gpu"]),
+                    1,
+                    res,
+                    mem,
+                )
+            )
+    gen = config.get("generation")
+    res = (gen or {}).get("resources", {})
+    if gen and "judges" in config and int(res.get("gpu", 0)):
+        for name in generation_models(config):
+            shape = evaluated_shape(config, name)
+            if gen["backend"] == "vllm":
+                v = gen.get("vllm", {})
+                tp = tensor_parallel(config, name)
+                mem = vllm_memory(shape, tp, v.get("max_model_len", 4096), DTYPE_BYTES.get(v.get("dtype"), 2))
+                jobs.append(
+                    _job(
+                        "generate_responses",
+                        f"model={name}",
+                        "vllm",
+                        tp,
+                        tp,
+                        res,
+                        mem,
+                        v.get("gpu_memory_utilization", 0.9),
+                    )
+                )
+            else:
+                mem = hf_inference_memory(shape, 1024 + gen["max_new_tokens"], gen.get("batch_size", 16))
+                jobs.append(_job("generate_responses", f"model={name}", "transformers", int(res["gpu"]), 1, res, mem))
+    bench = config["benchmarks"]
+    res = bench.get("resources", {})
+    if int(res.get("gpu", 0)):
+        args = bench.get("model_args", {})
+        dtype_bytes = DTYPE_BYTES.get(bench.get("dtype"), 2)
+        for group in ("medical", "general"):
+            if not group_tasks(config, group):
+                continue
+            for name in group_models(config, group):
+                shape = evaluated_shape(config, name)
+                length = int(args.get("max_model_len") or args.get("max_length") or shape["max_position_embeddings"])
+                base = evaluated_base(config, name)
+                if bench["backend"] == "vllm":
+                    tp = int(bench.get("tensor_parallel", {}).get(base, 1))
+                    mem = vllm_memory(shape, tp, length, dtype_bytes)
+                    jobs.append(
+                        _job(
+                            f"benchmark_{group}",
+                            f"model={name}",
+                            "vllm",
+                            tp,
+                            tp,
+                            res,
+                            mem,
+                            args.get("gpu_memory_utilization", 0.9),
+                        )
+                    )
+                else:
+                    mem = hf_inference_memory(shape, length, 1, dtype_bytes)
+                    jobs.append(_job(f"benchmark_{group}", f"model={name}", "hf", int(res["gpu"]), 1, res, mem))
+    return jobs
+
+
+def evaluated_base(config: dict, name: str) -> str:
+    runs = config["cpt"]["runs"]
+    run = name[: -len("-slerp")] if name.endswith("-slerp") else name
+    return runs[run]["base"] if run in runs else name
+
+
+def gpu_fit_table(jobs: list[dict], dry_run_gpu_rules: set[str] | None = None) -> tuple[str, list[str]]:
+    """The fit check's table and the jobs that do not fit; with the dry run's GPU rules, the ones
+    no memory model covers are named too."""
+    lines = [
+        "GPU memory per GPU of every GPU job (estimate, GiB) against its card:",
+        f"  {'job':<58} {'kind':<14} {'GPUs':>4} {'TP':>3} {'params':>7} {'weights':>7} {'KV':>5} {'activ':>6} "
+        f"{'total':>6} {'limit':>6} {'card':>5}  fits",
+    ]
+    bad = []
+    for j in jobs:
+        fits = "yes" if j["fits"] else "NO"
+        if not j["fits"]:
+            bad.append(j["job"])
+        lines.append(
+            f"  {j['job']:<58} {j['kind']:<14} {j['gpus']:>4} {j['tensor_parallel']:>3} {j['parameters'] / 1e9:>6.2f}B "
+            f"{j['weights']:>7.1f} {j['kv_cache']:>5.1f} {j['activations']:>6.1f} {j['total']:>6.1f} "
+            f"{j['budget_gib']:>6.1f} {j['card_gib']:>5g}  {fits}{'  ' + j['note'] if j['note'] else ''}"
+        )
+    lines.append(
+        "  (weights: parameters in their dtype (CPT: FSDP's sharded fp32 states and gathered units; "
+        "classifier training: 16 bytes a parameter), per GPU under tensor parallel TP; KV: one "
+        "max_model_len sequence (vLLM); activ: activations, logits and temporaries; total with "
+        f"{RUNTIME_OVERHEAD_BYTES / GIB:g} GiB of runtime; limit: gpu_memory_utilization of the card for vLLM, "
+        f"else the card; card: the stage's resources.gpu_memory_gb, else {DEFAULT_GPU_MEMORY_GB})"
+    )
+    if dry_run_gpu_rules is not None:
+        unmodelled = sorted(dry_run_gpu_rules - {j["rule"] for j in jobs})
+        if unmodelled:
+            lines.append(f"  NO MEMORY MODEL (GPU jobs not checked): {', '.join(unmodelled)}")
+    if bad:
+        lines.append(f"  DOES NOT FIT: {', '.join(bad)}")
+    return "\n".join(lines), bad

@@ -72,6 +72,7 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
         shell:
             "python scripts/run_benchmarks.py --model {wildcards.model} --model-dir {input.model}"
             " --tasks {params.tasks:q} --settings {params.settings:q} --data {input.data}"
+            " --lm-eval-data {input.lm_eval_data}"
             " --work-dir {params.work_dir} --out-dir {params.out_dir} --out-full {output.full}"
             " --threads {threads} > {log} 2>&1"
 

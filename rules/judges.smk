@@ -140,9 +140,15 @@ rule generate_responses:
         )
     threads: config["threads"]
     resources:
-        **stage_resources(GENERATION["resources"]),
+        # vLLM: one GPU per tensor-parallel rank (generation.tensor_parallel)
+        nodes=1,
+        gres=lambda w: generation_resources(w.model)["gres"],
+        tasks_per_gpu=0,
+        runtime=lambda w: generation_resources(w.model)["runtime"],
+        mem_mb=lambda w: generation_resources(w.model)["mem_mb"],
+        cpus_per_task=lambda w: generation_resources(w.model)["cpus_per_task"],
     params:
-        settings=with_template_date(GENERATION),
+        settings=lambda w: as_json(generation_settings(config, w.model)),
         seed=config["seed"],
         display=lambda w: display_names([w.model])[w.model],
     shell:

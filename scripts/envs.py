@@ -2,6 +2,7 @@
 
     python scripts/envs.py resolve               # every envs/source/*.yaml resolves (uv, metadata only)
     python scripts/envs.py lock                  # envs/<name>.yaml: every package pinned (make lock-envs)
+    python scripts/envs.py wheels                # which pins have no manylinux_2_28 x86_64 wheel (index)
     python scripts/envs.py build .envs data hub  # a venv per env from its locked file (CPU torch)
     python scripts/envs.py build-vllm-reader .envs  # the vLLM env's transformers on CPU torch
 
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from _cli import setup_logging
-from definemed.envs import lock_text, read_env
+from definemed.envs import SOURCE_BUILDS, WHEEL_PLATFORM, canonical, lock_text, read_env
 from definemed.io import write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,17 +41,25 @@ def uv() -> str:
     return found
 
 
-def compile_env(source: Path) -> list[str]:
-    """Every package of the env pinned, as uv resolves the source's pip list (raises on conflict)."""
+def compile_env(source: Path, prefer: Path | None = None) -> list[str]:
+    """Every package of the env pinned, as uv resolves the source's pip list (raises on conflict).
+    `prefer`: a locked env file whose pins uv keeps where they still resolve (its --output-file
+    preferences), so that a lock changes only what the source's change needs."""
     env = read_env(source)
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "requirements.in"
         req.write_text("\n".join(env.pip) + "\n")
+        out = Path(tmp) / "requirements.txt"
+        if prefer is not None and prefer.is_file():
+            out.write_text("\n".join(read_env(prefer).pip) + "\n")
         proc = subprocess.run(
             [uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-config",
-             "--python-version", env.python_version(), "--python-platform", PLATFORM, str(req)],
+             "--python-version", env.python_version(), "--python-platform", PLATFORM,
+             *(["--output-file", str(out)] if out.exists() else []), str(req)],
             capture_output=True, text=True,
         )  # fmt: skip
+        if out.exists():
+            proc.stdout = out.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{source.relative_to(REPO)} does not resolve:\n{proc.stderr.strip()}")
     return [line for line in proc.stdout.splitlines() if line and not line.startswith("#")]
@@ -80,10 +89,52 @@ def resolve(names: list[str]) -> int:
 
 def lock(names: list[str]) -> int:
     for source in sources(names):
-        pinned = compile_env(source)
+        pinned = compile_env(source, prefer=REPO / "envs" / source.name)
         write_text(REPO / "envs" / source.name, lock_text(source, pinned))
         log.info("envs/%s: %d packages pinned", source.name, len(pinned))
     return 0
+
+
+def wheel_gaps(locked: Path, platform: str = WHEEL_PLATFORM) -> dict[str, str]:
+    """Packages of a locked env file without a wheel for `platform` (uv's --only-binary over the
+    exact pins, --no-deps; each one found is set aside and the rest resolved again): name -> version.
+    Needs the index (PyPI), a few seconds an env."""
+    pins, gaps = list(read_env(locked).pip), {}
+    while True:
+        with tempfile.TemporaryDirectory() as tmp:
+            req = Path(tmp) / "requirements.txt"
+            req.write_text("\n".join(pins) + "\n")
+            proc = subprocess.run(
+                [uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--no-config", "--no-deps",
+                 "--only-binary", ":all:", "--python-version", read_env(locked).python_version(),
+                 "--python-platform", platform, str(req)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+        if proc.returncode == 0:
+            return gaps
+        m = re.search(r"Because (\S+)==(\S+) has no (?:usable )?wheels", proc.stderr)
+        if not m:
+            raise RuntimeError(f"{locked.name}: uv failed on {platform}:\n{proc.stderr.strip()[-2000:]}")
+        gaps[canonical(m.group(1))] = m.group(2)
+        pins = [p for p in pins if canonical(re.split(r"[=<>!~ \[]", p, maxsplit=1)[0]) != canonical(m.group(1))]
+
+
+def wheels(names: list[str]) -> int:
+    """Every lock installs from wheels on WHEEL_PLATFORM but for SOURCE_BUILDS (README "Running on a
+    cluster"); prints what each env builds from source and what that needs."""
+    failed = 0
+    for source in sources(names):
+        gaps = wheel_gaps(REPO / "envs" / source.name)
+        for name, version in sorted(gaps.items()):
+            need = SOURCE_BUILDS.get(name)
+            log.info("envs/%s: %s==%s has no %s wheel: builds from source, needs %s", source.name, name, version,
+                     WHEEL_PLATFORM, need or "UNKNOWN")  # fmt: skip
+            failed += need is None
+        if not gaps:
+            log.info("envs/%s: wheels only on %s", source.name, WHEEL_PLATFORM)
+    if failed:
+        log.error("%d package(s) without a %s wheel are not in definemed/envs.py SOURCE_BUILDS", failed, WHEEL_PLATFORM)
+    return 1 if failed else 0
 
 
 def pip_find_links() -> list[str]:
@@ -148,6 +199,7 @@ p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 sub = p.add_subparsers(dest="command", required=True)
 sub.add_parser("resolve").add_argument("names", nargs="*")
 sub.add_parser("lock").add_argument("names", nargs="*")
+sub.add_parser("wheels").add_argument("names", nargs="*")
 b = sub.add_parser("build")
 b.add_argument("target", type=Path)
 b.add_argument("names", nargs="*")
@@ -160,6 +212,8 @@ if args.command == "resolve":
     sys.exit(resolve(args.names))
 if args.command == "lock":
     sys.exit(lock(args.names))
+if args.command == "wheels":
+    sys.exit(wheels(args.names))
 links = pip_find_links() if args.find_links is None else args.find_links
 if args.command == "build-vllm-reader":
     sys.exit(build_vllm_reader(args.target.resolve(), links))

@@ -1,5 +1,6 @@
 """Print the bill of a run before it starts: per rule the Slurm jobs, GPU-hours and the total;
-per CPT run the memory per GPU against the GPU's declared memory, and the checkpoint disk.
+per CPT run the memory per GPU against the GPU's declared memory, and the checkpoint disk; every
+GPU job's estimated memory per GPU against its card (exit status 1 when one does not fit).
 
     python scripts/plan_run.py                       # config.yaml, profiles/slurm (make plan)
     python scripts/plan_run.py --configfile config/miniature.yaml
@@ -17,7 +18,17 @@ from pathlib import Path
 
 from _cli import setup_logging
 from definemed.config import load
-from definemed.plan import cpt_memory_table, format_plan, judge_cost, parse_dry_run, plan, table8_comparison
+from definemed.plan import (
+    cpt_memory_table,
+    format_plan,
+    gpu_fit_jobs,
+    gpu_fit_table,
+    gpus_per_node,
+    judge_cost,
+    parse_dry_run,
+    plan,
+    table8_comparison,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 log = setup_logging()
@@ -58,6 +69,10 @@ display = {name: spec.get("display", name) for name, spec in config["models"].it
 print(table8_comparison(rows, config["cpt"]["runs"], display))
 print()
 print(cpt_memory_table(config, REPO)[0])
+print()
+gpu_rules = {j["rule"] for j in jobs if gpus_per_node(j["resources"])}
+fit_table, too_big = gpu_fit_table(gpu_fit_jobs(config, REPO), gpu_rules)
+print(fit_table)
 if args.per_job:
     print("\nGPU jobs:")
     for rule, row in rows.items():
@@ -67,3 +82,5 @@ if args.per_job:
                     f"  {rule} {job['wildcards']}: {job['nodes']} node(s), {job['gpus']} GPUs, "
                     f"{job['hours']:.1f} h, {job['gpu_hours']:.1f} GPU-h, {job['attempts']} submission(s)"
                 )
+if too_big:
+    sys.exit(f"{len(too_big)} GPU job(s) do not fit their cards: {', '.join(too_big)}")

@@ -11,11 +11,12 @@ and lm-eval's per-sample log, under fixed names.
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.benchmarks import evaluate, stable_json, task_leaves, task_summary
+from definemed.benchmarks import check_locked_revisions, evaluate, stable_json, task_leaves, task_summary
 from definemed.io import atomic_path, write_json, write_text
 from definemed.model_facts import weights_sha256
 
@@ -27,6 +28,12 @@ p.add_argument("--tasks", required=True)
 p.add_argument("--settings", required=True)
 p.add_argument(
     "--data", nargs="*", default=[], help="local JSONL files of the tasks with local data, named <task>.jsonl"
+)
+p.add_argument(
+    "--lm-eval-data",
+    nargs="*",
+    default=[],
+    help="records of the Hub datasets the tasks read (fetch_lm_eval_dataset): cached at the lock revision only",
 )
 p.add_argument("--work-dir", required=True)
 p.add_argument("--out-dir", required=True)
@@ -43,6 +50,13 @@ for key, spec in tasks.items():
         if key not in local:
             raise SystemExit(f"benchmarks.tasks.{key}: data {spec['data']!r} needs --data <dir>/{key}.jsonl")
         spec["data"] = local[key]
+if args.lm_eval_data:  # before the model loads: the lock's dataset revisions and no others
+    import datasets.config
+
+    check_locked_revisions(
+        [json.loads(Path(f).read_text()) for f in args.lm_eval_data],
+        os.environ.get("HF_DATASETS_CACHE") or datasets.config.HF_DATASETS_CACHE,
+    )
 shutil.rmtree(args.work_dir, ignore_errors=True)  # generated task YAMLs only: cheap to remake
 results = evaluate(args.model_dir, tasks, settings, settings["backend"], args.work_dir)
 

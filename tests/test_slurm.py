@@ -111,6 +111,11 @@ def test_paper_run_sbatch_arguments(paper_jobs):
     assert arg(call, "--cpus-per-task") == "32"
     # merges: CPU only, one node
     assert all(arg(c, "--gres") is None for _, c in calls["merge_slerp"])
+    # generation: the 24B family tensor parallel on 2 GPUs of one node (generation.tensor_parallel)
+    gen = {j["wildcards"]: c for j, c in calls["generate_responses"]}
+    assert arg(gen["model=definemed-mistral-small-24b-slerp"], "--gres") == "gpu:a100:2"
+    assert arg(gen["model=mistral-small-24b-instruct-2501"], "--gres") == "gpu:a100:2"
+    assert arg(gen["model=qwen2.5-7b-instruct"], "--gres") == "gpu:a100:1"
 
 
 def test_site_overrides(paper_jobs):

@@ -1,7 +1,9 @@
 # Helpers of rules/benchmarks.smk: the task groups, each job's data, settings and resources,
 # the lm-eval datasets a group reads and the benchmark targets.
 
-from definemed.benchmarks import group_models, group_tasks
+from definemed.benchmarks import check_backend_settings, group_models, group_tasks
+
+check_backend_settings(config["benchmarks"])  # at parse time: before any job starts
 
 BENCHMARK_GROUPS = {
     g: group_tasks(config, g) for g in ("medical", "general") if group_tasks(config, g)
@@ -46,6 +48,9 @@ def benchmark_settings(name):
     """benchmarks section for one model: vLLM tensor parallelism from the model's GPU count."""
     bench = dict(config["benchmarks"], seed=config["seed"])
     bench.pop("tasks"), bench.pop("baselines"), bench.pop("resources")
+    # lm-eval renders the chat templates itself: the day they print (definemed/chat.py)
+    if bench["apply_chat_template"]:
+        bench["chat_template_date"] = config["chat_template_date"]
     if bench["backend"] == "vllm":
         bench["model_args"] = {
             **bench["model_args"],

@@ -1,5 +1,7 @@
 # Helpers of rules/judges.smk: the judged models, their chat templates, generations and targets.
 
+from definemed.generation import generation_settings
+
 
 def judged_models():
     """Models of Figures 2 and 3 in plot order: generation.models, or the instruct bases and the
@@ -18,6 +20,17 @@ def chat_template_dir(name):
     from definemed.generation import instruct_base
 
     return model_dir(instruct_base(config, name))
+
+
+def generation_resources(name):
+    """Slurm resources of one generation job: under vllm, one GPU per tensor-parallel rank
+    (definemed.generation.tensor_parallel), else generation.resources as written."""
+    from definemed.generation import tensor_parallel
+
+    spec = dict(GENERATION["resources"])
+    if GENERATION["backend"] == "vllm":
+        spec["gpu"] = tensor_parallel(config, name)
+    return stage_resources(spec)
 
 
 def generation_files():
