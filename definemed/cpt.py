@@ -587,11 +587,17 @@ def heldout_nll(model_dir, texts: list[str], max_length: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    if torch.cuda.is_available():
+        # the paper's models in bf16 as trained (A.3); a 24B model (47 GB) overflows one 40 GB card,
+        # so accelerate places what does not fit on the CPU; transformers' loss upcasts logits to fp32
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, device_map="auto").eval()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     total, count, per_document = 0.0, 0, []
     with torch.inference_mode():
         for text in texts:
             ids = tok(text, add_special_tokens=False, truncation=True, max_length=max_length, return_tensors="pt")
+            ids = ids.to(model.device)
             if ids["input_ids"].shape[1] < 2:
                 per_document.append(None)
                 continue
