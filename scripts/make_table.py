@@ -22,7 +22,14 @@ from definemed.io import read_json, write_text
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("table", choices=["table2", "table3", "table5", "table6", "table7", "table8", "table10", "benchmark"])
-p.add_argument("--model", nargs=2, action="append", metavar=("NAME", "FOLDER"), default=[], help="table3")
+p.add_argument(
+    "--model",
+    nargs=3,
+    action="append",
+    metavar=("NAME", "FOLDER", "CITATION"),
+    default=[],
+    help="table3: printed name, model folder, the source the config cites (models.<m>.citation; empty: none)",
+)
 p.add_argument("--false-positives", help="table6: the filled false-positive sheet (kind column)")
 p.add_argument("--cpt", help="table7: the cpt section of the run's config as JSON")
 p.add_argument("--failure-modes", help="table10: results/judges/failure_modes/counts.json")
@@ -50,14 +57,22 @@ elif args.table == "table3":
     from definemed.model_facts import card_license, parameter_count, vocabulary_size
 
     facts = [
-        (name, {"parameters": parameter_count(d), "vocabulary": vocabulary_size(d), "license": card_license(d)})
-        for name, d in args.model
+        (
+            name,
+            {
+                "parameters": parameter_count(d),
+                "vocabulary": vocabulary_size(d),
+                "license": card_license(d),
+                "citation": citation,
+            },
+        )
+        for name, d, citation in args.model
     ]
     parts = tables.table3(facts)
 elif args.table == "table6":
-    from definemed.annotation import kind_counts
+    from definemed.annotation import kind_examples
 
-    parts = tables.table6(kind_counts(args.false_positives))
+    parts = tables.table6(kind_examples(args.false_positives))
 elif args.table == "table7":
     parts = tables.table7(json.loads(args.cpt))
 elif args.table == "table10":

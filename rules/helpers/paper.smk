@@ -160,6 +160,7 @@ def table3_model_args():
 
     return " ".join(
         f"--model {shlex.quote(display_name(config, m))} {evaluated_model_dir(m)}"
+        f" {shlex.quote(config['models'][m].get('citation', ''))}"
         for m in table3_models()
     )
 
