@@ -98,17 +98,22 @@ def claims_spec():
         "medical_tasks": BENCHMARK_GROUPS.get("medical", []),
         "general_tasks": BENCHMARK_GROUPS.get("general", []),
         "medical_baselines": config["benchmarks"]["baselines"]["medical"],
+        # how each column scores an item (metric, filter): the claims pair items across rows
+        "task_specs": {
+            t: config["benchmarks"]["tasks"][t]
+            for group in ("medical", "general")
+            for t in BENCHMARK_GROUPS.get(group, [])
+        },
         **roles,
     }
 
 
 def claims_inputs():
-    """Result files the claims read beyond the compared tables: held-out perplexities, the judges,
-    every family's benchmark results and training logs."""
+    """Result files the claims read beyond the compared tables: the judges, every family's per-item
+    benchmark logs and training logs, and the scaling measurements."""
     spec = claims_spec()
     fams = spec["families"] + ([spec["ablation"]] if spec["ablation"] else [])
-    files = [f"{ROOT}results/cpt/{f['run']}/perplexity.json" for f in fams]
-    files += [
+    files = [
         f"{ROOT}results/cpt/{f['run']}/{n}"
         for f in fams
         for n in ("summary.json", "training_log.jsonl")
@@ -120,11 +125,13 @@ def claims_inputs():
 
     for group in ("medical", "general"):
         evaluated = models & set(group_models(config, group))
+        # the per-item logs: claims pair rows item by item and spot constant answers
         files += [
-            benchmark_file(m, t)
+            f"{ROOT}results/benchmarks/{m}/{t}.samples.jsonl"
             for m in sorted(evaluated)
             for t in spec[f"{group}_tasks"]
         ]
+    files += scaling_files()  # Figure 5's numbers: the near-linear scaling claim (A.3)
     if "judges" in config:
         files += [
             f"{ROOT}results/judges/pairwise/winrate.json",
@@ -234,5 +241,7 @@ def effects_inputs():
                 f"{ROOT}results/benchmarks/{model}/{t}.samples.jsonl"
                 for t in BENCHMARK_GROUPS.get(c["group"], [])
             ]
-    files += [f"{ROOT}results/cpt/{run}/perplexity.json" for run in config["cpt"]["runs"]]
+    files += [
+        f"{ROOT}results/cpt/{run}/perplexity.json" for run in config["cpt"]["runs"]
+    ]
     return sorted(set(files))
