@@ -61,7 +61,9 @@ RULES = [
     "comparable (no difference claimed): the difference lies within the noise band; this can fail to find a"
     " difference, not prove equality.",
     f"not computable: a pairwise judge picking the first-presented response in more than {POSITION_BIAS_LIMIT:g}"
-    " of its decisive verdicts; a failure-mode judge giving one verdict vector to every response of a model;"
+    " of its decisive verdicts; a failure-mode judge giving one verdict vector to every response of a model"
+    " (or, for a claimed change of a mode, the same verdict on that mode to every response of both models: such a"
+    " part is left out and the claim cannot hold);"
     " a model answering one constant option on a benchmark column; or no measure in the workflow.",
 ]
 
@@ -320,7 +322,7 @@ def claims_benchmarks(ev: Evidence) -> list[Claim]:
             d = combination(ev, [(1 / bm, m.cpt), (-1 / bm, m.base), (-1 / bo, f.cpt), (1 / bo, f.base)], med)
             parts.append((f, d))
         return combine([_verdict(d) for _, d in parts]), "; ".join(
-            f"relative gain {m.run} - {f.run} {_pts(d)}" for f, d in parts
+            f"relative gain (%) {_name(ev, m.cpt)} - {_name(ev, f.cpt)} {_pts(d)}" for f, d in parts
         )
 
     out.append(
@@ -341,7 +343,7 @@ def claims_benchmarks(ev: Evidence) -> list[Claim]:
         if not parts:
             raise NotComputable("no smaller FineMed-de run")
         return combine([_verdict(d) for _, d in parts]), "; ".join(
-            f"gain {f.run} - gain {large.run} {_pts(d)}" for f, d in parts
+            f"gain {_name(ev, f.cpt)} - gain {_name(ev, large.cpt)} {_pts(d)}" for f, d in parts
         )
 
     out.append(
@@ -640,17 +642,38 @@ def share_change(ev: Evidence, before: str, after: str, mode: str) -> Difference
     return Difference(pa - pb, math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb), na + nb)
 
 
+def same_verdict_everywhere(before: float, after: float) -> bool:
+    """A mode the judge gives every response of both models (share 1 -> 1) or none (0 -> 0): the
+    comparison has no variation to weigh, so it says nothing about a change."""
+    return before == after and before in (0, 1)
+
+
 def _mode_claim(ev: Evidence, rows: list[tuple[str, str, str, int]]) -> tuple[str, str]:
-    """rows: (before, after, mode, sign): sign -1 claims a fall, +1 a rise."""
-    parts = []
+    """rows: (before, after, mode, sign): sign -1 claims a fall, +1 a rise. Parts without variation
+    (same_verdict_everywhere) are left out and named; a claim left with no part is not computable."""
+    parts, constant = [], []
     for before, after, mode, sign in rows:
         d = share_change(ev, before, after, mode)
+        share = _modes(ev, before)["shares"][mode]
+        if same_verdict_everywhere(share, _modes(ev, after)["shares"][mode]):
+            constant.append(f"{_name(ev, after)} {mode} {share:.0f} -> {share:.0f}")
+            continue
         parts.append((before, after, mode, d, Difference(sign * d.mean, d.stderr, d.n)))
-    return combine([_verdict(claimed) for *_, claimed in parts]), "; ".join(
+    if not parts:
+        raise NotComputable(
+            "the failure-mode judge gives every response of both models the same verdict on each mode claimed ("
+            + "; ".join(constant)
+            + ")"
+        )
+    note = f"; left out (one verdict for every response of both models): {', '.join(constant)}" if constant else ""
+    verdict = combine([_verdict(claimed) for *_, claimed in parts])
+    if constant and verdict == HOLDS:
+        verdict = WITHIN_NOISE  # a part left out cannot be shown to hold
+    return verdict, "; ".join(
         f"{_name(ev, a)} {mode} {_modes(ev, b)['shares'][mode]:.2f} -> {_modes(ev, a)['shares'][mode]:.2f}"
         f" ({d.mean:+.2f} ± {d.stderr:.2f})"
         for b, a, mode, d, _ in parts
-    )
+    ) + note
 
 
 def claims_failure_modes(ev: Evidence) -> list[Claim]:

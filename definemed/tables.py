@@ -9,6 +9,7 @@ of the row's mean accuracy with standard error sqrt(sum se^2) / k.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 
@@ -64,13 +65,22 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def _md_alignment(table: Table) -> list[str]:
+    """Markdown column alignments from the LaTeX spec (l and p{...} left, r right); without a spec,
+    the first column left and the others right."""
+    if not table.align:
+        return ["---"] + ["---:"] * (len(table.columns) - 1)
+    letters = re.sub(r"\{[^}]*\}", "", table.align)
+    return ["---:" if c == "r" else "---" for c in letters if c in "lrcp"]
+
+
 def to_markdown(tables: list[Table]) -> str:
     out = []
     for t in tables:
         if t.title:
             out.append(f"**{t.title}**\n")
         out.append("| " + " | ".join(_md_escape(c) for c in t.columns) + " |")
-        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(t.columns))) + "|")
+        out.append("|" + "|".join(_md_alignment(t)) + "|")
         for row in t.rows:
             out.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
         for note in t.notes:
@@ -176,7 +186,8 @@ def table3(models: list[tuple[str, dict]]) -> list[Table]:
         "Parameters counted from the weights' shapes; vocabulary from the tokenizer; license from the model card;"
         " source: the publication the config cites for the model (models.<m>.citation)."
     ]
-    return [Table(columns=["Model", "Parameters", "Vocab Size", "License", "Source"], rows=rows, notes=notes)]
+    columns = ["Model", "Parameters", "Vocab Size", "License", "Source"]
+    return [Table(columns=columns, rows=rows, align="lrrll", notes=notes)]
 
 
 # Table 7's rows as the paper prints them (Parameter | PT): (printed name, how to read the value
@@ -307,12 +318,25 @@ def benchmark_table(
     columns: list[str],
     display: dict[str, str],
     headers: dict[str, str],
+    constant: dict[str, dict[str, int]] | None = None,
 ) -> list[Table]:
     """Tables 4, 9 and 11: `results[model][task]` are results/benchmarks/<model>/<task>.json;
     `rows` model keys, `columns` task keys, in the paper's order; `display` the printed model
-    names, `headers` the printed task names."""
-    body = []
+    names, `headers` the printed task names. `constant[model][task]`: the option a model answers
+    for every item of a column (definemed.effects.constant_answer); such a row is marked with a
+    dagger and named below the table: its cell measures the gold letters' distribution, not knowledge."""
+    constant = constant or {}
+    body, notes = [], []
     for model in rows:
         cells = [(results[model][task]["accuracy"], results[model][task]["stderr"]) for task in columns]
-        body.append([display.get(model, model), *(fmt_acc(a, s) for a, s in cells), fmt_acc(*average(cells))])
-    return [Table(columns=["Model", *(headers.get(t, t) for t in columns), "Average"], rows=body)]
+        name = display.get(model, model)
+        same = {t: o for t, o in constant.get(model, {}).items() if t in columns}
+        if same:
+            notes.append(
+                f"† {name} answers one option for every item of "
+                + ", ".join(f"{headers.get(t, t)} ({'ABCD'[o] if o < 4 else o})" for t, o in same.items())
+                + "."
+            )
+            name += " †"
+        body.append([name, *(fmt_acc(a, s) for a, s in cells), fmt_acc(*average(cells))])
+    return [Table(columns=["Model", *(headers.get(t, t) for t in columns), "Average"], rows=body, notes=notes)]

@@ -82,7 +82,16 @@ elif args.table == "table5":
 elif args.table == "table8":
     parts = tables.table8([(n, cluster, read_json(s), read_jsonl(log)) for n, cluster, s, log in args.row])
 else:
+    from definemed.effects import constant_answer
+
     results = {m: {t: read_json(Path(args.results_dir) / m / f"{t}.json") for t in args.columns} for m in args.rows}
-    parts = tables.benchmark_table(results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers))
+    # a row answering one option for a whole column is marked (its per-sample log says so)
+    constant = {
+        m: {t: o for t in args.columns if (o := constant_answer(Path(args.results_dir).parent, m, t)) is not None}
+        for m in args.rows
+    }
+    parts = tables.benchmark_table(
+        results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers), constant
+    )
 write_text(args.out_md, tables.to_markdown(parts))
 write_text(args.out_tex, tables.to_latex(parts))

@@ -141,8 +141,15 @@ if args.claims:
     reported_tables = {
         t: rp.read_reported(rp.reported_path(args.reported_dir, t)) for t in ("table4", "table9", "table11")
     }
+    # the paper's side: its own columns (a miniature may leave one out) and its own names
+    paper_columns = settings["reported_columns"]
     paper_evidence = cl.Evidence(
-        **common,
+        **{
+            **common,
+            "medical_tasks": list(paper_columns["table4"].values()),
+            "general_tasks": list(paper_columns["table11"].values()),
+            "display": {k: v.removeprefix(settings["display_prefix"]) for k, v in display.items()},
+        },
         benchmarks=cl.reported_benchmarks(reported_tables, settings["reported_columns"], index),
         absent=cl.REPORTED_ABSENT,
     )

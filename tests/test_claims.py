@@ -179,6 +179,19 @@ def test_one_verdict_vector_for_every_response_makes_a_failure_mode_claim_not_co
     assert find(verdicts(ev), "no significant changes") == cl.HOLDS
 
 
+def test_a_mode_flagged_for_every_response_of_both_models_weighs_nothing(monkeypatch):
+    """A rubric that flags hallucination in every response before and after merging (share 1 -> 1)
+    has no variation to weigh: the part is left out, and a claim with no other part is not computable."""
+    ev = paper_like()
+    for f in FAMILIES[:2]:
+        for m in (f.base, f.merge):
+            ev.failure_modes["models"][m]["shares"].update(overconfidence=1.0, contradiction=1.0)
+    verdict = find(verdicts(ev), "overconfidence and contradiction")
+    assert verdict.startswith(f"{cl.NOT_COMPUTABLE}: the failure-mode judge gives every response of both models")
+    monkeypatch.setattr(cl, "same_verdict_everywhere", lambda before, after: False)  # the rule removed
+    assert find(verdicts(ev), "overconfidence and contradiction") == cl.WITHIN_NOISE  # 1 -> 1, SE 0: no fall
+
+
 def test_judge_and_fold_claims_follow_their_numbers():
     ev = paper_like()
     ev.winrate["matrix"]["qwen-slerp"]["qwen-base"] = record(45, 40, 15)  # within noise

@@ -123,25 +123,37 @@ DOT = """digraph snakemake_dag {
 """
 
 
-def test_figure1_layers_rules_by_their_longest_chain():
-    from definemed.figures import parse_rulegraph, rule_layers
+def test_figure1_draws_the_papers_process_from_the_workflows_stages():
+    from definemed.figures import PAGE_WIDTH, figure1, parse_rulegraph, process_stages
 
     labels, edges = parse_rulegraph(DOT)
-    layers = [[labels[n] for n in layer] for layer in rule_layers(labels, edges)]
-    assert layers == [["fetch_model", "pack_corpus"], ["train_cpt"], ["merge_slerp"]]
+    # only the stages whose rules the graph has, in the paper's order
+    assert [(name, rules) for name, _, rules in process_stages(labels, edges)] == [
+        ("Continual pre-training", ["train_cpt"]),
+        ("Merging", ["merge_slerp"]),
+    ]
+    fig = figure1(DOT)
+    width, height = fig.get_size_inches()
+    assert width == PAGE_WIDTH and height < 2.5  # one row at the page width
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    assert {t.get_text() for t in texts} >= {"Continual\npre-training", "Merging"}
+    assert min(t.get_fontsize() for t in texts) >= 6  # readable at print size (the rule graph had 5.5 pt)
+    # a workflow that merged before training would no longer draw the paper's process
+    swapped = DOT.replace("\t1 -> 3", "\t3 -> 1")
+    with pytest.raises(ValueError, match="does not lead from Continual pre-training"):
+        figure1(swapped)
     with pytest.raises(ValueError, match="no rules"):
         parse_rulegraph("digraph {}")
 
 
-def test_miniature_figure1_is_the_workflows_own_rule_graph(miniature):
-    from definemed.figures import parse_rulegraph
+def test_miniature_figure1_is_the_papers_process_from_the_rule_graph(miniature):
+    from definemed.figures import parse_rulegraph, process_stages
 
     figures = miniature / "paper" / "figures"
     labels, edges = parse_rulegraph((figures / "rulegraph.dot").read_text())
-    rules = set(labels.values())
-    assert {"label_documents", "train_classifier", "train_cpt", "merge_slerp", "benchmark_medical"} <= rules
-    names = {v: k for k, v in labels.items()}
-    assert (names["train_cpt"], names["merge_slerp"]) in edges
+    names = [name for name, _, _ in process_stages(labels, edges)]
+    assert names == ["FineWeb2-de", "LLM labels", "Classifier", "FineMed-de", "Continual pre-training", "Merging",
+                     "Evaluation"]  # fmt: skip
     assert (figures / "figure1.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -199,3 +211,45 @@ def test_rows_of_the_benchmark_tables_evaluated_distinct_weights(miniature, mini
             for task in group_tasks(miniature_config, group):
                 result = json.loads((miniature / "results" / "benchmarks" / model / f"{task}.json").read_text())
                 assert result["model_weights_sha256"] == hashes[model], (table, model, task)
+
+
+def test_benchmark_tables_mark_a_row_answering_one_constant_option(tmp_path):
+    """A row whose model picks the same option for every item of a column measures the gold
+    letters' distribution: the table marks it (from the per-sample log) and says which column."""
+    from definemed.effects import constant_answer
+
+    folder = tmp_path / "benchmarks" / "m"
+    folder.mkdir(parents=True)
+    picks = {"m": [[["-1.0", "0"], ["-0.5", "0"], ["-3.0", "0"]]] * 4}  # option B every time
+    (folder / "anatomy.samples.jsonl").write_text(
+        "\n".join(json.dumps({"filtered_resps": r, "acc": 0.0}) for r in picks["m"]) + "\n"
+    )
+    option = constant_answer(tmp_path, "m", "anatomy")
+    assert option == 1
+    results = {"m": {"anatomy": {"accuracy": 0.25, "stderr": 0.2}}, "n": {"anatomy": {"accuracy": 0.5, "stderr": 0.2}}}
+    [table] = tables.benchmark_table(
+        results, ["m", "n"], ["anatomy"], {"m": "M", "n": "N"}, {"anatomy": "Anatomy"}, {"m": {"anatomy": option}}
+    )
+    assert [r[0] for r in table.rows] == ["M †", "N"]
+    assert table.notes == ["† M answers one option for every item of Anatomy (B)."]
+    [unmarked] = tables.benchmark_table(results, ["m", "n"], ["anatomy"], {"m": "M", "n": "N"}, {"anatomy": "Anatomy"})
+    assert [r[0] for r in unmarked.rows] == ["M", "N"] and not unmarked.notes
+
+
+def test_figure5_draws_both_7b_runs_in_the_miniature():
+    """A.3: "In both cases" (the two 7B models): the miniature measures and draws both, cheaply."""
+    from definemed.figures import figure5
+
+    miniature = load(REPO / "config" / "miniature.yaml")
+    runs = miniature["cpt"]["runs"]
+    small = [r for r, s in runs.items() if s["corpus"] == "finemed" and r != miniature["paper"]["claims"]["large_run"]]
+    assert sorted(miniature["paper"]["scaling"]["runs"]) == sorted(small) and len(small) == 2
+    assert miniature["paper"]["scaling"]["steps"] <= 3 and miniature["paper"]["scaling"]["nodes"] == [1, 2]  # cheap
+    points = [
+        {"run": run, "nodes": n, "tokens_per_s": 1000.0 * n, "tokens_per_s_per_device": 1000.0}
+        for run in small
+        for n in (1, 2)
+    ]
+    fig = figure5(points, {r: runs[r]["display"] for r in small})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == [runs[r]["display"] for r in sorted(small)] + ["linear scaling"]

@@ -24,8 +24,17 @@ def benchmark_file(model, task):
 
 
 def benchmark_table_inputs(table):
+    """Each cell's result and its per-sample log (a row answering one constant option is marked)."""
     spec = benchmark_tables()[table]
-    return [benchmark_file(m, t) for m in spec["rows"] for t in spec["columns"]]
+    return [
+        f
+        for m in spec["rows"]
+        for t in spec["columns"]
+        for f in (
+            benchmark_file(m, t),
+            benchmark_file(m, t).replace(".json", ".samples.jsonl"),
+        )
+    ]
 
 
 def benchmark_headers(table):
@@ -100,7 +109,11 @@ def claims_spec():
         "medical_baselines": config["benchmarks"]["baselines"]["medical"],
         # how each column scores an item (metric, filter): the claims pair items across rows
         "task_specs": {
-            t: config["benchmarks"]["tasks"][t]
+            t: {
+                k: v
+                for k, v in config["benchmarks"]["tasks"][t].items()
+                if k in ("metric", "filter")
+            }
             for group in ("medical", "general")
             for t in BENCHMARK_GROUPS.get(group, [])
         },
