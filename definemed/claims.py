@@ -709,6 +709,12 @@ def claims_failure_modes(ev: Evidence) -> list[Claim]:
     def no_mixing_qwen():
         q = _family(ev, ev.focus_run)
         d = share_change(ev, q.base, q.merge, "language_mixing")
+        before = _modes(ev, q.base)["shares"]["language_mixing"]
+        if same_verdict_everywhere(before, _modes(ev, q.merge)["shares"]["language_mixing"]):
+            raise NotComputable(
+                f"the failure-mode judge gives every response of both models the same language-mixing verdict"
+                f" ({before:.0f} -> {before:.0f})"
+            )
         verdict = CONTRADICTED if d.mean > SIGMA * d.stderr else HOLDS
         return verdict, f"language mixing {d.mean:+.2f} ± {d.stderr:.2f}"
 

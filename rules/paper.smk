@@ -201,7 +201,8 @@ rule benchmark_table:
         " --results-dir {params.results_dir} --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
-# Figure 1 (the pipeline) from the workflow's own rule graph, the graph of the config this run uses
+# Figure 1 (the paper's high-level process) from the workflow's own rule graph, the graph of the
+# config this run uses: one box per stage whose rules the graph has (definemed.figures.process_stages)
 rule rulegraph:
     output:
         f"{FIGURES}/rulegraph.dot",
@@ -408,7 +409,9 @@ rule model_effects:
         "../envs/paper.yaml"
     params:
         # a function: Snakemake would read the braces of Jinja prompt overrides as wildcards
-        config=lambda w: as_json({"cpt": config["cpt"], "benchmarks": config["benchmarks"]}),
+        config=lambda w: as_json(
+            {"cpt": config["cpt"], "benchmarks": config["benchmarks"]}
+        ),
         results=f"{ROOT}results",
         perplexity=lambda w, input: [f for f in input if f.endswith("perplexity.json")],
         sigma=PAPER["flag_sigma"],
