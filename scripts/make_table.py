@@ -42,6 +42,11 @@ p.add_argument("--columns", nargs="*", default=[])
 p.add_argument("--display", default="{}", help="JSON: model key -> printed name")
 p.add_argument("--headers", default="{}", help="JSON: task key -> printed column header")
 p.add_argument("--results-dir", help="results/benchmarks: <model>/<task>.json below it")
+p.add_argument(
+    "--mark-constant-answers",
+    action="store_true",
+    help="benchmark: read each cell's <task>.samples.jsonl and mark a row answering one option for a whole column",
+)
 p.add_argument("--out-md", required=True)
 p.add_argument("--out-tex", required=True)
 args = p.parse_args()
@@ -85,11 +90,13 @@ else:
     from definemed.effects import constant_answer
 
     results = {m: {t: read_json(Path(args.results_dir) / m / f"{t}.json") for t in args.columns} for m in args.rows}
-    # a row answering one option for a whole column is marked (its per-sample log says so)
-    constant = {
-        m: {t: o for t in args.columns if (o := constant_answer(Path(args.results_dir).parent, m, t)) is not None}
-        for m in args.rows
-    }
+    # a row answering one option for a whole column is marked (its per-sample log, beside the result, says so)
+    constant = {}
+    if args.mark_constant_answers:
+        constant = {
+            m: {t: o for t in args.columns if (o := constant_answer(Path(args.results_dir).parent, m, t)) is not None}
+            for m in args.rows
+        }
     parts = tables.benchmark_table(
         results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers), constant
     )
