@@ -936,6 +936,9 @@ def render_claims(run: list[Claim], reported: list[Claim] | None, miniature: boo
         "",
         *(f"- {r}" for r in RULES),
         "",
+        "Not listed, being no sentence of the paper: the share of the CPT gain a merge keeps (an inference) and"
+        " the held-out perplexity shifts (a measure of this workflow, in the effects section below).",
+        "",
         "### On this run's numbers",
         "",
         _counts(run) + (MINIATURE_NOTE if miniature else ""),
@@ -958,7 +961,7 @@ def render_claims(run: list[Claim], reported: list[Claim] | None, miniature: boo
             "",
             _counts(reported),
             "",
-            "| # | Section | Verdict | Numbers (paper's cells, percentage points) |",
+            "| # (as above) | Section | Verdict | Numbers (paper's cells, percentage points) |",
             "|---|---|---|---|",
         ]
         out += [f"| C{i} | {c.section} | {_cell(c.verdict)} | {_cell(c.numbers)} |" for i, c in enumerate(reported, 1)]
