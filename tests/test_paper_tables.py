@@ -146,6 +146,19 @@ def test_figure1_draws_the_papers_process_from_the_workflows_stages():
         parse_rulegraph("digraph {}")
 
 
+def test_paper_runs_figure1_has_every_stage_of_the_papers_process():
+    """The paper run's own rule graph (config.yaml) leads through all seven stages in order."""
+    from conftest import snakemake
+
+    from definemed.figures import PROCESS_STAGES, parse_rulegraph, process_stages
+
+    dot = snakemake(REPO, "--rulegraph", timeout=300).stdout
+    labels, edges = parse_rulegraph(dot[dot.index("digraph") :])
+    stages = process_stages(labels, edges)
+    assert [name for name, _, _ in stages] == [name for name, _, _ in PROCESS_STAGES]
+    assert dict((name, rules) for name, _, rules in stages)["FineWeb2-de"] == ["download_fineweb_shard"]
+
+
 def test_miniature_figure1_is_the_papers_process_from_the_rule_graph(miniature):
     from definemed.figures import parse_rulegraph, process_stages
 
