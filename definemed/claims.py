@@ -189,7 +189,8 @@ def _score(ev: Evidence, model: str, tasks: list[str]) -> Score:
     for t in tasks:
         option = ev.benchmarks.constant.get(model, {}).get(t)
         if option is not None:
-            raise NotComputable(f"{_name(ev, model)} answers option {'ABCD'[option]} for every item of {t}")
+            letter = "ABCD"[option] if option < 4 else str(option)
+            raise NotComputable(f"{_name(ev, model)} answers option {letter} for every item of {t}")
     s = ev.benchmarks.score(model, tasks)
     if s is None:
         raise NotComputable(f"no results of {_name(ev, model)} on {', '.join(tasks)}")
