@@ -157,3 +157,24 @@ def kind_counts(path) -> list[tuple[str, int]]:
     for kind in kinds:
         counts[kind] = counts.get(kind, 0) + 1
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def excerpt(text: str, limit: int = 240) -> str:
+    """The start of a document as Table 6 quotes it: whitespace folded, cut at a word boundary
+    before `limit` characters, an ellipsis where text was cut."""
+    words = " ".join(text.split())
+    if len(words) <= limit:
+        return words
+    cut = words[:limit].rsplit(" ", 1)[0]
+    return f"{cut} …"
+
+
+def kind_examples(path, limit: int = 240) -> list[tuple[str, int, str]]:
+    """(kind, documents, excerpt of the kind's first document in the sheet) of a filled
+    false-positive sheet, in kind_counts' order: Table 6's rows."""
+    counts = kind_counts(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        first: dict[str, str] = {}
+        for row in csv.DictReader(f):
+            first.setdefault(row[KIND_COLUMN].strip(), row["text"])
+    return [(kind, n, excerpt(first[kind], limit)) for kind, n in counts]

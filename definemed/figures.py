@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from definemed.io import atomic_path  # noqa: E402
 
@@ -192,7 +193,7 @@ def figure5(points: list[dict], display: dict[str, str], unit: str = "nodes"):
                 ax.annotate(
                     f"{p['tokens_per_s_per_device']:,.0f} per device",
                     (x, y),
-                    xytext=(3, -9),
+                    xytext=(3, -9 - 8 * i),  # each run's labels a line lower: equal throughputs stay legible
                     textcoords="offset points",
                     fontsize=6,
                     color=line[0].get_color(),
@@ -224,45 +225,78 @@ def parse_rulegraph(dot: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return labels, edges
 
 
-def rule_layers(labels: dict[str, str], edges: list[tuple[str, str]], leave_out=("all",)) -> list[list[str]]:
-    """Rules by depth: a rule's layer is the longest chain of rules feeding it; names sorted within
-    a layer, so the drawing depends on the graph only."""
-    keep = {n for n, name in labels.items() if name not in leave_out}
-    parents = {n: [a for a, b in edges if b == n and a in keep] for n in keep}
-    depth: dict[str, int] = {}
+# Figure 1's stages: the paper's high-level process (sections 1 and 3), each stage with the rules
+# of this workflow that do it. The figure draws a stage only where one of its rules is in the run's
+# rule graph and an arrow only where the graph leads from one stage's rules to the next's, so a
+# workflow that stops doing a step, or reorders two, no longer draws them (it fails instead).
+PROCESS_STAGES = [
+    ("FineWeb2-de", "German web documents (3.1)", ("download_fineweb_shard", "make_fixture_shard")),
+    ("LLM labels", "Mixtral-8x7B-Instruct, zero-shot (3.2, A.1)", ("label_documents",)),
+    ("Classifier", "XLM-RoBERTa trained on the labels (3.2, A.2)", ("train_classifier",)),
+    ("FineMed-de", "FineWeb2-de filtered by the classifier (3.3)", ("score_shard", "filter_shard")),
+    ("Continual pre-training", "two epochs on FineMed-de (4.2, A.3)", ("train_cpt",)),
+    ("Merging", "SLERP with the instruct base (4.3, A.4)", ("merge_slerp",)),
+    (
+        "Evaluation",
+        "benchmarks, pairwise win rates, failure modes (5)",
+        ("benchmark_medical", "benchmark_general", "judge_pairwise", "judge_failure_modes"),
+    ),
+]
 
-    def visit(n):
-        if n not in depth:
-            depth[n] = 1 + max((visit(p) for p in parents[n]), default=-1)
-        return depth[n]
 
-    for n in keep:
-        visit(n)
-    layers = [[] for _ in range(max(depth.values()) + 1)]
-    for n in sorted(keep, key=lambda n: labels[n]):
-        layers[depth[n]].append(n)
-    return layers
+def process_stages(labels: dict[str, str], edges: list[tuple[str, str]]) -> list[tuple[str, str, list[str]]]:
+    """(stage, what it is, its rules in the graph) for every stage of PROCESS_STAGES the rule graph
+    has, in order; a ValueError where the graph does not lead from a stage's rules to the next's."""
+    children: dict[str, set[str]] = {}
+    for a, b in edges:
+        children.setdefault(labels[a], set()).add(labels[b])
+    present = set(labels.values())
+    stages = [(name, what, [r for r in rules if r in present]) for name, what, rules in PROCESS_STAGES]
+    stages = [s for s in stages if s[2]]
+    if not stages:
+        raise ValueError("none of the process stages' rules is in the rule graph")
+
+    def reaches(sources: list[str], targets: set[str]) -> bool:
+        seen, todo = set(sources), list(sources)
+        while todo:
+            for nxt in children.get(todo.pop(), ()):
+                if nxt in targets:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    for (a, _, ra), (b, _, rb) in zip(stages, stages[1:]):
+        if not reaches(ra, set(rb)):
+            raise ValueError(f"the rule graph does not lead from {a} ({', '.join(ra)}) to {b} ({', '.join(rb)})")
+    return stages
 
 
 def figure1(dot: str):
-    """The workflow's rule graph (the pipeline of the paper's Figure 1), drawn from `snakemake
-    --rulegraph`: one box per rule, left to right by depth, an arrow per dependency."""
+    """The paper's Figure 1, its high-level process (sections 1, 3), one box per stage the
+    workflow's rule graph has (process_stages), left to right at page width; under each box the
+    rules that do it."""
     labels, edges = parse_rulegraph(dot)
-    layers = rule_layers(labels, edges)
-    pos = {n: (x, -(y - (len(layer) - 1) / 2)) for x, layer in enumerate(layers) for y, n in enumerate(layer)}
+    stages = process_stages(labels, edges)
+    n = len(stages)
     with paper_style():
-        height = max(len(layer) for layer in layers)
-        fig, ax = plt.subplots(figsize=(1.2 * len(layers) + 1, 0.45 * height + 1))
-        for a, b in edges:
-            if a in pos and b in pos:
-                (x0, y0), (x1, y1) = pos[a], pos[b]
-                ax.annotate("", (x1 - 0.42, y1), (x0 + 0.42, y0),
-                            arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.6})  # fmt: skip
-        for n, (x, y) in pos.items():
-            ax.text(x, y, labels[n].replace("_", " "), ha="center", va="center", fontsize=5.5,
-                    bbox={"boxstyle": "round,pad=0.3", "fc": "#e8f0fa", "ec": "#4a6fa5", "lw": 0.6})  # fmt: skip
-        ax.set_xlim(-0.6, len(layers) - 0.4)
-        ax.set_ylim(-height / 2 - 0.5, height / 2 + 0.5)
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.9))
+        fig.subplots_adjust(left=0, right=1, bottom=0, top=1)  # the page width is the process's width
+        for i, (name, what, rules) in enumerate(stages):
+            ax.add_patch(
+                FancyBboxPatch(
+                    (i - 0.4, 0.45), 0.8, 0.34, boxstyle="round,pad=0.02", fc="#e8f0fa", ec="#4a6fa5", lw=0.8
+                )
+            )
+            ax.text(i, 0.62, textwrap.fill(name, 12), ha="center", va="center", fontsize=6.8, fontweight="bold")
+            ax.text(i, 0.36, textwrap.fill(what, 17), ha="center", va="top", fontsize=6.5)
+            ax.text(i, -0.22, "\n".join(textwrap.fill(r.replace("_", " "), 18) for r in rules), ha="center",
+                    va="top", fontsize=6, color="0.4", style="italic")  # fmt: skip
+            if i:
+                ax.annotate("", (i - 0.45, 0.62), (i - 0.55, 0.62),
+                            arrowprops={"arrowstyle": "-|>", "color": "#4a6fa5", "lw": 0.9})  # fmt: skip
+        ax.set_xlim(-0.5, n - 0.5)
+        ax.set_ylim(-0.8, 0.85)
         ax.axis("off")
-        ax.set_title("The DeFineMed workflow: its rules and their dependencies", fontsize=8)
     return fig

@@ -9,6 +9,7 @@ of the row's mean accuracy with standard error sqrt(sum se^2) / k.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 
@@ -64,13 +65,22 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def _md_alignment(table: Table) -> list[str]:
+    """Markdown column alignments from the LaTeX spec (l and p{...} left, r right); without a spec,
+    the first column left and the others right."""
+    if not table.align:
+        return ["---"] + ["---:"] * (len(table.columns) - 1)
+    letters = re.sub(r"\{[^}]*\}", "", table.align)
+    return ["---:" if c == "r" else "---" for c in letters if c in "lrcp"]
+
+
 def to_markdown(tables: list[Table]) -> str:
     out = []
     for t in tables:
         if t.title:
             out.append(f"**{t.title}**\n")
         out.append("| " + " | ".join(_md_escape(c) for c in t.columns) + " |")
-        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(t.columns))) + "|")
+        out.append("|" + "|".join(_md_alignment(t)) + "|")
         for row in t.rows:
             out.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
         for note in t.notes:
@@ -160,38 +170,48 @@ def fmt_parameters(n: int) -> str:
 
 
 def table3(models: list[tuple[str, dict]]) -> list[Table]:
-    """Table 3 from (printed name, facts of its model folder: parameters, vocabulary, license)."""
+    """Table 3 from (printed name, facts of its model folder: parameters, vocabulary, license, and
+    the source the config cites for it: models.<m>.citation)."""
     rows = [
-        [name, fmt_parameters(f["parameters"]), fmt_int(f["vocabulary"]), f["license"] or "not in the model card"]
+        [
+            name,
+            fmt_parameters(f["parameters"]),
+            fmt_int(f["vocabulary"]),
+            f["license"] or "not in the model card",
+            f.get("citation") or "no citation in config",
+        ]
         for name, f in models
     ]
-    notes = ["Parameters counted from the weights' shapes; vocabulary from the tokenizer; license from the model card."]
-    return [Table(columns=["Model", "Parameters", "Vocab Size", "License"], rows=rows, notes=notes)]
+    notes = [
+        "Parameters counted from the weights' shapes; vocabulary from the tokenizer; license from the model card;"
+        " source: the publication the config cites for the model (models.<m>.citation)."
+    ]
+    columns = ["Model", "Parameters", "Vocab Size", "License", "Source"]
+    return [Table(columns=columns, rows=rows, align="lrrll", notes=notes)]
 
 
-# Table 7's rows: (printed name, cpt key, format); the values are the run's config
+# Table 7's rows as the paper prints them (Parameter | PT): (printed name, how to read the value
+# from the run's cpt config). The paper's values were lost in its text except Warmup Steps (500).
 TABLE7_ROWS = [
-    ("Epochs", "epochs", "{:g}"),
-    ("Sequence length", "sequence_length", "{:,}"),
-    ("Global batch (sequences)", "effective_batch_sequences", "{:,}"),
-    ("Micro batch per device", "micro_batch_size", "{}"),
-    ("Learning rate", "learning_rate", "{:g}"),
-    ("Warmup steps", "warmup_steps", "{}"),
-    ("Weight decay", "weight_decay", "{:g}"),
-    ("Adam beta1", "adam_beta1", "{:g}"),
-    ("Adam beta2", "adam_beta2", "{:g}"),
-    ("Gradient checkpointing", "gradient_checkpointing", "{}"),
-    ("Attention", "attention", "{}"),
-    ("Document masking", "document_masking", "{}"),
+    ("Learning Rate", lambda cpt: f"{cpt['learning_rate']:g}"),
+    ("Weight Decay", lambda cpt: f"{cpt['weight_decay']:g}"),
+    ("Warmup Steps", lambda cpt: f"{cpt['warmup_steps']}"),
+    (
+        "Effective Batch Size",
+        lambda cpt: (
+            f"{cpt['effective_batch_sequences']:,} sequences"
+            f" ({fmt_int(cpt['effective_batch_sequences'] * cpt['sequence_length'])} tokens)"
+        ),
+    ),
+    ("Sequence Length", lambda cpt: f"{cpt['sequence_length']:,}"),
 ]
 
 
 def table7(cpt: dict) -> list[Table]:
-    """Table 7: the continual pre-training hyperparameters of the run, from its config (cpt)."""
-    rows = [[name, fmt.format(cpt[key])] for name, key, fmt in TABLE7_ROWS]
-    tokens = cpt["sequence_length"] * cpt["effective_batch_sequences"]
-    rows.insert(3, ["Global batch (tokens)", fmt_int(tokens)])
-    return [Table(columns=["Hyperparameter", "Value"], rows=rows, notes=["From the run's config (cpt)."])]
+    """Table 7: the continual pre-training hyperparameters of the run (PT), the paper's five rows,
+    from its config (cpt)."""
+    rows = [[name, value(cpt)] for name, value in TABLE7_ROWS]
+    return [Table(columns=["Parameter", "PT"], rows=rows, notes=["From the run's config (cpt)."])]
 
 
 def table10(counts: dict) -> list[Table]:
@@ -203,11 +223,20 @@ def table10(counts: dict) -> list[Table]:
     return [Table(columns=["Failure Mode", "Description"], rows=rows, align="lp{0.7\\linewidth}", notes=notes)]
 
 
-def table6(kinds: list[tuple[str, int]]) -> list[Table]:
-    """Table 6: the LLM's false positives (medical by the LLM, not by the annotators' majority) by
-    the kind named for each in the filled sheet, with counts."""
-    total = sum(n for _, n in kinds)
-    return [Table(columns=["Kind", "Count"], rows=[[k, str(n)] for k, n in kinds], notes=[f"{total} false positives."])]
+def table6(examples: list[tuple[str, int, str]]) -> list[Table]:
+    """Table 6 as the paper prints it (Count | False Positive Example): the LLM's false positives
+    (medical by the LLM, not by the annotators' majority) grouped by the kind named for each in the
+    filled sheet, one row per kind with its count and an excerpt of one of its documents."""
+    total = sum(n for _, n, _ in examples)
+    kinds = ", ".join(kind for kind, _, _ in examples)
+    return [
+        Table(
+            columns=["Count", "False Positive Example"],
+            rows=[[str(n), text] for _, n, text in examples],
+            align="rp{0.8\\linewidth}",
+            notes=[f"{total} false positives; the rows' kinds, in order: {kinds}."],
+        )
+    ]
 
 
 def table5(label_validation: dict) -> list[Table]:
@@ -289,12 +318,25 @@ def benchmark_table(
     columns: list[str],
     display: dict[str, str],
     headers: dict[str, str],
+    constant: dict[str, dict[str, int]] | None = None,
 ) -> list[Table]:
     """Tables 4, 9 and 11: `results[model][task]` are results/benchmarks/<model>/<task>.json;
     `rows` model keys, `columns` task keys, in the paper's order; `display` the printed model
-    names, `headers` the printed task names."""
-    body = []
+    names, `headers` the printed task names. `constant[model][task]`: the option a model answers
+    for every item of a column (definemed.effects.constant_answer); such a row is marked with a
+    dagger and named below the table: its cell measures the gold letters' distribution, not knowledge."""
+    constant = constant or {}
+    body, notes = [], []
     for model in rows:
         cells = [(results[model][task]["accuracy"], results[model][task]["stderr"]) for task in columns]
-        body.append([display.get(model, model), *(fmt_acc(a, s) for a, s in cells), fmt_acc(*average(cells))])
-    return [Table(columns=["Model", *(headers.get(t, t) for t in columns), "Average"], rows=body)]
+        name = display.get(model, model)
+        same = {t: o for t, o in constant.get(model, {}).items() if t in columns}
+        if same:
+            notes.append(
+                f"† {name} answers one option for every item of "
+                + ", ".join(f"{headers.get(t, t)} ({'ABCD'[o] if o < 4 else o})" for t, o in same.items())
+                + "."
+            )
+            name += " †"
+        body.append([name, *(fmt_acc(a, s) for a, s in cells), fmt_acc(*average(cells))])
+    return [Table(columns=["Model", *(headers.get(t, t) for t in columns), "Average"], rows=body, notes=notes)]

@@ -22,7 +22,14 @@ from definemed.io import read_json, write_text
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("table", choices=["table2", "table3", "table5", "table6", "table7", "table8", "table10", "benchmark"])
-p.add_argument("--model", nargs=2, action="append", metavar=("NAME", "FOLDER"), default=[], help="table3")
+p.add_argument(
+    "--model",
+    nargs=3,
+    action="append",
+    metavar=("NAME", "FOLDER", "CITATION"),
+    default=[],
+    help="table3: printed name, model folder, the source the config cites (models.<m>.citation; empty: none)",
+)
 p.add_argument("--false-positives", help="table6: the filled false-positive sheet (kind column)")
 p.add_argument("--cpt", help="table7: the cpt section of the run's config as JSON")
 p.add_argument("--failure-modes", help="table10: results/judges/failure_modes/counts.json")
@@ -35,6 +42,11 @@ p.add_argument("--columns", nargs="*", default=[])
 p.add_argument("--display", default="{}", help="JSON: model key -> printed name")
 p.add_argument("--headers", default="{}", help="JSON: task key -> printed column header")
 p.add_argument("--results-dir", help="results/benchmarks: <model>/<task>.json below it")
+p.add_argument(
+    "--mark-constant-answers",
+    action="store_true",
+    help="benchmark: read each cell's <task>.samples.jsonl and mark a row answering one option for a whole column",
+)
 p.add_argument("--out-md", required=True)
 p.add_argument("--out-tex", required=True)
 args = p.parse_args()
@@ -50,14 +62,22 @@ elif args.table == "table3":
     from definemed.model_facts import card_license, parameter_count, vocabulary_size
 
     facts = [
-        (name, {"parameters": parameter_count(d), "vocabulary": vocabulary_size(d), "license": card_license(d)})
-        for name, d in args.model
+        (
+            name,
+            {
+                "parameters": parameter_count(d),
+                "vocabulary": vocabulary_size(d),
+                "license": card_license(d),
+                "citation": citation,
+            },
+        )
+        for name, d, citation in args.model
     ]
     parts = tables.table3(facts)
 elif args.table == "table6":
-    from definemed.annotation import kind_counts
+    from definemed.annotation import kind_examples
 
-    parts = tables.table6(kind_counts(args.false_positives))
+    parts = tables.table6(kind_examples(args.false_positives))
 elif args.table == "table7":
     parts = tables.table7(json.loads(args.cpt))
 elif args.table == "table10":
@@ -67,7 +87,18 @@ elif args.table == "table5":
 elif args.table == "table8":
     parts = tables.table8([(n, cluster, read_json(s), read_jsonl(log)) for n, cluster, s, log in args.row])
 else:
+    from definemed.effects import constant_answer
+
     results = {m: {t: read_json(Path(args.results_dir) / m / f"{t}.json") for t in args.columns} for m in args.rows}
-    parts = tables.benchmark_table(results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers))
+    # a row answering one option for a whole column is marked (its per-sample log, beside the result, says so)
+    constant = {}
+    if args.mark_constant_answers:
+        constant = {
+            m: {t: o for t in args.columns if (o := constant_answer(Path(args.results_dir).parent, m, t)) is not None}
+            for m in args.rows
+        }
+    parts = tables.benchmark_table(
+        results, args.rows, args.columns, json.loads(args.display), json.loads(args.headers), constant
+    )
 write_text(args.out_md, tables.to_markdown(parts))
 write_text(args.out_tex, tables.to_latex(parts))

@@ -87,18 +87,23 @@ if any(f.exists() for f in judge_files):
     winrate, counts = (read_json(f) if f.exists() else None for f in judge_files)
     text += "\n" + rp.judge_note(winrate, counts, args.miniature)
 if args.claims:
+    from definemed.effects import constant_answer, item_scores
+
     spec = json.loads(args.claims)
     families = [cl.Family(**f) for f in spec["families"]]
     ablation = cl.Family(**spec["ablation"]) if spec["ablation"] else None
     runs = [f.run for f in families] + ([ablation.run] if ablation else [])
     models = {m for f in [*families, *([ablation] if ablation else [])] for m in (f.base, f.cpt, f.merge)}
     models |= set(spec["medical_baselines"])
-    accuracy = {}
+    tasks = spec["medical_tasks"] + spec["general_tasks"]
+    benchmarks = cl.Benchmarks()
     for m in sorted(models):
-        for t in spec["medical_tasks"] + spec["general_tasks"]:
-            path = results / "benchmarks" / m / f"{t}.json"
-            if path.exists():
-                accuracy.setdefault(m, {})[t] = read_json(path)["accuracy"]
+        for t in tasks:
+            if (results / "benchmarks" / m / f"{t}.samples.jsonl").exists():
+                benchmarks.items.setdefault(m, {})[t] = item_scores(results, m, {t: spec["task_specs"][t]})
+                option = constant_answer(results, m, t)
+                if option is not None:
+                    benchmarks.constant.setdefault(m, {})[t] = option
 
     def optional(path):
         return read_json(path) if path.exists() else None
@@ -109,24 +114,46 @@ if args.claims:
         if log_path.exists():
             rows = [json.loads(x) for x in log_path.read_text().splitlines() if x]
             device = read_json(results / "cpt" / run / "summary.json")["device"]
-            throughput[run] = {"device": device, "tokens_per_s_per_device": cl.mean_throughput(rows)}
-    evidence = cl.Evidence(
+            throughput[run] = {"device": device, "step_tokens_per_s_per_device": cl.step_throughputs(rows)}
+    scaling = {}
+    for path in sorted((results / "scaling").glob("*/nodes-*.json")):
+        point = read_json(path)
+        scaling.setdefault(point["run"], []).append(point)
+    display = json.loads(args.display)
+    roles = {k: spec.get(k) for k in ("focus_run", "large_run", "mixing_run")}
+    common = dict(
         families=families,
         medical_tasks=spec["medical_tasks"],
         general_tasks=spec["general_tasks"],
-        accuracy=accuracy,
         medical_baselines=spec["medical_baselines"],
         ablation=ablation,
-        perplexity={r: p for r in runs if (p := optional(results / "cpt" / r / "perplexity.json"))},
+        display=display,
+        **roles,
+    )
+    evidence = cl.Evidence(
+        **common,
+        benchmarks=benchmarks,
         winrate=optional(results / "judges" / "pairwise" / "winrate.json"),
         failure_modes=optional(results / "judges" / "failure_modes" / "counts.json"),
         throughput=throughput,
-        focus_run=spec.get("focus_run"),
-        large_run=spec.get("large_run"),
-        mixing_run=spec.get("mixing_run"),
-        display=json.loads(args.display),
+        scaling=scaling,
     )
-    text += "\n" + cl.render_claims(cl.evaluate_claims(evidence), args.miniature)
+    reported_tables = {
+        t: rp.read_reported(rp.reported_path(args.reported_dir, t)) for t in ("table4", "table9", "table11")
+    }
+    # the paper's side: its own columns (a miniature may leave one out) and its own names
+    paper_columns = settings["reported_columns"]
+    paper_evidence = cl.Evidence(
+        **{
+            **common,
+            "medical_tasks": list(paper_columns["table4"].values()),
+            "general_tasks": list(paper_columns["table11"].values()),
+            "display": {k: v.removeprefix(settings["display_prefix"]) for k, v in display.items()},
+        },
+        benchmarks=cl.reported_benchmarks(reported_tables, settings["reported_columns"], index),
+        absent=cl.REPORTED_ABSENT,
+    )
+    text += "\n" + cl.render_claims(cl.evaluate_claims(evidence), cl.evaluate_claims(paper_evidence), args.miniature)
 if args.effects:
     text += "\n" + render_effects(read_json(args.effects), json.loads(args.display), args.miniature)
 write_text(args.out, text)

@@ -24,8 +24,17 @@ def benchmark_file(model, task):
 
 
 def benchmark_table_inputs(table):
+    """Each cell's result and its per-sample log (a row answering one constant option is marked)."""
     spec = benchmark_tables()[table]
-    return [benchmark_file(m, t) for m in spec["rows"] for t in spec["columns"]]
+    return [
+        f
+        for m in spec["rows"]
+        for t in spec["columns"]
+        for f in (
+            benchmark_file(m, t),
+            benchmark_file(m, t).replace(".json", ".samples.jsonl"),
+        )
+    ]
 
 
 def benchmark_headers(table):
@@ -98,17 +107,26 @@ def claims_spec():
         "medical_tasks": BENCHMARK_GROUPS.get("medical", []),
         "general_tasks": BENCHMARK_GROUPS.get("general", []),
         "medical_baselines": config["benchmarks"]["baselines"]["medical"],
+        # how each column scores an item (metric, filter): the claims pair items across rows
+        "task_specs": {
+            t: {
+                k: v
+                for k, v in config["benchmarks"]["tasks"][t].items()
+                if k in ("metric", "filter")
+            }
+            for group in ("medical", "general")
+            for t in BENCHMARK_GROUPS.get(group, [])
+        },
         **roles,
     }
 
 
 def claims_inputs():
-    """Result files the claims read beyond the compared tables: held-out perplexities, the judges,
-    every family's benchmark results and training logs."""
+    """Result files the claims read beyond the compared tables: the judges, every family's per-item
+    benchmark logs and training logs, and the scaling measurements."""
     spec = claims_spec()
     fams = spec["families"] + ([spec["ablation"]] if spec["ablation"] else [])
-    files = [f"{ROOT}results/cpt/{f['run']}/perplexity.json" for f in fams]
-    files += [
+    files = [
         f"{ROOT}results/cpt/{f['run']}/{n}"
         for f in fams
         for n in ("summary.json", "training_log.jsonl")
@@ -120,11 +138,13 @@ def claims_inputs():
 
     for group in ("medical", "general"):
         evaluated = models & set(group_models(config, group))
+        # the per-item logs: claims pair rows item by item and spot constant answers
         files += [
-            benchmark_file(m, t)
+            f"{ROOT}results/benchmarks/{m}/{t}.samples.jsonl"
             for m in sorted(evaluated)
             for t in spec[f"{group}_tasks"]
         ]
+    files += scaling_files()  # Figure 5's numbers: the near-linear scaling claim (A.3)
     if "judges" in config:
         files += [
             f"{ROOT}results/judges/pairwise/winrate.json",
@@ -160,6 +180,7 @@ def table3_model_args():
 
     return " ".join(
         f"--model {shlex.quote(display_name(config, m))} {evaluated_model_dir(m)}"
+        f" {shlex.quote(config['models'][m].get('citation', ''))}"
         for m in table3_models()
     )
 
