@@ -77,12 +77,12 @@ RULE_GRAPH = {"rulegraph": 1, "figure1": 1}
 @pytest.mark.parametrize(
     "file,old,new,expected",
     [
-        # a setting of the reproduction report only (paper.flag_sigma)
+        # a setting of the noise rule only (paper.flag_sigma): the effects and the report that reads them
         (
             "config/miniature.yaml",
             "flag_sigma: 2 ",
             "flag_sigma: 3 ",
-            {"reproduction_report": 1, "all": 1} | RULE_GRAPH,
+            {"model_effects": 1, "reproduction_report": 1, "all": 1} | RULE_GRAPH,
         ),
         # a judge prompt: its stage, the estimate that counts its tokens, and what they feed
         ("prompts/failure_modes.user.jinja", "{{ query }}", "{{ query }}\n", JUDGES_DOWNSTREAM),
