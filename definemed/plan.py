@@ -259,17 +259,24 @@ TIGHT_SHARE = 0.75
 MEMORY_COLUMNS = (("states", 7), ("gathered", 7), ("activations", 6), ("logits", 7), ("total", 7))
 
 
+def _tiny_shape(tiny: dict) -> dict:
+    """The transformers config keys every tiny model's entry (models.<name>.tiny) names directly."""
+    return {
+        "vocab_size": tiny["vocab_size"],
+        "hidden_size": tiny["hidden_size"],
+        "intermediate_size": tiny["intermediate_size"],
+        "num_hidden_layers": tiny["num_layers"],
+        "num_attention_heads": tiny["num_heads"],
+    }
+
+
 def model_shape(config: dict, name: str) -> dict:
     """The decoder shape of models.<name>: a tiny model's own entry or the table above."""
     spec = config["models"][name]
     tiny = spec.get("tiny")
     if tiny:
         return {
-            "vocab_size": tiny["vocab_size"],
-            "hidden_size": tiny["hidden_size"],
-            "intermediate_size": tiny["intermediate_size"],
-            "num_hidden_layers": tiny["num_layers"],
-            "num_attention_heads": tiny["num_heads"],
+            **_tiny_shape(tiny),
             "num_key_value_heads": tiny["num_kv_heads"],
             "head_dim": tiny["hidden_size"] // tiny["num_heads"],
             "tie_word_embeddings": False,
@@ -469,11 +476,7 @@ def encoder_shape(config: dict, name: str) -> dict:
     tiny = spec.get("tiny")
     if tiny:
         return {
-            "vocab_size": tiny["vocab_size"],
-            "hidden_size": tiny["hidden_size"],
-            "intermediate_size": tiny["intermediate_size"],
-            "num_hidden_layers": tiny["num_layers"],
-            "num_attention_heads": tiny["num_heads"],
+            **_tiny_shape(tiny),
             "max_position_embeddings": tiny["max_position_embeddings"],
             "type_vocab_size": 1,
             "num_labels": tiny.get("num_labels", 2),
