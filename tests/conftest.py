@@ -30,6 +30,39 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def build_tiny_cpt_inputs(root: Path, dtype=None) -> Path:
+    """A tiny Qwen2.5-like base (saved in `dtype` where given, as the paper's bf16 bases) and a
+    packed corpus under `root`, built offline in seconds: the inputs of the CPT tests."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from definemed.fixtures import generate_documents
+    from definemed.packing import pack_corpus
+    from definemed.tiny_models import build_tiny_model
+
+    tiny = {
+        "architecture": "qwen2",
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "num_kv_heads": 2,
+        "intermediate_size": 64,
+        "vocab_size": 400,
+        "max_position_embeddings": 128,
+        "tokenizer_documents": 200,
+    }
+    build_tiny_model("tiny", {"tiny": tiny, "chat_template": "qwen2.5"}, root / "base", seed=0)
+    if dtype is not None:
+        model = AutoModelForCausalLM.from_pretrained(root / "base", dtype=dtype)
+        model.save_pretrained(root / "base")  # definemed-source.json and the tokenizer stay
+    docs = generate_documents(5, 60, 0.5, 0.05)
+    table = pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": [d["text"] for d in docs]})
+    pq.write_table(table, root / "part.parquet")
+    pack_corpus([root / "part.parquet"], AutoTokenizer.from_pretrained(root / "base"), 64, root / "packed")
+    return root
+
+
 def snakemake(workdir, *args, check=True, timeout=900):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(

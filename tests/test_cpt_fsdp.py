@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO
+from conftest import REPO, build_tiny_cpt_inputs
 from safetensors.torch import load_file
 
 
@@ -220,32 +220,7 @@ def test_deadline_is_the_slurm_end_less_the_margin():
 @pytest.fixture(scope="module")
 def tiny_cpt_inputs(tmp_path_factory):
     """A tiny Qwen2.5-like base and a packed corpus, built offline in seconds."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from transformers import AutoTokenizer
-
-    from definemed.fixtures import generate_documents
-    from definemed.packing import pack_corpus
-    from definemed.tiny_models import build_tiny_model
-
-    root = tmp_path_factory.mktemp("tiny-cpt")
-    tiny = {
-        "architecture": "qwen2",
-        "hidden_size": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "num_kv_heads": 2,
-        "intermediate_size": 64,
-        "vocab_size": 400,
-        "max_position_embeddings": 128,
-        "tokenizer_documents": 200,
-    }
-    build_tiny_model("tiny", {"tiny": tiny, "chat_template": "qwen2.5"}, root / "base", seed=0)
-    docs = generate_documents(5, 60, 0.5, 0.05)
-    table = pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": [d["text"] for d in docs]})
-    pq.write_table(table, root / "part.parquet")
-    pack_corpus([root / "part.parquet"], AutoTokenizer.from_pretrained(root / "base"), 64, root / "packed")
-    return root
+    return build_tiny_cpt_inputs(tmp_path_factory.mktemp("tiny-cpt"))
 
 
 def start_cpt(inputs, work, out):

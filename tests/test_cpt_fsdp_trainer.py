@@ -18,7 +18,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, build_tiny_cpt_inputs
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
@@ -42,34 +42,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def bf16_inputs(tmp_path_factory):
     """A tiny Qwen2.5-like base saved in bfloat16 (as the paper's bases) and a packed corpus."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from definemed.fixtures import generate_documents
-    from definemed.packing import pack_corpus
-    from definemed.tiny_models import build_tiny_model
-
-    root = tmp_path_factory.mktemp("fsdp-trainer")
-    tiny = {
-        "architecture": "qwen2",
-        "hidden_size": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "num_kv_heads": 2,
-        "intermediate_size": 64,
-        "vocab_size": 400,
-        "max_position_embeddings": 128,
-        "tokenizer_documents": 200,
-    }
-    build_tiny_model("tiny", {"tiny": tiny, "chat_template": "qwen2.5"}, root / "base", seed=0)
-    model = AutoModelForCausalLM.from_pretrained(root / "base", dtype=torch.bfloat16)
-    model.save_pretrained(root / "base")  # definemed-source.json and the tokenizer stay
-    docs = generate_documents(5, 60, 0.5, 0.05)
-    table = pa.table({"id": [f"d{i}" for i in range(len(docs))], "text": [d["text"] for d in docs]})
-    pq.write_table(table, root / "part.parquet")
-    pack_corpus([root / "part.parquet"], AutoTokenizer.from_pretrained(root / "base"), 64, root / "packed")
-    return root
+    return build_tiny_cpt_inputs(tmp_path_factory.mktemp("fsdp-trainer"), dtype=torch.bfloat16)
 
 
 def settings(**extra) -> dict:
