@@ -245,11 +245,7 @@ def fit_stream(model, ids: list[int], fit: dict, seed, tag: str, log=print) -> d
     length = fit["sequence_length"]
     sequences = stream[: len(stream) // length * length].view(-1, length)
     rng = np.random.default_rng(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=fit["learning_rate"], weight_decay=0.0)
-    warmup = max(1, fit["steps"] // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / fit["steps"])
-    )
+    opt, sched = fitting_optimizer(model, fit, warmup=max(1, fit["steps"] // 20))
     model.train()
     for step in range(fit["steps"]):
         batch = sequences[rng.choice(len(sequences), size=min(fit["batch_size"], len(sequences)), replace=False)]
@@ -267,6 +263,18 @@ def fit_stream(model, ids: list[int], fit: dict, seed, tag: str, log=print) -> d
         "steps": fit["steps"],
         "final_loss": round(loss.item(), 6),
     }
+
+
+def fitting_optimizer(model, fit: dict, warmup: int):
+    """AdamW at fit["learning_rate"] without weight decay, linear warm-up over `warmup` steps, then
+    linear decay to 0 at fit["steps"]: the schedule of every miniature-only fitting step."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=fit["learning_rate"], weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / fit["steps"])
+    )
+    return opt, sched
 
 
 def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixture: dict, log=print):
@@ -293,8 +301,7 @@ def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixtur
     targets = [yes_tok if d["is_medical"] else no_tok for d in docs]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rng = np.random.default_rng([seed, 99])
-    opt = torch.optim.AdamW(model.parameters(), lr=fit["learning_rate"], weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20) * (1 - s / fit["steps"]))
+    opt, sched = fitting_optimizer(model, fit, warmup=20)
     model.train()
     for step in range(fit["steps"]):
         idx = rng.choice(len(prompts), size=fit["batch_size"], replace=False)
