@@ -253,6 +253,10 @@ def build_lock(config: dict, api, task_index=None, language="deu_Latn", split="t
         from definemed.benchmarks import lm_eval_version
 
         lm: dict = {"lm_eval_version": lm_eval_version(), "tasks": {}, "datasets": {}}
+        if task_index is None:  # indexing lm-eval's tasks costs 5-9 s: once for all tasks
+            from lm_eval.tasks import TaskManager
+
+            task_index = TaskManager().task_index
         for task in sorted(set(tasks.values())):
             specs = lm_eval_datasets(task, task_index)
             lm["tasks"][task] = sorted({s["repo"] for s in specs})

@@ -134,14 +134,51 @@ def build_tiny_model(
     labelling: dict | None = None,
     fixture: dict | None = None,
     log=print,
+    start_dir=None,
 ) -> None:
-    """Build model `name` from its config entry `spec` into `out_dir` (HF format)."""
+    """Build model `name` from its config entry `spec` into `out_dir` (HF format); with
+    `tiny.start_from`, from that built model in `start_dir` (then only this model's own fitting runs)."""
+    tiny = spec["tiny"]
+    family = "xlm-roberta" if tiny["architecture"] == "xlm-roberta" else spec["chat_template"]
+    fixture = fixture or {"medical_share": 0.3, "hard_negative_share": 0.05}
+    if tiny.get("start_from"):
+        model, tokenizer, fitted = _start_from(name, tiny, start_dir)
+    else:
+        model, tokenizer, fitted = _build_and_fit_base(name, spec, family, seed, labelling, fixture, log)
+    if tiny.get("fit_medical"):
+        ids = medical_fitting_ids(tokenizer, tiny["fit_medical"], seed)
+        fitted = {
+            "base": fitted,
+            "medical": fit_stream(model, ids, tiny["fit_medical"], [seed, 19], "fit_medical", log),
+        }
+    if tiny.get("fit_labeller"):
+        if labelling is None:
+            raise ValueError(f"models.{name}.tiny.fit_labeller needs the labelling section")
+        fitted = fit_labeller(model, tokenizer, labelling, tiny["fit_labeller"], seed, fixture, log)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    if family != "xlm-roberta":
+        model.generation_config.save_pretrained(out)
+    source = {
+        "name": name,
+        "tiny": tiny,
+        "chat_template": spec.get("chat_template"),
+        "seed": seed,
+        "fitted_labeller": fitted if tiny.get("fit_labeller") else None,
+        "fitted_base": fitted if tiny.get("fit_base") or tiny.get("start_from") else None,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+    }
+    (out / SOURCE_FILE).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+
+
+def _build_and_fit_base(name, spec, family, seed, labelling, fixture, log):
+    """A new tokenizer and randomly initialised model of `spec`, fitted on general text if asked."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     tiny = spec["tiny"]
-    family = "xlm-roberta" if tiny["architecture"] == "xlm-roberta" else spec["chat_template"]
-    fixture = fixture or {"medical_share": 0.3, "hard_negative_share": 0.05}
     docs = generate_documents(
         seed,
         tiny["tokenizer_documents"],
@@ -167,32 +204,29 @@ def build_tiny_model(
         if labelling is None:
             raise ValueError(f"models.{name}.tiny.fit_base needs the labelling section (its chat_template_date)")
         fitted = fit_base(model, tokenizer, tiny["fit_base"], seed, labelling["chat_template_date"], log)
-    if tiny.get("fit_medical"):
-        ids = medical_fitting_ids(tokenizer, tiny["fit_medical"], seed)
-        fitted = {
-            "base": fitted,
-            "medical": fit_stream(model, ids, tiny["fit_medical"], [seed, 19], "fit_medical", log),
-        }
-    if tiny.get("fit_labeller"):
-        if labelling is None:
-            raise ValueError(f"models.{name}.tiny.fit_labeller needs the labelling section")
-        fitted = fit_labeller(model, tokenizer, labelling, tiny["fit_labeller"], seed, fixture, log)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    if family != "xlm-roberta":
-        model.generation_config.save_pretrained(out)
-    source = {
-        "name": name,
-        "tiny": tiny,
-        "chat_template": spec.get("chat_template"),
-        "seed": seed,
-        "fitted_labeller": fitted if tiny.get("fit_labeller") else None,
-        "fitted_base": fitted if tiny.get("fit_base") else None,
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-    }
-    (out / SOURCE_FILE).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+    return model, tokenizer, fitted
+
+
+def _start_from(name, tiny, start_dir):
+    """The built model `tiny.start_from` (weights, tokenizer, what fitted it), checked to be the shape
+    this model's entry states."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if start_dir is None:
+        raise ValueError(f"models.{name}.tiny.start_from: {tiny['start_from']!r} needs its built folder (start_dir)")
+    if tiny.get("fit_base") or tiny.get("fit_labeller"):
+        raise ValueError(
+            f"models.{name}.tiny: start_from takes {tiny['start_from']!r}'s fitting; drop fit_base/fit_labeller"
+        )
+    model = AutoModelForCausalLM.from_pretrained(start_dir, dtype="float32")
+    keys = {"hidden_size": "hidden_size", "num_layers": "num_hidden_layers", "num_heads": "num_attention_heads"}
+    keys |= {"num_kv_heads": "num_key_value_heads", "intermediate_size": "intermediate_size"}
+    wanted = {key: tiny[key] for key in keys}
+    got = {key: getattr(model.config, attr) for key, attr in keys.items()}
+    if got != wanted:
+        raise ValueError(f"models.{name}.tiny: shape {wanted} is not {tiny['start_from']!r}'s {got} ({start_dir})")
+    source = json.loads((Path(start_dir) / SOURCE_FILE).read_text())
+    return model, AutoTokenizer.from_pretrained(start_dir), source.get("fitted_base")
 
 
 def base_fitting_ids(tokenizer, fit: dict, seed: int, template_date: str) -> list[int]:

@@ -53,6 +53,12 @@ def model_dir(name):
     return f"{ROOT}models/{name}"
 
 
+def tiny_start_from(name):
+    """The built model a tiny model starts from (models.<name>.tiny.start_from), or none."""
+    start = MODELS[name].get("tiny", {}).get("start_from")
+    return [model_dir(start)] if start else []
+
+
 def shard_names():
     if FIXTURE:
         return [

@@ -25,6 +25,8 @@ rule fetch_model:
 
 
 rule build_tiny_model:
+    input:
+        start_from=lambda w: tiny_start_from(w.model),
     output:
         directory(f"{ROOT}models/{{model}}"),
     log:
@@ -44,10 +46,13 @@ rule build_tiny_model:
         labelling=with_template_date(config["labelling"]),
         fixture=as_json(config["fineweb"].get("fixture", {})),
         seed=config["seed"],
+        start_from=lambda w, input: (
+            f"--start-from {input.start_from}" if input.start_from else ""
+        ),
     shell:
         "python scripts/build_tiny_model.py --name {wildcards.model} --spec {params.spec:q}"
         " --labelling {params.labelling:q} --fixture {params.fixture:q} --seed {params.seed}"
-        " --threads {threads} --out {output} > {log} 2>&1"
+        " {params.start_from} --threads {threads} --out {output} > {log} 2>&1"
 
 
 # A baseline that is a SLERP of two configured models (the miniature's BioMistral-7B-SLERP), with

@@ -20,6 +20,7 @@ p.add_argument("--seed", type=int, required=True)
 p.add_argument("--out", required=True)
 p.add_argument("--labelling", help="config section labelling as JSON (needed by fit_labeller)")
 p.add_argument("--fixture", help="config section fineweb.fixture as JSON")
+p.add_argument("--start-from", help="the built folder of the model tiny.start_from names")
 p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
@@ -33,5 +34,6 @@ with atomic_dir(args.out) as tmp:
         labelling=json.loads(args.labelling) if args.labelling else None,
         fixture=json.loads(args.fixture) if args.fixture else None,
         log=log.info,
+        start_dir=args.start_from,
     )
 log.info("built %s -> %s", args.name, args.out)

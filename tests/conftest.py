@@ -73,28 +73,145 @@ def snakemake(workdir, *args, check=True, timeout=900):
     return proc
 
 
+class BackgroundMiniature:
+    """The miniature run end to end in a scratch copy of the repository, started in the background
+    as soon as the collected tests are known to need it, so that the quick tests (ordered first)
+    use the CPU it leaves idle; the `miniature` fixture waits for it."""
+
+    def __init__(self, work: Path):
+        self.work, self.log = work, work.parent / "snakemake.log"
+        self.proc: subprocess.Popen | None = None
+        self.seconds: float | None = None
+
+    def start(self):
+        import time
+
+        copy_repo(self.work)
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        self.started = time.monotonic()
+        with open(self.log, "w") as log:  # its own session: stop() ends snakemake and its jobs
+            self.proc = subprocess.Popen(
+                [str(BIN / "snakemake"), "--profile", "profiles/miniature"],
+                cwd=self.work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+
+    def wait(self, timeout=3600) -> Path:
+        import time
+
+        try:
+            code = self.proc.wait(timeout=max(1, timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"the miniature ran past {timeout} s: {self.log}") from None
+        if self.seconds is None:
+            self.seconds = time.monotonic() - self.started
+        if code != 0:
+            raise AssertionError(f"the miniature failed ({self.log}):\n{self.log.read_text()[-6000:]}")
+        return self.work / "miniature"
+
+    def stop(self):
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # snakemake removes the outputs of the jobs it ends
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+BACKGROUND: list[BackgroundMiniature] = []
+# Tests marked `start_with_miniature(start)`: start(miniature) runs as soon as the miniature exists,
+# beside the other slow tests (which those tests follow), and the test joins what it started via the
+# `started` fixture. {nodeid: start} of the selected ones, then {nodeid: what start returned}.
+TO_START: dict[str, object] = {}
+STARTED: dict[str, object] = {}
+
+
+def needs_miniature(item) -> bool:
+    return "miniature" in getattr(item, "fixturenames", ())
+
+
+def starts_with_miniature(item) -> bool:
+    return item.get_closest_marker("start_with_miniature") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow`: every test that needs the finished miniature (a 10-minute run unless
+    DEFINEMED_TEST_MINIATURE points at one; the real-Slurm test is one of them); `pytest -m "not slow"` is the quick loop.
+    The slow tests run last; pytest_collection_finish starts the miniature for them."""
+    for item in items:
+        if needs_miniature(item):
+            item.add_marker(pytest.mark.slow)
+    # stable: the quick tests first, the tests that join what started beside them last
+    items.sort(key=lambda item: (needs_miniature(item), starts_with_miniature(item)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Starts the miniature in the background if a selected test (after -m, -k) needs it."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if starts_with_miniature(item):
+            TO_START[item.nodeid] = item.get_closest_marker("start_with_miniature").args[0]
+    if os.environ.get("DEFINEMED_TEST_MINIATURE"):
+        return
+    if any("miniature" in getattr(item, "fixturenames", ()) for item in session.items):
+        factory = session.config._tmp_path_factory
+        background = BackgroundMiniature(factory.mktemp("miniature-run") / "repo")
+        background.start()
+        BACKGROUND.append(background)
+
+
+def start_beside(miniature: Path) -> Path:
+    for nodeid, start in list(TO_START.items()):
+        STARTED[nodeid] = start(miniature)
+        del TO_START[nodeid]
+    return miniature
+
+
+@pytest.fixture
+def started(request, miniature):
+    """What this test's `start_with_miniature(start)` started (started now if nothing started it)."""
+    return STARTED.pop(request.node.nodeid)
+
+
+def pytest_sessionfinish(session):
+    # an interrupted or failed session leaves no snakemake running
+    for background in [*BACKGROUND, *STARTED.values()]:
+        if hasattr(background, "stop"):
+            background.stop()
+
+
 @pytest.fixture(scope="session")
-def miniature(tmp_path_factory):
-    """The miniature run end to end, once per session, in a scratch copy of the repository."""
+def miniature():
+    """The finished miniature run's `miniature/` folder (see BackgroundMiniature)."""
     reuse = os.environ.get("DEFINEMED_TEST_MINIATURE")
     if reuse:  # developers: point at a finished miniature/ to skip the 10-minute run
-        return Path(reuse).resolve()
-    import time
-
-    work = copy_repo(tmp_path_factory.mktemp("miniature-run"))
-    start = time.monotonic()
-    snakemake(work, "--profile", "profiles/miniature", timeout=3600)
-    MINIATURE_SECONDS.append(time.monotonic() - start)
-    return work / "miniature"
-
-
-MINIATURE_SECONDS: list[float] = []
+        return start_beside(Path(reuse).resolve())
+    if not BACKGROUND:  # a session whose collection did not foresee it (e.g. a plugin's reordering)
+        background = BackgroundMiniature(Path(__import__("tempfile").mkdtemp(prefix="miniature-run-")) / "repo")
+        background.start()
+        BACKGROUND.append(background)
+    return start_beside(BACKGROUND[0].wait())
 
 
 def pytest_terminal_summary(terminalreporter):
-    """CI prints the miniature's wall time (its budget: 10 minutes on a quiet 2-core machine)."""
-    for seconds in MINIATURE_SECONDS:
-        terminalreporter.write_line(f"miniature end to end: {seconds:.0f} s ({seconds / 60:.1f} min)")
+    """CI prints the miniature's wall time (its budget: 10 minutes on a quiet 2-core machine; here it
+    shared the CPU with the quick tests)."""
+    for background in BACKGROUND:
+        if background.seconds is not None:
+            seconds = background.seconds
+            terminalreporter.write_line(
+                f"miniature end to end: {seconds:.0f} s ({seconds / 60:.1f} min, beside the quick tests)"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -131,11 +248,3 @@ def tiny_model(tmp_path_factory, miniature_config):
         return built[name]
 
     return build
-
-
-def pytest_collection_modifyitems(config, items):
-    """`slow`: every test that needs the finished miniature (a 10-minute run unless
-    DEFINEMED_TEST_MINIATURE points at one) or a real Slurm; `pytest -m "not slow"` is the quick loop."""
-    for item in items:
-        if "miniature" in getattr(item, "fixturenames", ()) or item.path.name == "test_slurm.py":
-            item.add_marker(pytest.mark.slow)
