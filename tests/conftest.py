@@ -144,8 +144,8 @@ def starts_with_miniature(item) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """`slow`: every test that needs the finished miniature (a 10-minute run unless
-    DEFINEMED_TEST_MINIATURE points at one; the real-Slurm test is one of them); `pytest -m "not slow"` is the quick loop.
-    The slow tests run last; pytest_collection_finish starts the miniature for them."""
+    DEFINEMED_TEST_MINIATURE points at one; the real-Slurm test is one of them); `pytest -m "not slow"`
+    is the quick loop. The slow tests run last; pytest_collection_finish starts the miniature for them."""
     for item in items:
         if needs_miniature(item):
             item.add_marker(pytest.mark.slow)
