@@ -158,6 +158,8 @@ def pytest_collection_finish(session):
     """Starts the miniature in the background if a selected test (after -m, -k) needs it."""
     if session.config.option.collectonly:
         return
+    if os.environ.get("PYTEST_XDIST_WORKER") and any(needs_miniature(item) for item in session.items):
+        raise pytest.UsageError('the slow tests share one miniature run: run them without -n (-n 2 -m "not slow")')
     for item in session.items:
         if starts_with_miniature(item):
             TO_START[item.nodeid] = item.get_closest_marker("start_with_miniature").args[0]
