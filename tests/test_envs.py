@@ -268,3 +268,59 @@ def test_locks_install_from_wheels_on_glibc_2_28_but_the_documented_source_build
     assert gaps == set(SOURCE_BUILDS), proc.stderr[-3000:]
     readme = (REPO / "README.md").read_text()
     assert all(f"{name}" in readme for name in SOURCE_BUILDS) and "manylinux_2_31" in readme
+
+
+def _make_n(target: str, tmp_path: Path, *args: str) -> list[str]:
+    proc = subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}", *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_setup_asks_for_the_cpu_torch_by_name(tmp_path):
+    """`make setup` installs torch as `torch==2.13.0+cpu` (PyTorch's CPU index, TORCH_INDEX, or a local
+    wheel; PyPI has no `+cpu` version), alone and before requirements.txt: no index can hand it the
+    CUDA build that `torch==2.13.0` is on PyPI for Linux."""
+    pin = requirement_pins(REPO / "requirements.txt")["torch"]
+    lines = _make_n("setup", tmp_path)
+    installs = [line for line in lines if "pip" in line and " install " in line]
+    assert len(installs) == 2, installs
+    torch, rest = installs
+    assert f'"torch=={pin}+cpu"' in torch and "--no-deps" in torch, torch
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in torch, torch
+    assert rest.endswith("-r requirements.txt") and "index" not in rest, rest
+    lines = _make_n("setup", tmp_path, "TORCH_INDEX=file:///srv/wheels/cpu")
+    assert any("--extra-index-url file:///srv/wheels/cpu" in line for line in lines), lines
+    rule_venvs = [line for line in _make_n("rule-venvs", tmp_path) if "scripts/envs.py" in line]
+    assert len(rule_venvs) == 2 and all("--torch-index https://download.pytorch.org/whl/cpu" in c for c in rule_venvs)
+
+
+@pytest.mark.parametrize("command", [["build", "data", "hub", "judge", "paper", "merge", "transformers", "train"],
+                                     ["build-vllm-reader"]])  # fmt: skip
+def test_rule_venvs_ask_for_the_cpu_torch_by_name(command, tmp_path):
+    """The venv builder (make rule-venvs, the conda stand-in) pins torch as `torch==X+cpu`, fetched by
+    pip from the torch index (or a local wheel) into the one wheel directory uv installs it from, with
+    uv's own configuration off; no CUDA-only pin reaches uv."""
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "scripts/envs.py", command[0], "--dry-run", "--torch-index", "file:///srv/cpu",
+         str(tmp_path), *command[1:]],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.splitlines()
+    fetches = [line for line in out if " -m pip " in line]
+    assert fetches and all(
+        "download" in f and "--no-deps" in f and "--extra-index-url file:///srv/cpu" in f and f.endswith("+cpu")
+        for f in fetches
+    ), fetches
+    installs = [line for line in out if " pip install " in line]
+    assert installs and all(
+        "--no-config" in i and f"--find-links {tmp_path / '.wheels'}" in i and "--extra-index-url" not in i
+        for i in installs
+    ), installs
+    torch = [line for line in out if re.match(r"torch\b", line)]
+    assert torch and all(re.fullmatch(r"torch==[0-9.]+\+cpu", t) for t in torch), torch
+    assert not [line for line in out if re.match(r"(nvidia-|cuda-|vllm==|flash-attn)", line)]
