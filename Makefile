@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup miniature test lint format report plan lock install-profile clean-miniature resolve-envs lock-envs rule-venvs
+.PHONY: setup miniature test lint format report plan lock install-profile clean-miniature resolve-envs lock-envs rule-venvs vllm-reader
 
 # torch's CPU build by name, wherever this runs: `torch==2.13.0` from PyPI is the Linux CUDA build
 # (13 nvidia packages, cuda-toolkit, triton: ~2.8 GB against 192 MB). A `+cpu` version exists only
@@ -71,11 +71,15 @@ resolve-envs: $(STAMP)
 lock-envs: $(STAMP)
 	$(BIN)/python scripts/envs.py lock
 
-# A venv per CPU env from its lock; `DEFINEMED_RULE_VENVS=$(RULE_VENVS)` then runs each job of the
-# miniature (and of `make test`) in the venv of its rule's env (CI); plus the vLLM env's
-# transformers on CPU torch, which tests/test_envs.py loads merged models with.
+# A venv per CPU env from its lock (developers: import checks, tests/test_envs.py with
+# DEFINEMED_RULE_VENVS=$(RULE_VENVS)), and the vLLM env's transformers on CPU torch, which
+# tests/test_envs.py and tests/test_chat.py load merged models and render prompts with.
+# CI runs the miniature through Snakemake's own conda deployment instead (--sdm conda, the conda
+# stand-in tests/conda_standin creates each env as a venv the same way: README "Environments").
 RULE_VENVS ?= .envs
 CPU_ENVS := data hub judge paper merge transformers train
-rule-venvs: $(STAMP)
+rule-venvs: $(STAMP) vllm-reader
 	$(BIN)/python scripts/envs.py build --torch-index $(TORCH_INDEX) $(RULE_VENVS) $(CPU_ENVS)
+
+vllm-reader: $(STAMP)
 	$(BIN)/python scripts/envs.py build-vllm-reader --torch-index $(TORCH_INDEX) $(RULE_VENVS)
