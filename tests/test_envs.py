@@ -248,7 +248,7 @@ def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family,
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
-        pytest.skip(f"{reader} not built (make rule-venvs)")
+        pytest.skip(f"{reader} not built (make vllm-reader)")
     spec = dict(miniature_config["models"][family])
     # the architecture and tokenizer only: fitting (fit_base) is the miniature's build step, not this contract
     spec["tiny"] = {k: v for k, v in spec["tiny"].items() if not k.startswith("fit_")}
