@@ -4,13 +4,22 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup miniature test lint format report plan lock install-profile clean-miniature resolve-envs lock-envs rule-venvs
+.PHONY: setup miniature test lint format report plan lock install-profile clean-miniature resolve-envs lock-envs rule-venvs vllm-reader
+
+# torch's CPU build by name, wherever this runs: `torch==2.13.0` from PyPI is the Linux CUDA build
+# (13 nvidia packages, cuda-toolkit, triton: ~2.8 GB against 192 MB). A `+cpu` version exists only
+# on PyTorch's CPU index (TORCH_INDEX) or in a local wheel directory of pip's configuration, so no
+# index can hand out the CUDA build. --no-deps: only torch itself is asked of TORCH_INDEX (its
+# dependencies come with requirements.txt next); --retries 2: where TORCH_INDEX is unreachable pip
+# warns and goes on within a second instead of retrying with backoff for each page.
+TORCH ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP := $(BIN)/pip --disable-pip-version-check
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
-	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
-	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP) install --quiet --no-deps --retries 2 --extra-index-url $(TORCH_INDEX) "$(TORCH)"
+	$(PIP) install --quiet -r requirements.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -62,11 +71,15 @@ resolve-envs: $(STAMP)
 lock-envs: $(STAMP)
 	$(BIN)/python scripts/envs.py lock
 
-# A venv per CPU env from its lock; `DEFINEMED_RULE_VENVS=$(RULE_VENVS)` then runs each job of the
-# miniature (and of `make test`) in the venv of its rule's env (CI); plus the vLLM env's
-# transformers on CPU torch, which tests/test_envs.py loads merged models with.
+# A venv per CPU env from its lock (developers: import checks, tests/test_envs.py with
+# DEFINEMED_RULE_VENVS=$(RULE_VENVS)), and the vLLM env's transformers on CPU torch, which
+# tests/test_envs.py and tests/test_chat.py load merged models and render prompts with.
+# CI runs the miniature through Snakemake's own conda deployment instead (--sdm conda, the conda
+# stand-in tests/conda_standin creates each env as a venv the same way: README "Environments").
 RULE_VENVS ?= .envs
 CPU_ENVS := data hub judge paper merge transformers train
-rule-venvs: $(STAMP)
-	$(BIN)/python scripts/envs.py build $(RULE_VENVS) $(CPU_ENVS)
-	$(BIN)/python scripts/envs.py build-vllm-reader $(RULE_VENVS)
+rule-venvs: $(STAMP) vllm-reader
+	$(BIN)/python scripts/envs.py build --torch-index $(TORCH_INDEX) $(RULE_VENVS) $(CPU_ENVS)
+
+vllm-reader: $(STAMP)
+	$(BIN)/python scripts/envs.py build-vllm-reader --torch-index $(TORCH_INDEX) $(RULE_VENVS)

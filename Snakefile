@@ -52,10 +52,3 @@ rule all:
     default_target: True
     input:
         all_targets(),
-
-
-# CI: with DEFINEMED_RULE_VENVS set, each job's python comes from the venv of its rule's env
-# (make rule-venvs; README "Environments"). Unset: nothing changes.
-from definemed.envs import run_rules_in_venvs_if_asked
-
-run_rules_in_venvs_if_asked(workflow.rules)

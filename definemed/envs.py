@@ -354,52 +354,53 @@ def missing_imports(rules: list[RuleEnv], source_dir: Path, distributions: dict[
     return problems
 
 
-# --- the miniature's jobs in their rules' envs -------------------------------------------------
+# --- which env ran each job: Snakemake's own records (--sdm conda) ---------------------------
 
-RULE_ENV_RECORD = ".snakemake/rule_envs.tsv"
-
-
-def run_rules_in_venvs_if_asked(rules) -> None:
-    """`run_rules_in_venvs` when DEFINEMED_RULE_VENVS names the venvs' directory (the record:
-    DEFINEMED_RULE_ENV_RECORD, default .snakemake/rule_envs.tsv)."""
-    import os
-
-    if os.environ.get("DEFINEMED_RULE_VENVS"):
-        record = os.environ.get("DEFINEMED_RULE_ENV_RECORD") or RULE_ENV_RECORD
-        run_rules_in_venvs(rules, Path(os.environ["DEFINEMED_RULE_VENVS"]), record)
+STANDIN_RECORD = "conda-meta/definemed-standin.json"
+NO_ENV = {"env": None, "prefix": None, "built": None, "python": None}
 
 
-def run_rules_in_venvs(rules, venvs: Path, record: str = RULE_ENV_RECORD) -> None:
-    """Run each rule's shell command with `python` (and its tools) from the venv of its `conda:` env.
+def conda_prefixes(conda_prefix: Path) -> dict[str, dict]:
+    """Env file content -> the env Snakemake created from it under `conda_prefix` (its
+    `<hash>_.yaml` copy, `<hash>_/`): {"env", "prefix", "built", "python"}. `built` and `python`
+    come from the conda stand-in's record in the prefix (tests/conda_standin); with a real conda
+    there is none: built, the prefix's python."""
+    import json
 
-    `venvs/<env>/` is a venv built from envs/<env>.yaml (scripts/envs.py build); an env without a
-    venv there (the GPU envs in CI) keeps the calling environment. Each job appends
-    `rule<TAB>env<TAB>python it ran` to `record`. Snakemake compiles a `shell:` rule into a
-    function that calls shell() with the command as a constant (snakemake/parser.py, Shell), so the
-    prefix goes into that constant and into rule.shellcmd (printed with -p).
-    """
-    import shlex
-    import types
+    out = {}
+    for copy in sorted(Path(conda_prefix).glob("*.yaml")):
+        prefix = copy.with_suffix("")
+        text = copy.read_text()
+        m = re.search(r"from envs/source/([\w.-]+)\.yaml", text)
+        record = prefix / STANDIN_RECORD
+        info = json.loads(record.read_text()) if record.is_file() else {"built": True}
+        out[text] = {
+            "env": m.group(1) if m else copy.stem,
+            "prefix": str(prefix),
+            "built": info["built"],
+            "python": info.get("python", str(prefix / "bin" / "python")),
+        }
+    return out
 
-    venvs = Path(venvs).resolve()
-    for rule in rules:
-        if rule.conda_env is None or not isinstance(rule.shellcmd, str) or rule.run_func is None:
+
+def conda_jobs(workdir: Path, conda_prefix: Path) -> list[dict]:
+    """Each finished job of a `--sdm conda` run in `workdir`, from Snakemake's metadata records
+    (.snakemake/metadata: per output its rule and the content of the env file it ran in): rule,
+    env, output, and the env's prefix, whether it was built and its python."""
+    import base64
+    import json
+
+    envs = conda_prefixes(conda_prefix)
+    jobs = {}
+    for f in sorted((Path(workdir) / ".snakemake" / "metadata").iterdir()):
+        meta = json.loads(f.read_text())
+        if meta.get("incomplete") or not meta.get("rule"):
             continue
-        env = Path(str(rule.conda_env)).stem
-        activate = (
-            f'export PATH={shlex.quote(str(venvs / env / "bin"))}:"$PATH"; '
-            if (venvs / env / "bin" / "python").exists()
-            else ""
-        )
-        record_job = f"printf '%s\\t%s\\t%s\\n' {rule.name} {env} \"$(command -v python)\" >> {shlex.quote(record)}; "
-        prefix = (activate + record_job).replace("{", "{{").replace("}", "}}")  # shell: formats braces
-        code = rule.run_func.__code__
-        if rule.shellcmd not in code.co_consts:
-            raise RuntimeError(f"rule {rule.name}: its shell command is not a constant of its rule function")
-        consts = tuple(prefix + c if c == rule.shellcmd else c for c in code.co_consts)
-        func = rule.run_func
-        rule.run_func = types.FunctionType(
-            code.replace(co_consts=consts), func.__globals__, func.__name__, func.__defaults__, func.__closure__
-        )
-        rule.run_func.__kwdefaults__ = func.__kwdefaults__
-        rule.shellcmd = prefix + rule.shellcmd
+        env = None
+        if meta.get("conda_env"):
+            content = base64.b64decode(meta["conda_env"]).decode()
+            env = envs.get(content, {"env": "UNKNOWN", "prefix": None, "built": False, "python": None})
+        key = (meta["rule"], meta.get("job_hash"))
+        output = base64.b64decode(f.name).decode()
+        jobs.setdefault(key, {"rule": meta["rule"], "output": output, **(env or NO_ENV)})
+    return list(jobs.values())

@@ -7,16 +7,13 @@
     python scripts/envs.py build-vllm-reader .envs  # the vLLM env's transformers on CPU torch
 
 Resolution and locks target the paper run's platform: linux x86_64, the env's python (3.11).
-`build` installs a locked file with uv, exactly its pins (--no-deps), taking torch from pip's
-configured find-links (on CI machines the local CPU wheel; uv does not read pip's configuration)
-and leaving out the CUDA-only packages a linux torch from PyPI pulls (nvidia-*, cuda-*),
-which the CPU wheel does not need.
+`build` installs a locked file with uv, exactly its pins (--no-deps), torch as its CPU build by
+name (torch==X+cpu, fetched by pip from --torch-index or pip's configured wheel directories into
+<target>/.wheels) and the GPU-only packages left out (definemed/venvs.py).
 """
 
 import argparse
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,19 +23,12 @@ from pathlib import Path
 from _cli import setup_logging
 from definemed.envs import SOURCE_BUILDS, WHEEL_PLATFORM, canonical, lock_text, read_env
 from definemed.io import write_text
+from definemed.venvs import CPU_TORCH_INDEX, GPU_ONLY, build_venv, cpu_torch, fetch_torch, install_command, name_of, uv
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = REPO / "envs" / "source"
 PLATFORM = "x86_64-unknown-linux-gnu"
-CUDA_ONLY = re.compile(r"^(nvidia-|cuda-)")
 log = setup_logging()
-
-
-def uv() -> str:
-    found = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    if not found:
-        raise SystemExit("uv not found: it is in requirements.txt (make setup)")
-    return found
 
 
 def compile_env(source: Path, prefer: Path | None = None) -> list[str]:
@@ -137,38 +127,17 @@ def wheels(names: list[str]) -> int:
     return 1 if failed else 0
 
 
-def pip_find_links() -> list[str]:
-    """pip's configured --find-links (on CI machines: the directory of the CPU torch wheel)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.find-links"], capture_output=True, text=True
-    )
-    return proc.stdout.split() if proc.returncode == 0 else []
-
-
-def build(target: Path, names: list[str], find_links: list[str]) -> int:
+def build(target: Path, names: list[str], torch_index: str, dry_run: bool = False) -> int:
     for source in sources(names):
-        locked = REPO / "envs" / source.name
-        venv = target / source.stem
         start = time.monotonic()
-        subprocess.run([uv(), "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)], check=True)
-        pins = [p for p in read_env(locked).pip if not CUDA_ONLY.match(p)]
-        links = [a for d in find_links for a in ("--find-links", d)]
-        with tempfile.NamedTemporaryFile("w", suffix=".txt") as req:
-            req.write("\n".join(pins) + "\n")
-            req.flush()
-            # best match across the index and find-links: torch==2.13.0 is then the local
-            # 2.13.0+cpu wheel (a local version sorts above the index's CUDA 2.13.0)
-            subprocess.run(
-                [uv(), "pip", "install", "--quiet", "--no-config", "--python", str(venv / "bin" / "python"),
-                 "--no-deps", "--index-strategy", "unsafe-best-match", *links, "-r", req.name],
-                check=True,
-            )  # fmt: skip
-        subprocess.run([uv(), "pip", "check", "--quiet", "--python", str(venv / "bin" / "python")], check=True)
-        log.info("built %s from envs/%s in %.0f s", venv, source.name, time.monotonic() - start)
+        venv = target / source.stem
+        left = build_venv(REPO / "envs" / source.name, venv, target / ".wheels", torch_index, dry_run).left_out
+        log.info("built %s from envs/%s in %.0f s (left out: %s)", venv, source.name, time.monotonic() - start,
+                 ", ".join(name_of(s) for s in left) or "nothing")  # fmt: skip
     return 0
 
 
-def build_vllm_reader(target: Path, find_links: list[str]) -> int:
+def build_vllm_reader(target: Path, torch_index: str, dry_run: bool = False) -> int:
     """A CPU venv with the transformers stack of the vLLM env (its lock's versions, mistral-common
     included: with it, transformers picks tokenizers differently), torch 2.13 CPU: the reader of
     the tests that models written by the training and merge envs load in the vLLM env
@@ -176,21 +145,27 @@ def build_vllm_reader(target: Path, find_links: list[str]) -> int:
     locked = read_env(REPO / "envs" / "vllm.yaml").requirements()
     venv = target / "vllm-transformers"
     start = time.monotonic()
-    subprocess.run([uv(), "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)], check=True)
+    torch = cpu_torch(read_env(REPO / "envs" / "transformers.yaml").requirements()["torch"])
+    fetch_torch(torch, torch_index, target / ".wheels", dry_run)
     # the vLLM env's versions of everything transformers needs; torch from the CPU wheel instead
-    constraints = [
-        spec for name, spec in locked.items() if not CUDA_ONLY.match(name) and name not in {"torch", "triton"}
-    ]
-    links = [a for d in find_links for a in ("--find-links", d)]
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as c:
-        c.write("\n".join(constraints) + "\n")
-        c.flush()
-        subprocess.run(
-            [uv(), "pip", "install", "--quiet", "--no-config", "--python", str(venv / "bin" / "python"),
-             "--index-strategy", "unsafe-best-match", *links, "-c", c.name,
-             "torch==2.13.0", "transformers", "safetensors", "jinja2", "mistral-common"],
-            check=True,
-        )  # fmt: skip
+    constraints = [spec for name, spec in locked.items() if not GPU_ONLY.match(name) and name != "torch"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "constraints.txt").write_text("\n".join(constraints) + "\n")
+        req = Path(tmp) / "requirements.txt"
+        wanted = [f"-c {Path(tmp) / 'constraints.txt'}", torch, "transformers", "safetensors", "jinja2"]
+        wanted.append("mistral-common")
+        req.write_text("\n".join(wanted) + "\n")
+        cmds = [
+            [uv(), "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)],
+            install_command(venv / "bin" / "python", req, target / ".wheels", no_deps=False),
+        ]
+        for cmd in cmds:
+            if dry_run:
+                print(" ".join(cmd))
+            else:
+                subprocess.run(cmd, check=True)
+        if dry_run:
+            print(req.read_text())
     log.info("built %s (%s as in envs/vllm.yaml) in %.0f s", venv, locked["transformers"], time.monotonic() - start)
     return 0
 
@@ -203,10 +178,12 @@ sub.add_parser("wheels").add_argument("names", nargs="*")
 b = sub.add_parser("build")
 b.add_argument("target", type=Path)
 b.add_argument("names", nargs="*")
-b.add_argument("--find-links", nargs="*", help="wheel directories (default: pip's configured find-links)")
+b.add_argument("--torch-index", default=CPU_TORCH_INDEX, help="where torch==X+cpu is found (make: TORCH_INDEX)")
+b.add_argument("--dry-run", action="store_true", help="print the commands and pins instead of running them")
 r = sub.add_parser("build-vllm-reader")
 r.add_argument("target", type=Path)
-r.add_argument("--find-links", nargs="*", help="wheel directories (default: pip's configured find-links)")
+r.add_argument("--torch-index", default=CPU_TORCH_INDEX, help="where torch==X+cpu is found (make: TORCH_INDEX)")
+r.add_argument("--dry-run", action="store_true", help="print the commands and pins instead of running them")
 args = p.parse_args()
 if args.command == "resolve":
     sys.exit(resolve(args.names))
@@ -214,7 +191,6 @@ if args.command == "lock":
     sys.exit(lock(args.names))
 if args.command == "wheels":
     sys.exit(wheels(args.names))
-links = pip_find_links() if args.find_links is None else args.find_links
 if args.command == "build-vllm-reader":
-    sys.exit(build_vllm_reader(args.target.resolve(), links))
-sys.exit(build(args.target.resolve(), args.names, links))
+    sys.exit(build_vllm_reader(args.target.resolve(), args.torch_index, args.dry_run))
+sys.exit(build(args.target.resolve(), args.names, args.torch_index, args.dry_run))

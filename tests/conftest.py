@@ -63,8 +63,24 @@ def build_tiny_cpt_inputs(root: Path, dtype=None) -> Path:
     return root
 
 
-def snakemake(workdir, *args, check=True, timeout=900):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+CONDA_STANDIN = REPO / "tests" / "conda_standin" / "bin"
+
+
+def conda_args() -> tuple[list[str], list[Path]]:
+    """DEFINEMED_MINIATURE_SDM=conda (CI): the miniature runs through Snakemake's own conda
+    deployment (`--sdm conda`), each env created once under DEFINEMED_CONDA_PREFIX (default
+    .envs/conda) by the conda stand-in (tests/conda_standin), which goes first on PATH."""
+    if os.environ.get("DEFINEMED_MINIATURE_SDM") != "conda":
+        return [], []
+    return ["--sdm", "conda", "--conda-prefix", str(conda_prefix())], [CONDA_STANDIN]
+
+
+def conda_prefix() -> Path:
+    return Path(os.environ.get("DEFINEMED_CONDA_PREFIX") or REPO / ".envs" / "conda").resolve()
+
+
+def snakemake(workdir, *args, check=True, timeout=900, path=()):
+    env = dict(os.environ, PATH=os.pathsep.join([*map(str, path), str(BIN), os.environ.get("PATH", "")]))
     proc = subprocess.run(
         [str(BIN / "snakemake"), *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -87,11 +103,12 @@ class BackgroundMiniature:
         import time
 
         copy_repo(self.work)
-        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        self.conda_args, path = conda_args()
+        env = dict(os.environ, PATH=os.pathsep.join([*map(str, path), str(BIN), os.environ.get("PATH", "")]))
         self.started = time.monotonic()
         with open(self.log, "w") as log:  # its own session: stop() ends snakemake and its jobs
             self.proc = subprocess.Popen(
-                [str(BIN / "snakemake"), "--profile", "profiles/miniature"],
+                [str(BIN / "snakemake"), "--profile", "profiles/miniature", *self.conda_args],
                 cwd=self.work,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -207,13 +224,26 @@ def miniature():
 
 def pytest_terminal_summary(terminalreporter):
     """CI prints the miniature's wall time (its budget: 10 minutes on a quiet 2-core machine; here it
-    shared the CPU with the quick tests)."""
+    shared the CPU with the quick tests) and, run through --sdm conda, its jobs per env from
+    Snakemake's records (definemed.envs.conda_jobs)."""
+    from collections import Counter
+
+    from definemed.envs import conda_jobs
+
     for background in BACKGROUND:
-        if background.seconds is not None:
-            seconds = background.seconds
-            terminalreporter.write_line(
-                f"miniature end to end: {seconds:.0f} s ({seconds / 60:.1f} min, beside the quick tests)"
-            )
+        if background.seconds is None:
+            continue
+        seconds = background.seconds
+        terminalreporter.write_line(
+            f"miniature end to end: {seconds:.0f} s ({seconds / 60:.1f} min, beside the quick tests)"
+        )
+        if background.conda_args:
+            jobs = conda_jobs(background.work, conda_prefix())
+            terminalreporter.write_line(f"miniature jobs per env (Snakemake's records, {len(jobs)} jobs):")
+            count = Counter((j["env"], j["built"], j["python"]) for j in jobs)
+            for (env, built, python), n in sorted(count.items(), key=lambda kv: str(kv[0])):
+                where = "its venv" if built else "NOT BUILT ON CPU: the calling env"
+                terminalreporter.write_line(f"  {n:4d}  {env}  ({where}: {python})")
 
 
 @pytest.fixture(scope="session")

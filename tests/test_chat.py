@@ -204,7 +204,7 @@ def test_the_vllm_envs_transformers_renders_the_same_ids(tiny_model, tmp_path):
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
-        pytest.skip(f"{reader} not built (make rule-venvs)")
+        pytest.skip(f"{reader} not built (make vllm-reader)")
     folders = {}
     for name in INSTRUCT:
         folders[name] = tmp_path / name

@@ -9,7 +9,8 @@ import pytest
 
 from definemed.envs import (
     BACKEND_IMPORTS,
-    RULE_ENV_RECORD,
+    conda_jobs,
+    conda_prefixes,
     file_imports,
     import_distributions,
     locked_digest,
@@ -121,21 +122,35 @@ def test_import_walk_follows_calls_and_skips_optional_imports(tmp_path):
 def rule_venvs() -> Path:
     venvs = os.environ.get("DEFINEMED_RULE_VENVS")
     if not venvs:
-        pytest.skip("DEFINEMED_RULE_VENVS is not set (make rule-venvs builds them; CI sets it)")
+        pytest.skip("DEFINEMED_RULE_VENVS is not set (make rule-venvs / make vllm-reader build them; CI sets it)")
     return Path(venvs).resolve()
 
 
-def built_envs(venvs: Path) -> set[str]:
-    """The envs (envs/source/<name>.yaml) that have a venv under `venvs`."""
+def through_conda() -> bool:
+    return os.environ.get("DEFINEMED_MINIATURE_SDM") == "conda"
+
+
+def built_envs(request) -> dict[str, Path]:
+    """Env name -> python of each env built on this machine: in CI the envs Snakemake created for the
+    miniature through the conda stand-in (DEFINEMED_MINIATURE_SDM=conda), else the venvs of
+    `make rule-venvs` (DEFINEMED_RULE_VENVS)."""
+    if through_conda():
+        from conftest import conda_prefix
+
+        request.getfixturevalue("miniature")  # the run creates the envs
+        envs = conda_prefixes(conda_prefix()).values()
+        return {e["env"]: Path(e["python"]) for e in envs if e["built"]}
+    venvs = rule_venvs()
     return {
-        p.name for p in venvs.iterdir() if (p / "bin" / "python").exists() and (SOURCES / f"{p.name}.yaml").is_file()
+        p.name: p / "bin" / "python"
+        for p in venvs.iterdir()
+        if (p / "bin" / "python").exists() and (SOURCES / f"{p.name}.yaml").is_file()
     }
 
 
-def test_built_venvs_import_what_their_rules_need(rules):
-    """Each venv built from a lock imports every module its rules' jobs reach (all rules, not
+def test_built_venvs_import_what_their_rules_need(rules, request):
+    """Each env built from a lock imports every module its rules' jobs reach (all rules, not
     only those the miniature runs)."""
-    venvs = rule_venvs()
     needed: dict[str, set[str]] = {}
     for rs in rules.values():
         for r in rs:
@@ -143,35 +158,65 @@ def test_built_venvs_import_what_their_rules_need(rules):
                 for name in file_imports(script):
                     if name not in BACKEND_IMPORTS or r.env.stem in BACKEND_IMPORTS[name]:
                         needed.setdefault(r.env.stem, set()).add(name)
-    built = built_envs(venvs)
-    assert {"data", "hub", "judge", "paper", "merge", "transformers"} <= built, f"built: {sorted(built)}"
-    for env in sorted(built):
+    built = built_envs(request)
+    assert {"data", "judge", "paper", "merge", "transformers", "train"} <= set(built), f"built: {sorted(built)}"
+    for env, python in sorted(built.items()):
         code = "; ".join(f"import {m}" for m in sorted(needed.get(env, ())))
-        proc = subprocess.run([str(venvs / env / "bin" / "python"), "-c", code], capture_output=True, text=True)
-        assert proc.returncode == 0, f"venv {env} (envs/{env}.yaml): {code}\n{proc.stderr[-2000:]}"
+        proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+        assert proc.returncode == 0, f"env {env} (envs/{env}.yaml, {python}): {code}\n{proc.stderr[-2000:]}"
 
 
 def test_miniature_jobs_ran_in_their_rule_envs(miniature, rules):
-    """With DEFINEMED_RULE_VENVS (CI), every job ran in the venv of its rule's env, per the record."""
-    venvs = rule_venvs()
-    record = Path(os.environ.get("DEFINEMED_RULE_ENV_RECORD") or miniature.parent / RULE_ENV_RECORD)
-    assert record.is_file(), f"{record}: no per-job record of rule envs"
+    """Through --sdm conda (CI), Snakemake's records say each job ran in its rule's env: built (a venv
+    of the conda stand-in) or, for an env that cannot be built on CPU (only the vLLM-pinned ones),
+    the calling env, named as such."""
+    from conftest import conda_prefix
+
+    if not through_conda():
+        pytest.skip("DEFINEMED_MINIATURE_SDM is not conda (CI sets it)")
     env_of: dict[str, set[str]] = {}
     for rs in rules.values():
         for r in rs:
             env_of.setdefault(r.rule, set()).add(r.env.stem)
-    built = built_envs(venvs)
-    jobs = [line.split("\t") for line in record.read_text().splitlines()]
-    assert jobs, f"{record} is empty"
+    jobs = conda_jobs(miniature.parent, conda_prefix())
+    assert jobs, f"no job records under {miniature.parent}/.snakemake/metadata"
     ran_in: dict[str, set[str]] = {}
-    for rule, env, python in jobs:
+    for job in jobs:
+        rule, env = job["rule"], job["env"]
         assert env in env_of[rule], f"rule {rule} ran in {env}, its conda: names {sorted(env_of[rule])}"
-        if env in built:
-            assert python == str(venvs / env / "bin" / "python"), f"rule {rule} (env {env}) ran {python}"
-        else:  # the GPU envs (vllm, benchmarks) are not built on CPU machines
-            assert not python.startswith(str(venvs)), f"rule {rule} (env {env}) ran {python}"
+        assert job["built"] or env in VLLM_ENVS, f"env {env} of rule {rule} was not built: {job}"
+        if job["built"]:
+            assert job["python"] == str(Path(job["prefix"]) / "bin" / "python"), job
         ran_in.setdefault(env, set()).add(rule)
     assert {"data", "judge", "paper", "merge", "transformers", "train"} <= set(ran_in), sorted(ran_in)
+
+
+def test_conda_standin_answers_snakemake(tmp_path):
+    """The conda stand-in (tests/conda_standin) answers what Snakemake's conda deployment calls
+    (snakemake/deployment/conda.py): its version check, `conda info --json` (the prefix whose
+    bin/activate jobs source), `conda env create --file --prefix`; activation puts the env first."""
+    import json
+
+    from conftest import BIN, CONDA_STANDIN
+
+    conda = CONDA_STANDIN / "conda"
+    version = subprocess.run([conda, "--version"], capture_output=True, text=True, check=True).stdout
+    assert re.fullmatch(r"conda 2[4-9]\.\d+\.\d+\s*", version), version
+    info = json.loads(subprocess.run([conda, "info", "--json"], capture_output=True, text=True, check=True).stdout)
+    assert (Path(info["conda_prefix"]) / "bin" / "activate").is_file() and info["platform"] == "linux-64"
+    prefix = tmp_path / "env"
+    # python3 on PATH runs the stand-in: the development venv's (Snakemake's), as under make
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DEFINEMED_STANDIN_WHEELS=str(tmp_path / "w"))
+    subprocess.run(
+        [conda, "env", "create", "--quiet", "--no-default-packages", "--file", REPO / "envs" / "data.yaml",
+         "--prefix", prefix],
+        check=True, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    record = json.loads((prefix / "conda-meta" / "definemed-standin.json").read_text())
+    assert record["env"] == "data" and record["built"], record
+    job = f"source {info['conda_prefix']}/bin/activate '{prefix}'; command -v python; python -c 'import pyarrow'"
+    proc = subprocess.run(["bash", "-c", job], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == str(prefix / "bin" / "python"), proc
 
 
 # Run by the vLLM env's transformers: load a model directory and print its logits on a chat prompt.
@@ -203,7 +248,7 @@ def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family,
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
-        pytest.skip(f"{reader} not built (make rule-venvs)")
+        pytest.skip(f"{reader} not built (make vllm-reader)")
     spec = dict(miniature_config["models"][family])
     # the architecture and tokenizer only: fitting (fit_base) is the miniature's build step, not this contract
     spec["tiny"] = {k: v for k, v in spec["tiny"].items() if not k.startswith("fit_")}
@@ -268,3 +313,59 @@ def test_locks_install_from_wheels_on_glibc_2_28_but_the_documented_source_build
     assert gaps == set(SOURCE_BUILDS), proc.stderr[-3000:]
     readme = (REPO / "README.md").read_text()
     assert all(f"{name}" in readme for name in SOURCE_BUILDS) and "manylinux_2_31" in readme
+
+
+def _make_n(target: str, tmp_path: Path, *args: str) -> list[str]:
+    proc = subprocess.run(
+        ["make", "-n", target, f"VENV={tmp_path / 'venv'}", *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_setup_asks_for_the_cpu_torch_by_name(tmp_path):
+    """`make setup` installs torch as `torch==2.13.0+cpu` (PyTorch's CPU index, TORCH_INDEX, or a local
+    wheel; PyPI has no `+cpu` version), alone and before requirements.txt: no index can hand it the
+    CUDA build that `torch==2.13.0` is on PyPI for Linux."""
+    pin = requirement_pins(REPO / "requirements.txt")["torch"]
+    lines = _make_n("setup", tmp_path)
+    installs = [line for line in lines if "pip" in line and " install " in line]
+    assert len(installs) == 2, installs
+    torch, rest = installs
+    assert f'"torch=={pin}+cpu"' in torch and "--no-deps" in torch, torch
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in torch, torch
+    assert rest.endswith("-r requirements.txt") and "index" not in rest, rest
+    lines = _make_n("setup", tmp_path, "TORCH_INDEX=file:///srv/wheels/cpu")
+    assert any("--extra-index-url file:///srv/wheels/cpu" in line for line in lines), lines
+    rule_venvs = [line for line in _make_n("rule-venvs", tmp_path) if "scripts/envs.py" in line]
+    assert len(rule_venvs) == 2 and all("--torch-index https://download.pytorch.org/whl/cpu" in c for c in rule_venvs)
+
+
+@pytest.mark.parametrize("command", [["build", "data", "hub", "judge", "paper", "merge", "transformers", "train"],
+                                     ["build-vllm-reader"]])  # fmt: skip
+def test_rule_venvs_ask_for_the_cpu_torch_by_name(command, tmp_path):
+    """The venv builder (make rule-venvs, the conda stand-in) pins torch as `torch==X+cpu`, fetched by
+    pip from the torch index (or a local wheel) into the one wheel directory uv installs it from, with
+    uv's own configuration off; no CUDA-only pin reaches uv."""
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "scripts/envs.py", command[0], "--dry-run", "--torch-index", "file:///srv/cpu",
+         str(tmp_path), *command[1:]],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.splitlines()
+    fetches = [line for line in out if " -m pip " in line]
+    assert fetches and all(
+        "download" in f and "--no-deps" in f and "--extra-index-url file:///srv/cpu" in f and f.endswith("+cpu")
+        for f in fetches
+    ), fetches
+    installs = [line for line in out if " pip install " in line]
+    assert installs and all(
+        "--no-config" in i and f"--find-links {tmp_path / '.wheels'}" in i and "--extra-index-url" not in i
+        for i in installs
+    ), installs
+    torch = [line for line in out if re.match(r"torch\b", line)]
+    assert torch and all(re.fullmatch(r"torch==[0-9.]+\+cpu", t) for t in torch), torch
+    assert not [line for line in out if re.match(r"(nvidia-|cuda-|vllm==|flash-attn)", line)]
