@@ -1,5 +1,6 @@
-"""Compare two run trees byte by byte (issue: two miniature runs from scratch must give identical
-results/ and paper/ tables and figures).
+"""Compare two run trees byte by byte (issues: two miniature runs from scratch, and a run killed
+and resumed, must give identical results/, paper/ tables and figures, and models/: every model's
+weights and card).
 
 Only files that are timing measurements by nature are left out, each named with its reason in
 EXCLUDED; everything else under the compared folders must match exactly.
@@ -11,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCOPE = ["results", "paper/tables", "paper/figures"]
+SCOPE = ["results", "paper/tables", "paper/figures", "models"]
 
 # pattern (relative to the run root, fnmatch: * also crosses /) -> why it cannot be identical
 EXCLUDED = {

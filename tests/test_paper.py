@@ -490,23 +490,27 @@ def test_determinism_check_finds_differences_and_skips_only_timings(tmp_path):
     }
     a, b = tmp_path / "a", tmp_path / "b"
     make_tree(a, base)
-    # timings differ, and files outside results/ and paper/ tables and figures
+    # timings differ, and files outside results/, paper/ tables and figures and models/
     make_tree(b, {**base, "results/cpt/run/training_log.jsonl": b'{"seconds": 0.7}\n',
                   "results/scaling/run/nodes-1.json": b'{"tokens_per_s": 12}\n',
-                  "paper/tables/table8.md": b"| 0.02h |\n", "models/x/model.safetensors": b"other"})  # fmt: skip
+                  "paper/tables/table8.md": b"| 0.02h |\n", "paper/reproduction.md": b"other report"})  # fmt: skip
     script = REPO / "scripts" / "check_determinism.py"
     ok = subprocess.run([PY, script, a, b], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout
     result = compare_trees(a, b)
-    assert len(result.identical) == 4 and len(result.excluded) == 3
-    # a differing result, a differing figure byte and a file only one run made all fail the check
+    assert len(result.identical) == 5 and len(result.excluded) == 3
+    # a differing result, a differing figure byte, a file only one run made, and a model's weights
+    # or card all fail the check
     make_tree(b, {"results/cpt/run/summary.json": b'{"steps": 4}\n', "paper/figures/figure4.png": b"\x89PNG\0\1\3",
-                  "results/labels/extra.json": b"{}"})  # fmt: skip
+                  "results/labels/extra.json": b"{}", "models/x/model.safetensors": b"other",
+                  "models/x/README.md": b"# x"})  # fmt: skip
     bad = subprocess.run([PY, script, a, b], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "DIFFERENT  results/cpt/run/summary.json: line 1" in bad.stdout
     assert "DIFFERENT  paper/figures/figure4.png: byte 6" in bad.stdout
+    assert "DIFFERENT  models/x/model.safetensors" in bad.stdout
     assert "ONLY IN B  results/labels/extra.json" in bad.stdout
+    assert "ONLY IN B  models/x/README.md" in bad.stdout
 
 
 def test_judge_figures_are_drawn_by_their_rules(finished_copy, tmp_path):
