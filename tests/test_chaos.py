@@ -11,8 +11,10 @@ landed mid-job (outputs absent, the cache or the steps short of the end), that t
 the weights and the cards are byte-identical to the uninterrupted miniature's, with no exclusion
 beyond the timing files the README names (definemed.determinism.EXCLUDED).
 
-CI cost: about 150 s on a 2-core machine (one CPT of the miniature, ~100 steps, which no kill
-can make cheaper; four Snakemake starts; one merge); the judge part about 25 s.
+CI cost: about 60 CPU seconds, so roughly 100 s on a quiet 2-core machine: one CPT of the
+miniature's (104 steps, which no kill can make cheaper: the rerun trains what the kill cut short),
+six Snakemake starts (two of them --unlock), one merge; the judge part is about 20 s of it.
+Measured on a shared, loaded 2-core machine: 290 s (judge part 50 s).
 """
 
 import json
@@ -135,9 +137,10 @@ def test_killed_judge_and_cpt_jobs_resume_to_the_uninterrupted_bytes(scratch, mi
     assert not (mini / "results/judges/failure_modes/run.json").exists()
     jobs = rerun(work, tmp_path / "judge-rerun.log", *judge_args)
     assert jobs == dict.fromkeys(JUDGE_RULES, 1), jobs
+    assert_same_bytes(miniature, work, ["results/judges/failure_modes"])
+    # resumed from the cache: the rerun, the only run that finished, found the K answers there
     history = [json.loads(line) for line in (cache.parent / "failure_modes.history.jsonl").read_text().splitlines()]
     assert len(history) == 1 and history[0]["cached"] == K and history[0]["sent"] == history[0]["unique"] - K, history
-    assert_same_bytes(miniature, work, ["results/judges/failure_modes"])
 
     # --- the CPT: killed after its first complete checkpoint, resumed from a checkpoint; its merge
     from definemed.cpt import checkpoint_problem
@@ -154,12 +157,13 @@ def test_killed_judge_and_cpt_jobs_resume_to_the_uninterrupted_bytes(scratch, mi
     assert not (mini / "models" / RUN).exists() and not (mini / "results" / "cpt" / RUN / "summary.json").exists()
     jobs = rerun(work, tmp_path / "cpt-rerun.log", *cpt_args)
     assert jobs == dict.fromkeys(CPT_RULES, 1), jobs
-    starts = [json.loads(line)["resumed_from"] for line in (cpt_work / "history.jsonl").read_text().splitlines()]
-    assert len(starts) == 2 and starts[0] is None and Path(starts[1]).name.startswith("checkpoint-"), starts
-    assert int(Path(starts[1]).name.split("-")[1]) >= 10
-    assert "resuming from" in (mini / "logs" / "cpt" / f"{RUN}.log").read_text()
     assert_same_bytes(
         miniature,
         work,
         [f"models/{RUN}", f"models/{RUN}-slerp", f"results/cpt/{RUN}", f"results/merges/{RUN}-slerp"],
     )
+    # resumed from a checkpoint: the work folder's history of the job's two starts
+    starts = [json.loads(line)["resumed_from"] for line in (cpt_work / "history.jsonl").read_text().splitlines()]
+    assert len(starts) == 2 and starts[0] is None and Path(starts[1]).name.startswith("checkpoint-"), starts
+    assert int(Path(starts[1]).name.split("-")[1]) >= 10
+    assert "resuming from" in (mini / "logs" / "cpt" / f"{RUN}.log").read_text()
