@@ -14,7 +14,7 @@ beyond the timing files the README names (definemed.determinism.EXCLUDED).
 CI cost: about 60 CPU seconds, so roughly 100 s on a quiet 2-core machine: one CPT of the
 miniature's (104 steps, which no kill can make cheaper: the rerun trains what the kill cut short),
 six Snakemake starts (two of them --unlock), one merge; the judge part is about 20 s of it.
-Measured on a shared, loaded 2-core machine: 290 s (judge part 50 s).
+Measured on a shared 2-core machine (other jobs beside it): 95 s, and 290 s under heavy load.
 """
 
 import json
