@@ -575,3 +575,21 @@ def test_saved_tokenizer_config_does_not_depend_on_hf_hub_offline(tmp_path):
         "tokenizer_class": "X",
     }
     drop_load_flags(tmp_path / "absent")  # a model without tokenizer files is left alone
+
+
+def test_determinism_check_compares_large_files_in_blocks(tmp_path, monkeypatch):
+    """models/ holds the paper's weights (tens of GB a file): compared block by block, the first
+    differing byte named, never a whole file read to name a line."""
+    from definemed import determinism
+
+    monkeypatch.setattr(determinism, "DETAIL_BYTES", 100)
+    monkeypatch.setattr(determinism, "_BLOCK", 64)
+    weights = bytes(range(256)) * 4
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_tree(a, {"models/m/model.safetensors": weights})
+    make_tree(b, {"models/m/model.safetensors": weights})
+    assert compare_trees(a, b).identical == ["models/m/model.safetensors"]
+    make_tree(b, {"models/m/model.safetensors": weights[:700] + b"\xff" + weights[701:]})
+    assert compare_trees(a, b).details == {"models/m/model.safetensors": "byte 700 of 1024 / 1024"}
+    make_tree(b, {"models/m/model.safetensors": weights[:1000]})  # truncated
+    assert compare_trees(a, b).details == {"models/m/model.safetensors": "byte 1000 of 1024 / 1000"}
