@@ -7,7 +7,8 @@ cpt.reduce_dtype, buffers such as the rotary inv_freq stay fp32, and with
 fsdp_cpu_ram_efficient_loading only rank 0 reads the base's weights).
 Checkpoints live in a work folder outside the rule's outputs: a job killed at its time limit
 continues from its last complete checkpoint (in any layout the Trainer writes, with or without
-FSDP), with data order, RNG and optimizer state, when it is rerun; before the Slurm job's end it
+FSDP), with data order, RNG and optimizer state, when it is rerun (the work folder's history.jsonl
+records each start and its checkpoint; results and the model do not); before the Slurm job's end it
 writes one and stops. The final model is gathered from whatever sharding into safetensors.
 """
 
@@ -28,6 +29,8 @@ from definemed.packing import open_packed
 log = logging.getLogger(__name__)
 # checkpoints kept in the work folder (make plan counts their disk)
 CHECKPOINTS_KEPT = 2
+# one line per start of the job in its work folder: from which checkpoint it resumed (record_attempt)
+HISTORY_FILE = "history.jsonl"
 
 
 class PackedDataset:
@@ -541,6 +544,8 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     resume = last_complete_checkpoint(work_dir, world)
     if resume:
         log.info("resuming from %s", resume)
+    if rank == 0:
+        record_attempt(work_dir, resume)
     trainer.train(resume_from_checkpoint=resume)
     if time_limit.stopped_at is not None and trainer.state.global_step < trainer.state.max_steps:
         raise StoppedForTimeLimit(
@@ -574,10 +579,20 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         "fsdp_mixed_precision": precision_summary(policy),
         # the rotary buffers' dtypes after each optimizer step (FSDP casts buffers at the first forward)
         "rotary_buffer_dtypes": rotary.summary(),
-        "resumed_from": resume,
         "fsdp": fsdp,
         "dtype": str(dtype).removeprefix("torch."),
     }
+
+
+def record_attempt(work_dir, resume: str | None) -> None:
+    """Append one line per start of a run to <work_dir>/history.jsonl: when, and from which checkpoint
+    (null: from the base). The history of one run's attempts is not a result: the summary, the
+    model and its card are the same bytes whether the job ran through or was killed and resumed."""
+    import datetime
+
+    row = {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "resumed_from": resume}
+    with open(Path(work_dir) / HISTORY_FILE, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def heldout_nll(model_dir, texts: list[str], max_length: int) -> dict:

@@ -1,5 +1,6 @@
-"""Compare two run trees byte by byte (issue: two miniature runs from scratch must give identical
-results/ and paper/ tables and figures).
+"""Compare two run trees byte by byte (issues: two miniature runs from scratch, and a run killed
+and resumed, must give identical results/, paper/ tables and figures, and models/: every model's
+weights and card).
 
 Only files that are timing measurements by nature are left out, each named with its reason in
 EXCLUDED; everything else under the compared folders must match exactly.
@@ -11,7 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCOPE = ["results", "paper/tables", "paper/figures"]
+SCOPE = ["results", "paper/tables", "paper/figures", "models"]
 
 # pattern (relative to the run root, fnmatch: * also crosses /) -> why it cannot be identical
 EXCLUDED = {
@@ -72,13 +73,37 @@ def compare_trees(a, b, scope: list[str] | None = None, excluded: dict[str, str]
         elif rel not in fa:
             result.only_in_b.append(rel)
         else:
-            da, db = (a / rel).read_bytes(), (b / rel).read_bytes()
-            if da == db:
+            at = _first_differing_byte(a / rel, b / rel)
+            if at is None:
                 result.identical.append(rel)
             else:
                 result.different.append(rel)
-                result.details[rel] = _first_difference(da, db)
+                if (a / rel).stat().st_size <= DETAIL_BYTES and (b / rel).stat().st_size <= DETAIL_BYTES:
+                    result.details[rel] = _first_difference((a / rel).read_bytes(), (b / rel).read_bytes())
+                else:
+                    result.details[rel] = f"byte {at} of {(a / rel).stat().st_size} / {(b / rel).stat().st_size}"
     return result
+
+
+# files up to this size are read whole to name the differing line; larger ones (models/ holds the
+# paper's weights, tens of GB a file) are compared in blocks and the first differing byte is named
+DETAIL_BYTES = 16 << 20
+_BLOCK = 8 << 20
+
+
+def _first_differing_byte(pa: Path, pb: Path) -> int | None:
+    """Offset of the first byte in which two files differ (the shorter one's end when one is a
+    prefix of the other), or None when they are identical; read in blocks."""
+    with open(pa, "rb") as fa, open(pb, "rb") as fb:
+        offset = 0
+        while True:
+            ba, bb = fa.read(_BLOCK), fb.read(_BLOCK)
+            if ba != bb:
+                n = min(len(ba), len(bb))
+                return offset + next((k for k in range(n) if ba[k] != bb[k]), n)
+            if not ba:
+                return None
+            offset += len(ba)
 
 
 def render(result: Comparison, a, b) -> str:

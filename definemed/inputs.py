@@ -147,10 +147,13 @@ def manifest_problems(config: dict, lock: dict, lock_path=LOCK_FILE) -> list[str
     return []
 
 
-def refusal_message(problems: list[str], config_name="config.yaml") -> str:
+def refusal_message(problems: list[str], config_name="config.yaml", dry_run: bool = False) -> str:
+    """Why a paper run refuses to start (once, in onstart), or, for a dry run, which plans offline
+    anyway, the warning that a real run would refuse."""
     lines = "\n".join(f"  - {p}" for p in problems)
+    outcome = "a real run would refuse to start (this dry run only plans)" if dry_run else "nothing was submitted"
     return (
-        f"{config_name}: the paper run reads inputs that are not pinned; nothing was submitted.\n{lines}\n"
+        f"{config_name}: the paper run reads inputs that are not pinned; {outcome}.\n{lines}\n"
         f"Fix: {LOCK_COMMAND}, then commit {LOCK_FILE} and the manifest it rewrites."
         " A deliberate trial on fewer FineWeb2 files is `fineweb.shard_subset: N` (after the lock)."
     )
@@ -218,6 +221,32 @@ def manifest_text(repo: str, revision: str, language: str, split: str, files) ->
     return "\n".join(lines) + "\n"
 
 
+class LockError(ValueError):
+    """An input of the config that the Hub does not have (the config key and repository named)."""
+
+
+def _resolve(info_of, item: HubInput) -> str:
+    """The commit `item.revision` of `item.repo` on the Hub; a revision or repository the Hub does
+    not know raises LockError naming the config key that asks for it."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return info_of(item.repo, revision=item.revision).sha
+    except RevisionNotFoundError as e:
+        raise LockError(
+            f"{item.where}: revision {item.revision!r} of {item.repo_type} {item.repo} ({item.section}.{item.key})"
+            f" is not on the Hub ({type(e).__name__}). Set {item.where} to a commit, branch or tag of {item.repo}"
+            f" (its commits: https://huggingface.co/{'datasets/' if item.repo_type == 'dataset' else ''}{item.repo}"
+            "/commits/main), then run make lock again"
+        ) from e
+    except RepositoryNotFoundError as e:  # also a gated or private repository without a token
+        raise LockError(
+            f"{item.where}: {item.repo_type} repository {item.repo} ({item.section}.{item.key}) is not on the Hub,"
+            f" or not readable with this token (HF_TOKEN) ({type(e).__name__}). Correct the repository in the"
+            " config or request access, then run make lock again"
+        ) from e
+
+
 def build_lock(config: dict, api, task_index=None, language="deu_Latn", split="train") -> tuple[dict, str | None]:
     """Resolve every Hub input of `config` with huggingface_hub's API (`api`: an HfApi). Returns
     the lock and, for a Hub FineWeb2, the manifest text listing every file of the split."""
@@ -225,7 +254,7 @@ def build_lock(config: dict, api, task_index=None, language="deu_Latn", split="t
     manifest = None
     for item in hub_inputs(config):
         info_of = api.model_info if item.repo_type == "model" else api.dataset_info
-        sha = info_of(item.repo, revision=item.revision).sha
+        sha = _resolve(info_of, item)
         lock[item.section][item.key] = {"repo": item.repo, "requested": item.revision, "revision": sha}
         if item.key == "fineweb":
             folder = f"data/{language}/{split}"

@@ -24,6 +24,9 @@ request its client gave up on, so ``timeout_s`` (default 120 s) sits far above a
 Concurrency is bounded by a thread pool.
 The OpenAI Batch API (half price, results within 24 h) is an option for large runs; submitted
 batches are recorded in the cache so that a killed job resumes polling instead of submitting again.
+How one run went (cached, sent, answered, tokens paid) is the history of that run, not a result:
+each run appends it to `<cache>.history.jsonl` beside the cache and logs it; the results a run
+writes are the same bytes whether it started fresh or resumed from the cache.
 """
 
 from __future__ import annotations
@@ -220,6 +223,12 @@ class RunStats:
         return dict(self.__dict__)
 
 
+def history_path(cache_path) -> Path:
+    """Where the runs on one cache record how they went (one JSON line per run)."""
+    cache_path = Path(cache_path)
+    return cache_path.with_name(cache_path.stem + ".history.jsonl")
+
+
 class JudgeClient:
     """Run judge requests through the cache and one backend (see the module docstring).
 
@@ -232,6 +241,7 @@ class JudgeClient:
         self.settings = settings
         self.backend = settings["backend"]
         self.cache = ResponseCache(cache_path)
+        self.history_path = history_path(cache_path)
         self.sleep = sleep
         self._secrets: list[str] = []
         self._client = None
@@ -451,7 +461,19 @@ class JudgeClient:
                 self._run_batch(todo, stats, on_done)
             else:
                 self._run_online(todo, stats, on_done)
+        self._record_history(stats)
         return {cid: {**done[keys[cid]], "key": keys[cid]} for cid in ids}, stats
+
+    def _record_history(self, stats: RunStats) -> None:
+        """Append this run's statistics to the history beside the cache (a rerun of a killed job
+        shows there as cached > 0), and log them; results never carry them."""
+        import datetime
+
+        row = {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+               "judge": self.model_id, **stats.as_dict()}  # fmt: skip
+        with open(self.history_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        log.info("run: %s (history: %s)", stats.as_dict(), self.history_path)
 
     def close(self) -> None:
         self.cache.close()

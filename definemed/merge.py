@@ -68,10 +68,87 @@ def _embedding_shape(model_dir):
     raise ValueError(f"{model_dir}: no embed_tokens weight found")
 
 
-def run_slerp(base, cpt, out_dir, settings: dict) -> dict:
+def producing_rule(model_dir) -> str:
+    """The workflow rule that writes a model folder, read from its definemed-source.json."""
+    import json
+
+    try:
+        source = json.loads((Path(model_dir) / "definemed-source.json").read_text())
+    except (OSError, ValueError):
+        return "the rule that produced it (merge_slerp for a merge)"
+    if "cpt" in source:
+        return "train_cpt"
+    if "tiny" in source:
+        return "build_tiny_model"
+    return "fetch_model" if "hub" in source else "the rule that produced it"
+
+
+def check_weights(model_dir) -> None:
+    """Open every safetensors file of a model folder (the header and its byte ranges: a truncated
+    file fails here). Raises ValueError naming the folder and the file, with the advice to delete
+    the folder and rerun the rule that made it."""
+    from safetensors import safe_open
+
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        raise ValueError(f"damaged model folder {model_dir}: no *.safetensors weights. Delete the folder and rerun"
+                         f" the workflow ({producing_rule(model_dir)} writes it again)")  # fmt: skip
+    for f in files:
+        try:
+            with safe_open(f, "pt") as st:
+                st.keys()
+        except Exception as e:  # safetensors_rust.SafetensorError: incomplete metadata, header too large, ...
+            raise ValueError(
+                f"damaged model folder {model_dir}: {f.name} does not open ({type(e).__name__}: {e}; {f.stat().st_size}"
+                f" bytes, truncated?). Delete the folder {model_dir} and rerun the workflow"
+                f" ({producing_rule(model_dir)} writes it again)"
+            ) from e
+
+
+def hub_name(model_dir) -> str:
+    """A model folder's Hub repository where it came from the Hub, else its name."""
+    import json
+
+    try:
+        source = json.loads((Path(model_dir) / "definemed-source.json").read_text())
+    except (OSError, ValueError):
+        return Path(model_dir).name
+    return source.get("hub", {}).get("repo") or Path(model_dir).name
+
+
+def model_card(name: str, base, cpt, cfg: dict) -> str:
+    """The merged model's README.md: named after its final folder (mergekit would title it with the
+    staging folder it wrote to), with its base (a Hub id where the base came from the Hub) and the
+    two merged models in a fixed order, base first (mergekit lists a set: the order varies between
+    runs) and no date: the same merge gives the same bytes."""
+    import yaml
+
+    bases = [hub_name(base), hub_name(cpt)]
+    meta = {
+        "base_model": bases,
+        "base_model_relation": "merge",
+        "library_name": "transformers",
+        "tags": ["mergekit", "merge", "slerp", "medical", "german", "definemed"],
+    }
+    return (
+        f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n# {name}\n\n"
+        "A SLERP merge (paper section 4.3, appendix A.4) of a continually pre-trained model with its"
+        " instruct base, made with [mergekit](https://github.com/arcee-ai/mergekit) by the DeFineMed workflow.\n\n"
+        "## Models merged\n\n"
+        f"* {bases[0]} (`{base}`): the base, t = 0\n"
+        f"* {bases[1]} (`{cpt}`): t = 1\n\n"
+        "## Configuration\n\n```yaml\n" + yaml.safe_dump(cfg, sort_keys=False) + "```\n"
+    )
+
+
+def run_slerp(base, cpt, out_dir, settings: dict, name: str | None = None) -> dict:
+    """Merge `cpt` into `base` in out_dir; `name`: the model's final name for its card (default the
+    folder's name)."""
     from mergekit.config import MergeConfiguration
     from mergekit.merge import MergeOptions, run_merge
 
+    for model in (base, cpt):
+        check_weights(model)
     layers = check_compatible(base, cpt)
     cfg = merge_config(str(base), str(cpt), layers, settings)
     run_merge(
@@ -80,9 +157,10 @@ def run_slerp(base, cpt, out_dir, settings: dict) -> dict:
         options=MergeOptions(device="cpu", copy_tokenizer=True, lazy_unpickle=False),
     )
     # the base's chat template and generation settings travel with the merge
-    for name in ("tokenizer_config.json", "chat_template.jinja", "generation_config.json"):
-        if (Path(base) / name).exists():
-            (Path(out_dir) / name).write_bytes((Path(base) / name).read_bytes())
+    for f in ("tokenizer_config.json", "chat_template.jinja", "generation_config.json"):
+        if (Path(base) / f).exists():
+            (Path(out_dir) / f).write_bytes((Path(base) / f).read_bytes())
+    (Path(out_dir) / "README.md").write_text(model_card(name or Path(out_dir).name, base, cpt, cfg), encoding="utf-8")
     return cfg
 
 

@@ -142,9 +142,44 @@ def pack_corpus(parts, tokenizer, length: int, out_dir, window_documents: int = 
     return stats
 
 
-def open_packed(out_dir) -> tuple[np.memmap, np.ndarray]:
-    """(tokens memmap of shape (sequences, length), real lengths) of a packed corpus."""
+class DamagedPackedCorpus(ValueError):
+    """A packed corpus whose files do not add up (a truncated copy, a kill while packing)."""
+
+
+def packed_problem(out_dir) -> str | None:
+    """Why the packed corpus in out_dir cannot be trained on, or None. Exact for truncation and in
+    O(1): the byte sizes of tokens.u32 and lengths.u32 must be those of the sequence count and
+    length stats.json recorded at packing time (hashing tokens.u32, tens of GB for the paper, on
+    every start would cost minutes; a cut file is what a kill or a failed copy leaves)."""
     out_dir = Path(out_dir)
+    try:
+        stats = json.loads((out_dir / "stats.json").read_text())
+        sequences, length = int(stats["sequences"]), int(stats["sequence_length"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"{out_dir / 'stats.json'}: unreadable ({e})"
+    for name, want in (("tokens.u32", sequences * length * 4), ("lengths.u32", sequences * 4)):
+        path = out_dir / name
+        if not path.is_file():
+            return f"{path}: missing"
+        size = path.stat().st_size
+        if size != want:
+            return (
+                f"{path}: {size} bytes, but {out_dir / 'stats.json'} records {sequences} sequences of"
+                f" {length if name == 'tokens.u32' else 1} uint32 ({want} bytes): the file is truncated or damaged"
+            )
+    return None
+
+
+def open_packed(out_dir) -> tuple[np.memmap, np.ndarray]:
+    """(tokens memmap of shape (sequences, length), real lengths) of a packed corpus. Raises
+    DamagedPackedCorpus naming the file, with the advice to pack again, when the files do not add up."""
+    out_dir = Path(out_dir)
+    problem = packed_problem(out_dir)
+    if problem:
+        raise DamagedPackedCorpus(
+            f"damaged packed corpus: {problem}. Delete the folder {out_dir} and rerun the workflow:"
+            f" its rule pack_corpus packs it again"
+        )
     stats = json.loads((out_dir / "stats.json").read_text())
     tokens = np.memmap(out_dir / "tokens.u32", dtype=np.uint32, mode="r").reshape(-1, stats["sequence_length"])
     return tokens, np.fromfile(out_dir / "lengths.u32", dtype=np.uint32)

@@ -54,8 +54,9 @@ include: "helpers/inputs.smk"
 
 
 INPUT_PROBLEMS = input_problems(config, LOCK)
-if INPUT_PROBLEMS:  # a dry run plans anyway; a real run stops in onstart
-    logger.warning(refusal_message(INPUT_PROBLEMS))
+# a dry run plans anyway, with a warning; a real run stops in onstart, the message said once
+if INPUT_PROBLEMS and workflow.output_settings.dryrun:
+    logger.warning(refusal_message(INPUT_PROBLEMS, dry_run=True))
 
 
 onstart:

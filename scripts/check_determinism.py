@@ -1,7 +1,7 @@
-"""Check that two runs gave byte-identical results/ and paper/ tables and figures.
+"""Check that two runs gave byte-identical results/, paper/ tables and figures, and models/.
 
     python scripts/check_determinism.py runA/miniature runB/miniature
-Each argument is a run's root (the folder holding results/ and paper/: miniature/ or the
+Each argument is a run's root (the folder holding results/, paper/ and models/: miniature/ or the
 repository for the paper run). Exit status 1 when a compared file differs or exists in one run
 only. Left out, by design, are only files that are timing measurements (definemed.determinism.EXCLUDED):
 """

@@ -53,6 +53,6 @@ for m in args.models:
     write_text(os.path.join(args.out_dir, f"{m}.jsonl"), jsonl_text(r for r in rows if r["model"] == m))
 status = Counter(r["status"] for r in rows)
 write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"], "responses": len(rows),
-                            "status": dict(status), "run": stats.as_dict(),
+                            "status": dict(status),
                             "model_weights_sha256": generation_weights(args.generations)})  # fmt: skip
 log.info("%d responses judged %s -> %s (%s)", len(rows), dict(status), args.out_dir, stats.as_dict())

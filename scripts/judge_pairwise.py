@@ -51,6 +51,6 @@ rows = [verdict_row(r, records[r.custom_id], judge) for r in requests]
 write_text(args.out, jsonl_text(rows))
 status = Counter(r["status"] for r in rows)
 write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"],
-                            "verdicts": len(rows), "status": dict(status), "run": stats.as_dict(),
+                            "verdicts": len(rows), "status": dict(status),
                             "model_weights_sha256": generation_weights(args.generations)})  # fmt: skip
 log.info("%d verdicts %s -> %s (%s)", len(rows), dict(status), args.out, stats.as_dict())

@@ -14,7 +14,7 @@ import os
 
 from _cli import setup_logging
 from definemed.config import load
-from definemed.inputs import LOCK_FILE, OFFLINE_ENV, build_lock, lock_text
+from definemed.inputs import LOCK_FILE, OFFLINE_ENV, LockError, build_lock, lock_text
 from definemed.io import write_text
 
 log = setup_logging()
@@ -31,7 +31,10 @@ for switch in OFFLINE_ENV:  # before huggingface_hub is imported: it reads them 
 from huggingface_hub import HfApi  # noqa: E402
 
 config = load(args.configfile)
-lock, manifest = build_lock(config, HfApi(), language=args.language)
+try:
+    lock, manifest = build_lock(config, HfApi(), language=args.language)
+except LockError as e:  # the config key and the repository, without a traceback; nothing written
+    raise SystemExit(f"{args.configfile}: {e}\nNothing was written ({args.lock} unchanged).") from None
 if manifest is not None:
     write_text(config["fineweb"]["manifest"], manifest)
     log.info("%s: %d files", config["fineweb"]["manifest"], lock["datasets"]["fineweb"]["files"])

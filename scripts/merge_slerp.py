@@ -8,6 +8,7 @@
 
 import argparse
 import json
+from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
 from definemed.io import atomic_dir, write_json, write_text
@@ -29,7 +30,7 @@ import yaml  # noqa: E402
 set_torch_threads(args.threads)
 settings = json.loads(args.settings)
 with atomic_dir(args.out) as tmp:
-    cfg = run_slerp(args.base, args.cpt, tmp, settings)
+    cfg = run_slerp(args.base, args.cpt, tmp, settings, name=Path(args.out).name)
     check = check_merged(args.base, tmp, settings["dtype"], settings["chat_template_date"])
 write_text(args.out_config, yaml.safe_dump(cfg, sort_keys=False))
 write_json(args.out_check, {"base": args.base, "cpt": args.cpt, **check})

@@ -46,7 +46,7 @@ for row, req in zip(rows, requests):
         failed.append({"id": row["id"], "error": error})
     else:
         out.append(translated_row(row, answer))
-write_json(args.out_stats, {"estimate": estimate, "run": stats.as_dict(), "translated": len(out), "failed": failed})
+write_json(args.out_stats, {"estimate": estimate, "translated": len(out), "failed": failed})
 if failed:
     raise SystemExit(
         f"{len(failed)} of {len(rows)} MedQA translations failed (see {args.out_stats}); rerun to retry them"

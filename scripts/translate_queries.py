@@ -47,5 +47,5 @@ for row, req in zip(rows, requests):
     context = answer["answer"] if args.context == "answer" else ""
     queries.append({"id": row["id"], "query": answer["question"], "context": context, "source": row})
 write_text(args.out, jsonl_text(queries))
-write_json(args.out_stats, {"estimate": estimate, "run": stats.as_dict(), "translated": len(queries), "failed": failed})
+write_json(args.out_stats, {"estimate": estimate, "translated": len(queries), "failed": failed})
 log.info("%d translated, %d failed -> %s (%s)", len(queries), len(failed), args.out, stats.as_dict())

@@ -77,6 +77,46 @@ def test_merged_tensors_follow_the_a4_schedule(tiny_model, tmp_path):
         torch.testing.assert_close(m[f"model.layers.8.{tensor}"], top[f"model.layers.8.{tensor}"])
 
 
+@pytest.mark.parametrize("damaged", ["cpt", "base"])
+def test_a_truncated_safetensors_file_is_named_with_its_model_folder(tiny_model, tmp_path, damaged):
+    """A model folder whose weights were cut short (a kill while copying, a full disk): the merge
+    stops naming the folder and the file, with the advice to delete the folder and rerun."""
+    base, cpt = tiny_pair(tiny_model, tmp_path, layers=2)
+    (cpt / "definemed-source.json").write_text(json.dumps({"name": "cpt", "cpt": {"steps": 1}}))
+    folder = {"base": base, "cpt": cpt}[damaged]
+    weights = folder / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ValueError) as e:
+        run_slerp(base, cpt, tmp_path / "merged", {"t": A4, "dtype": "float32"})
+    message = str(e.value)
+    assert f"damaged model folder {folder}: model.safetensors does not open" in message, message
+    assert f"Delete the folder {folder} and rerun" in message, message
+    if damaged == "cpt":
+        assert "train_cpt" in message, message
+
+
+def test_merged_model_card_names_the_model_its_base_and_the_merged_models_in_a_stable_order(tiny_model, tmp_path):
+    """The card a user would push to the Hub: titled with the model's name (not the staging folder
+    the merge writes to), its base as base_model (the Hub id where the base came from the Hub), the
+    merged models base first; two merges give the same bytes."""
+    import yaml
+
+    base, cpt = tiny_pair(tiny_model, tmp_path, layers=2)
+    (base / "definemed-source.json").write_text(json.dumps({"name": "base", "hub": {"repo": "org/base-instruct"}}))
+    cards = []
+    for k in range(2):
+        out = tmp_path / f"run{k}" / "mymodel-slerp.partial"
+        run_slerp(base, cpt, out, {"t": A4, "dtype": "float32"}, name="mymodel-slerp")
+        cards.append((out / "README.md").read_text())
+    assert cards[0] == cards[1]
+    card = cards[0]
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["base_model"] == ["org/base-instruct", "cpt"] and meta["base_model_relation"] == "merge"
+    assert "# mymodel-slerp\n" in card and ".partial" not in card
+    assert card.index(f"`{base}`") < card.index(f"`{cpt}`")
+
+
 def test_mismatched_models_are_refused(tiny_model, tmp_path):
     base, _ = tiny_pair(tiny_model, tmp_path / "a")
     other, _ = tiny_pair(tiny_model, tmp_path / "b", layers=4)

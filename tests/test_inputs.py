@@ -70,6 +70,7 @@ def test_paper_config_as_committed_refuses_a_real_run_but_plans_a_dry_run(tmp_pa
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "nothing was submitted" in out and "make lock" in out
+    assert out.count("the paper run reads inputs that are not pinned") == 1, out  # said once
     assert "data/fineweb2-deu_Latn.manifest.tsv is partial" in out
     for unpinned in ["models.biomistral-7b-slerp", "medqa_de.hub.revision", "medalpaca.hub.revision"]:
         assert unpinned in out
@@ -78,7 +79,39 @@ def test_paper_config_as_committed_refuses_a_real_run_but_plans_a_dry_run(tmp_pa
             assert f"benchmarks.tasks.{key}:" in out
     assert "Execute" not in out and not (work / "results/inputs.json").exists()  # no job started
     dry = snakemake(work, "-n", "results/inputs.json")
-    assert "not pinned" in dry.stdout + dry.stderr  # a dry run plans offline, with the warning
+    out = dry.stdout + dry.stderr
+    # a dry run plans offline, with the warning, once
+    assert out.count("the paper run reads inputs that are not pinned") == 1, out
+    assert "nothing was submitted" not in out and "a real run would refuse to start" in out
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ({"revision": "no-such-branch"}, "revision 'no-such-branch' of model mistralai/Mixtral-8x7B-Instruct-v0.1"),
+        ({"repo": "nobody/no-such-model"}, "model repository nobody/no-such-model"),
+    ],
+    ids=["unknown-revision", "unknown-repository"],
+)
+def test_lock_names_the_config_key_and_repository_the_hub_does_not_have(tmp_path, change, named):
+    """`make lock` with a revision or repository the Hub does not know: one message naming the
+    config key, the repository and what to do, no traceback, nothing written (stand-in Hub)."""
+    text = (REPO / "config.yaml").read_text()
+    model = "mixtral-8x7b-instruct-v0.1"
+    hub = PAPER["models"][model]["hub"]
+    old = f"hub: {{repo: {hub['repo']}, revision: {hub['revision']}}}"
+    new = f"hub: {{repo: {change.get('repo', hub['repo'])}, revision: {change.get('revision', hub['revision'])}}}"
+    assert text.count(old) == 1
+    (tmp_path / "config.yaml").write_text(text.replace(old, new))
+    with stand_in_hub() as server:
+        env = dict(ONLINE, HF_ENDPOINT=server.url, HF_HOME=str(tmp_path / "hf-home"))
+        cmd = [sys.executable, "scripts/lock_inputs.py", "--configfile", str(tmp_path / "config.yaml")]
+        proc = subprocess.run([*cmd, "--lock", str(tmp_path / "lock.yaml")], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"models.{model}.hub.revision: " in proc.stderr and named in proc.stderr, proc.stderr
+    assert "make lock again" in proc.stderr and not (tmp_path / "lock.yaml").exists()
 
 
 @pytest.fixture(scope="module")

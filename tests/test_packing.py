@@ -58,3 +58,63 @@ def test_pack_corpus_refuses_an_empty_corpus_by_name(tmp_path):
     pq.write_table(pa.table({"id": ["d0"], "text": ["held out"]}), part)
     with pytest.raises(ValueError, match=r"finemed\.parquet\) hold 0 documents after 1 held out"):
         pack_corpus([part], WordTokenizer(), 16, tmp_path / "packed", exclude={"d0"})
+
+
+def packed_words(tmp_path, length=64):
+    texts = [" ".join(["wort"] * n) for n in range(5, 200)]
+    part = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts}), part)
+    pack_corpus([part], WordTokenizer(), length, tmp_path / "packed")
+    return tmp_path / "packed"
+
+
+@pytest.mark.parametrize(
+    "file,cut",
+    [
+        ("tokens.u32", lambda size, length: size - 3 * length * 4),  # at a sequence boundary (reshapes)
+        ("tokens.u32", lambda size, length: size - 100),  # mid-sequence (reshape fails)
+        ("lengths.u32", lambda size, length: size - 4),
+    ],
+    ids=["tokens-at-sequence-boundary", "tokens-mid-sequence", "lengths"],
+)
+def test_a_truncated_packed_corpus_is_refused_with_its_path_and_the_advice(tmp_path, file, cut):
+    """A packed corpus cut short (a kill, a failed copy) is refused before any training: the file
+    named, with the advice to delete the packed folder and rerun its packing. An O(1) check, exact
+    for truncation: file sizes against the sequence count stats.json recorded at packing time."""
+    from definemed.cpt import PackedDataset
+    from definemed.packing import DamagedPackedCorpus
+
+    packed = packed_words(tmp_path)
+    path = packed / file
+    with open(path, "r+b") as f:
+        f.truncate(cut(path.stat().st_size, 64))
+    for read in (open_packed, PackedDataset):  # the reader, and what train() builds first
+        with pytest.raises(DamagedPackedCorpus) as e:
+            read(packed)
+        message = str(e.value)
+        assert f"{path}: " in message and "truncated" in message, message
+        assert f"Delete the folder {packed} and rerun" in message and "pack_corpus" in message, message
+
+
+def test_train_refuses_a_truncated_corpus_instead_of_resuming_from_its_checkpoint(tmp_path):
+    """tokens.u32 cut at a sequence boundary with checkpoints in the work folder: train() stops
+    naming the file rather than resuming (the resume fingerprint hashes stats.json and
+    lengths.u32, not the tokens); the checkpoints stay for the rerun after the corpus is packed again."""
+    from conftest import REPO, build_tiny_cpt_inputs
+
+    from definemed.config import load
+    from definemed.cpt import train
+    from definemed.packing import DamagedPackedCorpus
+
+    root = build_tiny_cpt_inputs(tmp_path)
+    settings = dict(load(REPO / "config" / "miniature.yaml")["cpt"], epochs=1, effective_batch_sequences=2,
+                    micro_batch_size=1, save_steps=1, max_steps=2, warmup_steps=1)  # fmt: skip
+    work = tmp_path / "work"
+    train(root / "packed", root / "base", tmp_path / "out", work, settings, seed=0)
+    assert (work / "checkpoint-2" / "trainer_state.json").exists()
+    tokens = root / "packed" / "tokens.u32"
+    with open(tokens, "r+b") as f:
+        f.truncate(tokens.stat().st_size - 64 * 4)  # one sequence of 64 tokens fewer
+    with pytest.raises(DamagedPackedCorpus, match=f"{tokens}: .* truncated .* Delete the folder"):
+        train(root / "packed", root / "base", tmp_path / "out2", work, settings, seed=0)
+    assert (work / "checkpoint-2" / "trainer_state.json").exists()

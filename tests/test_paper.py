@@ -490,23 +490,27 @@ def test_determinism_check_finds_differences_and_skips_only_timings(tmp_path):
     }
     a, b = tmp_path / "a", tmp_path / "b"
     make_tree(a, base)
-    # timings differ, and files outside results/ and paper/ tables and figures
+    # timings differ, and files outside results/, paper/ tables and figures and models/
     make_tree(b, {**base, "results/cpt/run/training_log.jsonl": b'{"seconds": 0.7}\n',
                   "results/scaling/run/nodes-1.json": b'{"tokens_per_s": 12}\n',
-                  "paper/tables/table8.md": b"| 0.02h |\n", "models/x/model.safetensors": b"other"})  # fmt: skip
+                  "paper/tables/table8.md": b"| 0.02h |\n", "paper/reproduction.md": b"other report"})  # fmt: skip
     script = REPO / "scripts" / "check_determinism.py"
     ok = subprocess.run([PY, script, a, b], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout
     result = compare_trees(a, b)
-    assert len(result.identical) == 4 and len(result.excluded) == 3
-    # a differing result, a differing figure byte and a file only one run made all fail the check
+    assert len(result.identical) == 5 and len(result.excluded) == 3
+    # a differing result, a differing figure byte, a file only one run made, and a model's weights
+    # or card all fail the check
     make_tree(b, {"results/cpt/run/summary.json": b'{"steps": 4}\n', "paper/figures/figure4.png": b"\x89PNG\0\1\3",
-                  "results/labels/extra.json": b"{}"})  # fmt: skip
+                  "results/labels/extra.json": b"{}", "models/x/model.safetensors": b"other",
+                  "models/x/README.md": b"# x"})  # fmt: skip
     bad = subprocess.run([PY, script, a, b], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "DIFFERENT  results/cpt/run/summary.json: line 1" in bad.stdout
     assert "DIFFERENT  paper/figures/figure4.png: byte 6" in bad.stdout
+    assert "DIFFERENT  models/x/model.safetensors" in bad.stdout
     assert "ONLY IN B  results/labels/extra.json" in bad.stdout
+    assert "ONLY IN B  models/x/README.md" in bad.stdout
 
 
 def test_judge_figures_are_drawn_by_their_rules(finished_copy, tmp_path):
@@ -571,3 +575,21 @@ def test_saved_tokenizer_config_does_not_depend_on_hf_hub_offline(tmp_path):
         "tokenizer_class": "X",
     }
     drop_load_flags(tmp_path / "absent")  # a model without tokenizer files is left alone
+
+
+def test_determinism_check_compares_large_files_in_blocks(tmp_path, monkeypatch):
+    """models/ holds the paper's weights (tens of GB a file): compared block by block, the first
+    differing byte named, never a whole file read to name a line."""
+    from definemed import determinism
+
+    monkeypatch.setattr(determinism, "DETAIL_BYTES", 100)
+    monkeypatch.setattr(determinism, "_BLOCK", 64)
+    weights = bytes(range(256)) * 4
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_tree(a, {"models/m/model.safetensors": weights})
+    make_tree(b, {"models/m/model.safetensors": weights})
+    assert compare_trees(a, b).identical == ["models/m/model.safetensors"]
+    make_tree(b, {"models/m/model.safetensors": weights[:700] + b"\xff" + weights[701:]})
+    assert compare_trees(a, b).details == {"models/m/model.safetensors": "byte 700 of 1024 / 1024"}
+    make_tree(b, {"models/m/model.safetensors": weights[:1000]})  # truncated
+    assert compare_trees(a, b).details == {"models/m/model.safetensors": "byte 1000 of 1024 / 1000"}

@@ -5,6 +5,7 @@ its position bias by definemed.judge_stats is below 0.65; failure-mode counts fo
 Every answer is built from a fixture fact's reference statement (the query's context, as
 definemed.generation.fixture_queries sets it), changed in one respect only."""
 
+import json
 import subprocess
 import sys
 
@@ -175,6 +176,9 @@ def test_answers_parse_under_the_a7_schemas_and_go_through_the_cache(tmp_path):
         assert rec["model"].startswith("rubric:rubric-v1@")  # the rules' digest is in the cache key
     again, stats2 = judge(requests, tmp_path)
     assert stats2.sent == 0 and stats2.cached == len(requests) and again == records
+    # how each run went is recorded beside the cache, not in the records (the results' bytes)
+    history = [json.loads(line) for line in (tmp_path / "c.history.jsonl").read_text().splitlines()]
+    assert [(h["cached"], h["sent"]) for h in history] == [(0, len(requests)), (len(requests), 0)]
 
 
 def test_the_rubric_reads_what_the_judge_prompt_shows_and_refuses_what_it_cannot_read(tmp_path):

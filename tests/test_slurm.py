@@ -281,7 +281,9 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
     assert not [pid for pid in stalled.values() if still_training(pid)], "Slurm left the stalled attempt"
     save_steps = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["save_steps"]
     summary = json.loads((work / "miniature/results/cpt" / RUN / "summary.json").read_text())
-    assert summary["resumed_from"] and Path(summary["resumed_from"]).name == f"checkpoint-{save_steps}", summary
+    history = (work / "miniature/work/cpt" / RUN / "history.jsonl").read_text().splitlines()
+    starts = [json.loads(line)["resumed_from"] for line in history]
+    assert starts[0] is None and starts[-1] and Path(starts[-1]).name == f"checkpoint-{save_steps}", starts
     assert summary["world_size"] == 2 and summary["steps"] == summary["planned_steps"], summary
     (first,) = (work / ".snakemake/slurm_logs/rule_train_cpt").rglob(f"{cpt_ids[0]}.log")
     first_log = first.read_text()
