@@ -79,11 +79,18 @@ def conda_prefix() -> Path:
     return Path(os.environ.get("DEFINEMED_CONDA_PREFIX") or REPO / ".envs" / "conda").resolve()
 
 
+def snakemake_command(*args, path=()) -> tuple[list[str], dict]:
+    """argv and environment of a test's Snakemake: with the miniature's deployment (conda_args) unless
+    the call names its own, because Snakemake reruns every job whose recorded software stack (the
+    conda env's hash under --sdm conda, none without) differs from the call's."""
+    extra, standin = ([], []) if "--sdm" in args else conda_args()
+    path = [*map(str, path), *map(str, standin), str(BIN), os.environ.get("PATH", "")]
+    return [str(BIN / "snakemake"), *extra, *args], dict(os.environ, PATH=os.pathsep.join(path))
+
+
 def snakemake(workdir, *args, check=True, timeout=900, path=()):
-    env = dict(os.environ, PATH=os.pathsep.join([*map(str, path), str(BIN), os.environ.get("PATH", "")]))
-    proc = subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    argv, env = snakemake_command(*args, path=path)
+    proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -103,12 +110,12 @@ class BackgroundMiniature:
         import time
 
         copy_repo(self.work)
-        self.conda_args, path = conda_args()
-        env = dict(os.environ, PATH=os.pathsep.join([*map(str, path), str(BIN), os.environ.get("PATH", "")]))
+        self.conda_args = conda_args()[0]
+        argv, env = snakemake_command("--profile", "profiles/miniature")
         self.started = time.monotonic()
         with open(self.log, "w") as log:  # its own session: stop() ends snakemake and its jobs
             self.proc = subprocess.Popen(
-                [str(BIN / "snakemake"), "--profile", "profiles/miniature", *self.conda_args],
+                argv,
                 cwd=self.work,
                 stdout=log,
                 stderr=subprocess.STDOUT,

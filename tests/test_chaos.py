@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, copy_repo, snakemake
+from conftest import copy_repo, snakemake, snakemake_command
 
 from definemed.determinism import EXCLUDED, compare_trees, render
 
@@ -50,10 +50,10 @@ def scratch(miniature, tmp_path_factory):
 
 def start(work: Path, log: Path, *args, **env) -> subprocess.Popen:
     """Snakemake in its own session: its process group holds every job it starts."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **env)
+    argv, base_env = snakemake_command(*PROFILE, *args)
     with open(log, "w") as f:
         return subprocess.Popen(
-            [str(BIN / "snakemake"), *PROFILE, *args], cwd=work, stdout=f, stderr=subprocess.STDOUT, env=env,
+            argv, cwd=work, stdout=f, stderr=subprocess.STDOUT, env={**base_env, **env},
             start_new_session=True,
         )  # fmt: skip
 
