@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import REPO
+from conftest import REPO, skip_or_fail
 
 from definemed.chat import load_tokenizer, prompt_sha256, template_clock, user_prompt_ids
 
@@ -204,7 +204,7 @@ def test_the_vllm_envs_transformers_renders_the_same_ids(tiny_model, tmp_path):
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
-        pytest.skip(f"{reader} not built (make rule-venvs)")
+        skip_or_fail(f"{reader} not built (make rule-venvs)")
     folders = {}
     for name in INSTRUCT:
         folders[name] = tmp_path / name
