@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -181,7 +182,7 @@ INPUTS = [  # finished miniature outputs the part below starts from
 ]
 TARGETS = [
     "results/scores/train-000_00000.parquet",  # score_shard: 1 GPU
-    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, stalled, killed at 1 min, resumed
+    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, stalled, cut to its time limit, resumed
     f"results/merges/{RUN}-slerp/check.json",  # merge_slerp: CPU, after the resumed CPT
 ]
 
@@ -191,6 +192,33 @@ def snakemake_in_background(workdir, *args):
     return subprocess.Popen(
         [str(BIN / "snakemake"), *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
+
+
+# attempt 1 of the CPT reaches its checkpoint in under a minute and is cut a minute later; the retry
+# and the merge take a few minutes more (5:20 in all on a quiet 2-core machine)
+TIMEOUT_S = 1500
+
+
+def submitted_jobs(work: Path, log: str) -> list[str]:
+    """The Slurm job ids this run submitted: from Snakemake's log and the plugin's log folder."""
+    ids = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
+    ids |= {f.stem for f in (work / ".snakemake/slurm_logs").rglob("*.log") if f.stem.isdigit()}
+    return sorted(ids, key=int)
+
+
+def stop_run(proc: subprocess.Popen, work: Path) -> tuple[str, str, list[str]]:
+    """Stop what the test started: its Snakemake (by pid: SIGTERM, then SIGKILL) and its Slurm
+    jobs (scancel, by id). Returns Snakemake's output and the cancelled job ids."""
+    proc.terminate()
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    jobs = submitted_jobs(work, out + err)
+    if jobs:
+        subprocess.run(["scancel", *jobs], check=False, timeout=60)
+    return out, err, jobs
 
 
 def still_training(pid: int) -> bool:
@@ -245,7 +273,14 @@ def test_miniature_part_through_slurm(slurm_host, miniature, tmp_path, capsys, m
         "--slurm-keep-successful-logs",
         *[f"miniature/{t}" for t in TARGETS],
     )
-    out, err = proc.communicate(timeout=1200)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        out, err, cancelled = stop_run(proc, work)
+        pytest.fail(
+            f"snakemake through Slurm did not finish in {TIMEOUT_S} s: stopped it (pid {proc.pid}) and "
+            f"cancelled its Slurm jobs {cancelled}\n{(out + err)[-6000:]}"
+        )
     proc = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
     elapsed = time.monotonic() - start
     log = proc.stdout + proc.stderr
@@ -276,7 +311,8 @@ def test_miniature_part_through_slurm(slurm_host, miniature, tmp_path, capsys, m
     assert "gres/gpu=1" in states[jobs["score_shard"][0]][1]
     # the CPT: killed at its time limit at least once, resumed from a checkpoint, then completed
     cpt_ids = sorted(jobs["train_cpt"], key=int)
-    assert len(cpt_ids) >= 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
+    # exactly two attempts: the first stalled (Snakemake attempt 1), the retry trained to the end
+    assert len(cpt_ids) == 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
     # its first attempt stalled on both ranks after its first checkpoint (tests/stall_callback.py,
     # set in the overlay's cpt.callbacks), Slurm ended those processes at the time limit, and the
     # retry resumed from that checkpoint
@@ -292,3 +328,71 @@ def test_miniature_part_through_slurm(slurm_host, miniature, tmp_path, capsys, m
     assert "DUE TO TIME LIMIT" in first_log, first_log[-2000:]
     cpt_log = (work / "miniature/logs/cpt" / f"{RUN}.log").read_text()
     assert "machine 1 of 2" in cpt_log and "machine 0 of 2" in cpt_log, cpt_log[-3000:]
+
+
+def test_save_before_time_limit_in_a_slurm_job(slurm_host, tmp_path):
+    """cpt.save_before_time_limit_minutes in a real Slurm job: a CPT with far more steps than fit
+    its 3-minute limit, started by scripts/launch_cpt.sh under `sbatch --time=3` with the setting at
+    2, writes a complete checkpoint and stops about a minute in (its end less 2 minutes, read from
+    Slurm), long before Slurm would kill it: the job ends by itself (not TIMEOUT) and says to rerun.
+    About 90 s (a tiny base built in seconds, then the minute of training)."""
+    from conftest import build_tiny_cpt_inputs
+
+    from definemed.config import load
+    from definemed.cpt import last_complete_checkpoint
+
+    subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
+    inputs = build_tiny_cpt_inputs(tmp_path)
+    settings = dict(
+        load(REPO / "config" / "miniature.yaml")["cpt"],
+        epochs=100_000,  # hours of steps: only the time limit ends this run
+        effective_batch_sequences=4,
+        micro_batch_size=1,
+        save_steps=10**9,  # no regular checkpoint: the only one is the time limit's
+        warmup_steps=1,
+        save_before_time_limit_minutes=2,
+        callbacks=[],
+    )
+    work, out = tmp_path / "work", tmp_path / "out"
+    cmd = [str(REPO / "scripts/launch_cpt.sh"), "1", sys.executable, "scripts/train_cpt.py", "--run", "t"]
+    cmd += ["--packed", str(inputs / "packed"), "--base", str(inputs / "base"), "--settings", json.dumps(settings)]
+    cmd += ["--seed", "0", "--work-dir", str(work), "--threads", "1", "--out", str(out / "model")]
+    cmd += ["--out-log", str(out / "log.jsonl"), "--out-summary", str(out / "summary.json")]
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/bash\ncd {REPO}\nexport OMP_NUM_THREADS=1\nexec {' '.join(map(shlex.quote, cmd))}\n")
+    job = (
+        subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "--time=3",
+                "-A",
+                SITE["DEFINEMED_SLURM_ACCOUNT"],
+                "-p",
+                SITE["DEFINEMED_SLURM_PARTITION"],
+            ]
+            + ["--cpus-per-task=1", "--mem=2000", f"--output={tmp_path / 'job.log'}", str(script)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
+    try:
+        deadline = time.monotonic() + 300  # the 3-minute limit, its queueing and start-up
+        while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+            assert time.monotonic() < deadline, f"Slurm job {job} still running after 300 s"
+            time.sleep(3)
+    finally:
+        subprocess.run(["scancel", job], check=False)  # nothing to cancel when it ended
+    time.sleep(2)  # accounting catches up
+    state, _, elapsed = sacct([job])[job]
+    log = (tmp_path / "job.log").read_text()
+    assert state.startswith("FAILED"), (state, log[-3000:])  # it stopped by itself, with an error: rerun
+    assert "before the time limit; rerun to resume" in log, log[-3000:]
+    seconds = sum(int(x) * 60**i for i, x in enumerate(reversed(elapsed.split(":"))))
+    assert 55 <= seconds < 150, (elapsed, log[-3000:])  # about a minute in: its end less 2 minutes
+    checkpoint = last_complete_checkpoint(work, 1)
+    assert checkpoint is not None, sorted(p.name for p in work.iterdir())
+    assert not (out / "model").exists()  # no final model from a stopped run
