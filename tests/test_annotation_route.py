@@ -4,7 +4,7 @@ switched off. The blinded sheets are filled by hand with a known majority (3 of 
 labels wrong, 2 of its other labels wrong, one annotator dissenting on 4 items), listed under
 label_validation.annotation_files, and the workflow writes Table 5 and the false-positive sheet;
 the sheet's kinds are named, label_validation.false_positive_kinds set, and it writes Table 6. Each
-cell is checked against the numbers those sheets give. About 60 s (four Snakemake calls of a few
+cell is checked against the numbers those sheets give. About 30 s (two Snakemake calls of a few
 small jobs each)."""
 
 import csv

@@ -2,8 +2,8 @@
 seeded sample and its machine translation. In the paper run's DAG the file is the input of
 import_medqa_de, whose output every MedQA-de benchmark job reads, and neither sample_medqa nor
 translate_medqa is planned; the job's own shell command installs a good file as the benchmark data
-and refuses one with another item count, naming the config key. About 30 s (two DAG builds of the
-paper run, one import)."""
+and refuses one with another item count, naming the config key. About 15 s (a DAG build of the
+paper run, a dry run, two imports)."""
 
 import json
 import os

@@ -396,3 +396,17 @@ def test_save_before_time_limit_in_a_slurm_job(slurm_host, tmp_path):
     checkpoint = last_complete_checkpoint(work, 1)
     assert checkpoint is not None, sorted(p.name for p in work.iterdir())
     assert not (out / "model").exists()  # no final model from a stopped run
+
+
+def test_stall_callback_tells_snakemakes_first_attempt_by_its_time_limit(monkeypatch):
+    """tests/stall_callback.py stalls only in Snakemake's attempt 1 of the CPT job, which the overlay
+    gives `runtime` minutes and later attempts `retry_runtime`; Slurm's durations parse in minutes."""
+    import stall_callback
+
+    assert stall_callback.minutes("00:10:00") == 10 and stall_callback.minutes("20:00") == 20
+    assert stall_callback.minutes("1-02:03:30") == 24 * 60 + 2 * 60 + 3.5
+    resources = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["resources"]
+    for limit, first in ((resources["runtime"], True), (resources["retry_runtime"], False)):
+        hours, mins = divmod(limit, 60)
+        monkeypatch.setattr(stall_callback, "slurm_job", lambda h=hours, m=mins: {"TimeLimit": f"{h:02d}:{m:02d}:00"})
+        assert stall_callback.first_attempt() is first, limit
