@@ -1,6 +1,7 @@
 """Workflow-level promises on a copy of the finished miniature: a finished run plans nothing; a
 changed setting or prompt plans exactly the jobs it affects (Snakemake's rerun triggers: params,
-input files); and cheap deterministic rules rerun in another folder give the same bytes."""
+input files); and deterministic rules, the cheap ones and one job of each expensive one, rerun in
+another folder give the same bytes."""
 
 import shutil
 from pathlib import Path
