@@ -93,9 +93,12 @@ if MEDQA_DE and config["medqa_de"]["source"] == "file":
         conda:
             "../envs/data.yaml"
         params:
-            items=" ".join(f"--items {t['items']}" for t in MEDQA_DE[:1] if t["items"]),
+            # `items` is reserved by Snakemake (Namedlist.items): the rule would not load
+            item_count=" ".join(
+                f"--items {t['items']}" for t in MEDQA_DE[:1] if t["items"]
+            ),
         shell:
-            "python scripts/import_medqa_de.py --file {input} {params.items} --out {output} > {log} 2>&1"
+            "python scripts/import_medqa_de.py --file {input} {params.item_count} --out {output} > {log} 2>&1"
 
 elif MEDQA_DE:
 

@@ -29,6 +29,8 @@ def answer_for(schema: dict):
             out[name] = prop["enum"][0]
         elif prop.get("type") == "boolean":
             out[name] = len(name) % 2 == 0
+        elif prop.get("type") == "array":  # e.g. MedQA's four options: minItems strings
+            out[name] = [f"loopback answer for {name} {i}" for i in range(prop.get("minItems", 1))]
         else:
             out[name] = f"loopback answer for {name}"
     return out

@@ -1,19 +1,57 @@
 """A TrainerCallback for tests/test_slurm.py, set by tests/slurm_overlay.yaml (cpt.callbacks).
 
-A CPT that starts without a checkpoint stalls for good, on every rank, once its first checkpoint
-is complete on disk for all ranks: the Slurm job can then only end at its time limit (TIMEOUT),
-however fast the machine trains. A CPT resumed from a checkpoint trains to the end. Each stalled
-process writes its pid to <output_dir>/stalled-<rank>.pid, so the test can check that Slurm
-ended it.
+The first attempt of the CPT job (Snakemake's `attempt` 1) stalls for good, on every rank, once its
+first checkpoint is complete on disk for all ranks, and then cuts its own Slurm time limit to a
+minute past the time it has run (`scontrol update`): the job can then only end at its time limit
+(TIMEOUT), however fast or busy the machine is. The first attempt's window to reach that first
+checkpoint is its whole (generous) `runtime`, so a slow start on a loaded machine does not cost the
+checkpoint. Any later attempt (the profile's `retries` submit a new Slurm job: Slurm's own restart
+count stays 0) trains to the end, resumed from that checkpoint.
+
+Snakemake's attempt reaches the job as its time limit: the overlay gives attempt 1 `runtime` and
+later attempts `retry_runtime` (rules/helpers/cpt.smk cpt_job_resources), two different values, and
+the callback reads the job's TimeLimit back from Slurm. Each stalled process writes its pid to
+<output_dir>/stalled-<rank>.pid, so the test can check that Slurm ended it.
 """
 
 import os
+import re
+import subprocess
 import time
 from pathlib import Path
 
+import yaml
 from transformers import TrainerCallback
 
 from definemed.cpt import checkpoint_problem
+
+OVERLAY = Path(__file__).with_name("slurm_overlay.yaml")
+
+
+def slurm_job() -> dict[str, str]:
+    """`scontrol show job -o` of this process's Slurm job as key -> value."""
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", os.environ["SLURM_JOB_ID"]], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(re.findall(r"(\S+?)=(\S*)", out))
+
+
+def minutes(duration: str) -> float:
+    """A Slurm duration ([D-]HH:MM:SS, MM:SS) in minutes."""
+    days, _, clock = duration.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    h, m, s = parts
+    return (int(days or 0) * 24 + h) * 60 + m + s / 60
+
+
+def first_attempt() -> bool:
+    """Whether this Slurm job is Snakemake's attempt 1 of the CPT job: its time limit is the
+    overlay's `runtime` (attempts after the first get `retry_runtime`)."""
+    resources = yaml.safe_load(OVERLAY.read_text())["cpt"]["resources"]
+    assert resources["runtime"] != resources["retry_runtime"], "the attempts must differ in runtime"
+    return round(minutes(slurm_job()["TimeLimit"])) == resources["runtime"]
 
 
 def stall_forever():
@@ -23,15 +61,13 @@ def stall_forever():
 
 class StallAfterFirstCheckpoint(TrainerCallback):
     def __init__(self):
-        self.resumed = None
+        self.first = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        # trainer.py _init_training_state loads a resumed checkpoint's trainer_state.json before
-        # on_train_begin: global_step is the checkpoint's step, 0 in a fresh run
-        self.resumed = state.global_step > 0
+        self.first = first_attempt()
 
     def on_save(self, args, state, control, **kwargs):
-        if self.resumed:
+        if not self.first:
             return
         # on_save follows this rank's own part of the save (trainer.py _maybe_log_save_evaluate),
         # with no barrier after it: rank 0 writes trainer_state.json last, other ranks their RNG file
@@ -39,4 +75,10 @@ class StallAfterFirstCheckpoint(TrainerCallback):
         while checkpoint_problem(checkpoint, args.world_size) is not None:
             time.sleep(0.2)
         (Path(args.output_dir) / f"stalled-{args.process_index}.pid").write_text(f"{os.getpid()}\n")
+        if args.process_index == 0:  # Slurm ends the job a minute from now, at its new time limit
+            job = slurm_job()
+            limit = int(minutes(job["RunTime"])) + 2  # whole minutes: at least a minute from now
+            subprocess.run(
+                ["scontrol", "update", f"JobId={os.environ['SLURM_JOB_ID']}", f"TimeLimit={limit}"], check=True
+            )
         stall_forever()

@@ -116,5 +116,23 @@ def test_budget_below_estimate_stops_paid_stage_before_any_request(tmp_path, sta
             assert requests == 0
             assert not (tmp / "stats.json").exists() and not (tmp / "run.json").exists()
         else:  # the control: the same stage within its budget does call the endpoint
-            assert "judges.max_cost_usd" not in proc.stderr, proc.stderr[-2000:]
+            assert proc.returncode == 0 and "judges.max_cost_usd" not in proc.stderr, proc.stderr[-2000:]
             assert requests > 0
+            for out in OUTPUTS[stage.__name__]:  # and wrote what it writes
+                assert (tmp / out).exists(), out
+                if (tmp / out).is_dir():  # the failure-mode verdicts: one file per judged model
+                    assert sorted(f.name for f in (tmp / out).glob("*.jsonl")) == [f"{m}.jsonl" for m in MODELS]
+                    assert all(len((tmp / out / f"{m}.jsonl").read_text().splitlines()) == 3 for m in MODELS)
+                if out.endswith(".jsonl"):
+                    rows = [json.loads(line) for line in (tmp / out).read_text().splitlines() if line.strip()]
+                    assert len(rows) == ROWS[stage.__name__], (out, rows)
+
+
+# what each stage writes within its budget (below tmp), and how many rows its .jsonl holds
+OUTPUTS = {
+    "translate_medalpaca": ["queries.jsonl", "stats.json"],
+    "translate_medqa": ["medqa_de.jsonl", "stats.json"],
+    "judge_pairwise": ["v.jsonl", "run.json"],
+    "judge_failure_modes": ["fm", "run.json"],
+}
+ROWS = {"translate_medalpaca": 4, "translate_medqa": 4, "judge_pairwise": 6}  # 3 queries x both orders

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import REPO
+from conftest import REPO, skip_or_fail
 
 from definemed.chat import load_tokenizer, prompt_sha256, template_clock, user_prompt_ids
 
@@ -86,11 +86,13 @@ def test_transformers_picks_mistral_common_for_tekken_unless_told_not_to(tiny_mo
 
 # -- the same request through both backends' code paths ---------------------------------------------
 class FakeVLLM:
-    """A stand-in for the vllm package (not installable on a CPU machine): records the token ids it
-    is given and answers with fixed tokens, so the vLLM code paths run up to the engine."""
+    """A stand-in for the vllm package (not installable on a CPU machine): records the token ids,
+    engine arguments and sampling arguments it is given and answers with fixed tokens, so the vLLM
+    code paths run up to the engine. As vLLM does, it gives logprobs only for the allowed tokens
+    where the sampling arguments restrict generation (allowed_token_ids)."""
 
     def __init__(self, answer_ids):
-        self.received, self.engine_args, self.logprobs = [], [], {}
+        self.received, self.engine_args, self.sampling, self.logprobs = [], [], [], {}
         fake = self
 
         class LLM:
@@ -98,10 +100,13 @@ class FakeVLLM:
                 fake.engine_args.append(kwargs)
 
             def generate(self, prompts, params, use_tqdm=True):
+                fake.sampling.append(params)
+                allowed = params.get("allowed_token_ids")
                 out = []
                 for p in prompts:
                     fake.received.append(list(p["prompt_token_ids"]))
-                    lp = [{i: types.SimpleNamespace(logprob=v) for i, v in fake.logprobs.items()}]
+                    logprobs = {i: v for i, v in fake.logprobs.items() if allowed is None or i in allowed}
+                    lp = [{i: types.SimpleNamespace(logprob=v) for i, v in logprobs.items()}]
                     o = types.SimpleNamespace(token_ids=list(answer_ids), finish_reason="stop", logprobs=lp)
                     out.append(types.SimpleNamespace(outputs=[o]))
                 return out
@@ -144,6 +149,10 @@ def test_generation_prompts_are_the_same_in_both_backends(tiny_model, monkeypatc
     expected = [user_prompt_ids(tok, q["query"], DATE) for q in queries]
     assert fake.received == expected
     assert fake.engine_args[0]["tokenizer_mode"] == "hf"
+    assert fake.engine_args[0]["seed"] == settings["seed"]
+    assert {k: fake.engine_args[0][k] for k in settings["vllm"]} == settings["vllm"]
+    # the sampling arguments the transformers backend uses (greedy, the same budget and seed)
+    assert fake.sampling == [{"temperature": 0.0, "top_p": 1.0, "max_tokens": 3, "seed": 0}]
     for a, b, ids in zip(local, served, expected):
         assert a["prompt_sha256"] == b["prompt_sha256"] == prompt_sha256(ids)
         assert a["prompt_tokens"] == b["prompt_tokens"] == len(ids)
@@ -178,6 +187,24 @@ def test_labelling_prompts_are_the_same_in_both_backends(tiny_model, miniature_c
     assert served.column("rendered_prompt_sha256").equals(local.column("rendered_prompt_sha256"))
     assert served.column("label").to_pylist() == [1, 1]
     assert fake.engine_args[0]["tokenizer_mode"] == "hf"
+    # prefix caching: the prompt's instruction part is shared by every request (README, labelling)
+    assert fake.engine_args[0]["enable_prefix_caching"] is True
+    assert fake.engine_args[0]["logprobs_mode"] == "processed_logprobs"  # logprobs after the mask
+    # generation restricted to the yes/no tokens of the answer words, one token, greedy, a
+    # logprob for each allowed token
+    words = TransformersScorer(folder, settings["answer_words"])
+    allowed = words.yes_ids + words.no_ids
+    assert words.yes_ids and words.no_ids and not set(words.yes_ids) & set(words.no_ids)
+    for ids, key in ((words.yes_ids, "yes"), (words.no_ids, "no")):  # each the first piece of one of its words
+        prefixes = [v for w in settings["answer_words"][key] for v in (w, " " + w)]
+        assert all(any(p.startswith(tok.decode([i])) for p in prefixes) for i in ids), (key, ids)
+    assert len(fake.sampling) == 1
+    assert fake.sampling[0] == {
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "allowed_token_ids": allowed,
+        "logprobs": len(allowed),
+    }
     hostile_ids = fake.received[1]
     assert special_ids(tok, hostile_ids) == special_ids(tok, fake.received[0])
     assert np.unique(local.column("rendered_prompt_sha256").to_pylist()).size == 2
@@ -204,7 +231,7 @@ def test_the_vllm_envs_transformers_renders_the_same_ids(tiny_model, tmp_path):
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
-        pytest.skip(f"{reader} not built (make vllm-reader)")
+        skip_or_fail(f"{reader} not built (make vllm-reader)")
     folders = {}
     for name in INSTRUCT:
         folders[name] = tmp_path / name

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail
 
 from definemed.envs import (
     BACKEND_IMPORTS,
@@ -122,7 +123,7 @@ def test_import_walk_follows_calls_and_skips_optional_imports(tmp_path):
 def rule_venvs() -> Path:
     venvs = os.environ.get("DEFINEMED_RULE_VENVS")
     if not venvs:
-        pytest.skip("DEFINEMED_RULE_VENVS is not set (make rule-venvs / make vllm-reader build them; CI sets it)")
+        skip_or_fail("DEFINEMED_RULE_VENVS is not set (make rule-venvs / make vllm-reader build them; .ci/run sets it)")
     return Path(venvs).resolve()
 
 
@@ -248,7 +249,7 @@ def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family,
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
-        pytest.skip(f"{reader} not built (make vllm-reader)")
+        skip_or_fail(f"{reader} not built (make vllm-reader)")
     spec = dict(miniature_config["models"][family])
     # the architecture and tokenizer only: fitting (fit_base) is the miniature's build step, not this contract
     spec["tiny"] = {k: v for k, v in spec["tiny"].items() if not k.startswith("fit_")}

@@ -355,7 +355,10 @@ def test_install_profile_makes_the_named_slurm_profile_work(tmp_path):
     env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{env['PATH']}")
     plan = [str(BIN / "snakemake"), "--profile", "slurm", "-n", "--sdm", "env-modules"]  # no conda here
     before = subprocess.run(plan, cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    assert before.returncode != 0
+    # before: Snakemake finds no profile named slurm (not any other failure), where the target installs it
+    assert before.returncode != 0, before.stdout[-2000:]
+    assert "profile directory given (slurm), but no profile.yaml (or config.yaml) found" in before.stderr, before.stderr
+    assert str(home / ".config/snakemake") in before.stderr, before.stderr
     make = ["make", "install-profile", f"VENV={BIN.parent}"]
     subprocess.run(make, cwd=work, env=env, check=True, capture_output=True)
     assert (home / ".config/snakemake/slurm/profile.yaml").exists()

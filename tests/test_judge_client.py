@@ -19,6 +19,14 @@ from definemed.judge_prompts import PAIRWISE_SCHEMA, messages, parse_answer
 CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e-DO-NOT-LEAK"
 
 
+# An answer takes milliseconds; the client waits CLIENT_TIMEOUT_S for one, so a normal answer that
+# is late on a loaded 2-core CI machine is not taken for a timeout (and retried: it would then count
+# as answered twice). The server's injected timeouts hold the connection 2.5 s longer than
+# the client waits, so the client has surely given up before the server closes without an answer.
+CLIENT_TIMEOUT_S = 5.0
+HOLD_S = CLIENT_TIMEOUT_S + 2.5
+
+
 def judge_settings(server, **over):
     stage = validated(
         {
@@ -31,7 +39,7 @@ def judge_settings(server, **over):
                 "max_retries": 3,
                 "backoff_initial_s": 0.01,
                 "backoff_max_s": 0.05,
-                "timeout_s": 2.0,  # far above an answer's milliseconds, even on a loaded CI machine
+                "timeout_s": CLIENT_TIMEOUT_S,
                 "batch_poll_s": 0.01,
                 **over,
             }
@@ -69,7 +77,7 @@ SPECIAL = [(17, 3, "ALWAYS-FAIL"), (19, 5, "INVALID-JSON")]
 
 def test_faults_retried_every_request_ends_answered_or_failed_none_twice_rerun_free(tmp_path, key_env):
     requests = make_requests(90, SPECIAL)
-    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=2.5, seed=7) as server:
+    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=HOLD_S, seed=7) as server:
         settings = judge_settings(server)
         client = JudgeClient(settings, tmp_path / "cache.sqlite")
         records, stats = client.run(requests)
@@ -202,7 +210,7 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
             )
         )
         gens.append(str(path))
-    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=2.5, seed=3) as server:
+    with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=HOLD_S, seed=3) as server:
         stage = {"judge": judge_settings(server), "both_orders": True, "output_tokens": 300}
         out = tmp_path / "results"
         log = tmp_path / "judge.log"

@@ -204,5 +204,22 @@ def test_miniature_cost_estimate_is_written_before_judging(miniature):
     est = json.loads((miniature / "results" / "judges" / "cost_estimate.json").read_text())
     assert est["currency"] == "USD" and est["total"] == 0.0  # the rubric judge costs nothing
     assert est["calls"]["pairwise"]["backend"] == "rubric" and est["calls"]["pairwise"]["input_tokens"] > 0
-    verdicts = miniature / "results" / "judges" / "pairwise" / "verdicts.jsonl"
-    assert (miniature / "results" / "judges" / "cost_estimate.json").stat().st_mtime <= verdicts.stat().st_mtime
+
+
+@pytest.mark.parametrize("run", ["miniature", "paper"])
+def test_every_judge_job_takes_the_cost_estimate_as_input(run):
+    """Estimate before judging, by the DAG (not by file times): in the job graph of the whole run
+    (`snakemake --forceall --dag`), the one judge_cost_estimate job is an input of every
+    judge_pairwise and judge_failure_modes job, so Snakemake cannot start a judge before it. About
+    12 s each (DAG building, no job runs)."""
+    from conftest import snakemake
+
+    args = ["--profile", "profiles/miniature"] if run == "miniature" else []
+    dot = snakemake(REPO, *args, "--nolock", "--forceall", "--dag", timeout=300).stdout
+    rules = {m.group(1): m.group(2).split("\\n")[0] for m in re.finditer(r'^\s*(\d+)\[label = "([^"]+)"', dot, re.M)}
+    edges = set(re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M))
+    (estimate,) = [n for n, r in rules.items() if r == "judge_cost_estimate"]
+    judges = [n for n, r in rules.items() if r in ("judge_pairwise", "judge_failure_modes")]
+    assert sorted(rules[n] for n in judges) == ["judge_failure_modes", "judge_pairwise"], judges
+    for judge in judges:
+        assert (estimate, judge) in edges, f"{rules[judge]} does not read the cost estimate"

@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import BIN, REPO, copy_repo
+from conftest import BIN, REPO, copy_repo, skip_or_fail
 
 from definemed.plan import gpus_per_node, parse_dry_run
 
@@ -162,10 +163,15 @@ def test_plan_command():
 
 # -- a real Slurm cluster ----------------------------------------------------------------------
 
-slurm_host = pytest.mark.skipif(
-    platform.system() != "Linux" or os.geteuid() != 0 or shutil.which("apt-get") is None,
-    reason="a single-node Slurm cluster needs Debian and root (scripts/install_slurm.sh)",
-)
+
+@pytest.fixture(scope="session")
+def slurm_host():
+    """A single-node Slurm cluster needs Linux with apt-get and root (scripts/install_slurm.sh, which
+    .ci/run runs first): elsewhere the test skips, in CI (`CI` set) it fails. Session-scoped and
+    listed before `miniature`, so a machine without Slurm skips before the miniature runs."""
+    if platform.system() != "Linux" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        skip_or_fail("a single-node Slurm cluster needs Debian and root (scripts/install_slurm.sh)")
+
 
 RUN = "definemed-tiny-qwen2.5-7b"
 INPUTS = [  # finished miniature outputs the part below starts from
@@ -176,7 +182,7 @@ INPUTS = [  # finished miniature outputs the part below starts from
 ]
 TARGETS = [
     "results/scores/train-000_00000.parquet",  # score_shard: 1 GPU
-    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, stalled, killed at 1 min, resumed
+    f"results/cpt/{RUN}/summary.json",  # train_cpt: 2 launcher tasks, stalled, cut to its time limit, resumed
     f"results/merges/{RUN}-slerp/check.json",  # merge_slerp: CPU, after the resumed CPT
 ]
 
@@ -186,6 +192,33 @@ def snakemake_in_background(workdir, *args):
     return subprocess.Popen(
         [str(BIN / "snakemake"), *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
+
+
+# attempt 1 of the CPT reaches its checkpoint in under a minute and is cut a minute later; the retry
+# and the merge take a few minutes more (5:20 in all on a quiet 2-core machine)
+TIMEOUT_S = 1500
+
+
+def submitted_jobs(work: Path, log: str) -> list[str]:
+    """The Slurm job ids this run submitted: from Snakemake's log and the plugin's log folder."""
+    ids = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
+    ids |= {f.stem for f in (work / ".snakemake/slurm_logs").rglob("*.log") if f.stem.isdigit()}
+    return sorted(ids, key=int)
+
+
+def stop_run(proc: subprocess.Popen, work: Path) -> tuple[str, str, list[str]]:
+    """Stop what the test started: its Snakemake (by pid: SIGTERM, then SIGKILL) and its Slurm
+    jobs (scancel, by id). Returns Snakemake's output and the cancelled job ids."""
+    proc.terminate()
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    jobs = submitted_jobs(work, out + err)
+    if jobs:
+        subprocess.run(["scancel", *jobs], check=False, timeout=60)
+    return out, err, jobs
 
 
 def still_training(pid: int) -> bool:
@@ -206,8 +239,7 @@ def sacct(job_ids):
     return {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines() if line}
 
 
-@slurm_host
-def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
+def test_miniature_part_through_slurm(slurm_host, miniature, tmp_path, capsys, monkeypatch):
     subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
     work = copy_repo(tmp_path / "repo")
     for rel in INPUTS:
@@ -241,7 +273,14 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
         "--slurm-keep-successful-logs",
         *[f"miniature/{t}" for t in TARGETS],
     )
-    out, err = proc.communicate(timeout=1200)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        out, err, cancelled = stop_run(proc, work)
+        pytest.fail(
+            f"snakemake through Slurm did not finish in {TIMEOUT_S} s: stopped it (pid {proc.pid}) and "
+            f"cancelled its Slurm jobs {cancelled}\n{(out + err)[-6000:]}"
+        )
     proc = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
     elapsed = time.monotonic() - start
     log = proc.stdout + proc.stderr
@@ -272,7 +311,8 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
     assert "gres/gpu=1" in states[jobs["score_shard"][0]][1]
     # the CPT: killed at its time limit at least once, resumed from a checkpoint, then completed
     cpt_ids = sorted(jobs["train_cpt"], key=int)
-    assert len(cpt_ids) >= 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
+    # exactly two attempts: the first stalled (Snakemake attempt 1), the retry trained to the end
+    assert len(cpt_ids) == 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
     # its first attempt stalled on both ranks after its first checkpoint (tests/stall_callback.py,
     # set in the overlay's cpt.callbacks), Slurm ended those processes at the time limit, and the
     # retry resumed from that checkpoint
@@ -290,3 +330,85 @@ def test_miniature_part_through_slurm(miniature, tmp_path, capsys, monkeypatch):
     assert "DUE TO TIME LIMIT" in first_log, first_log[-2000:]
     cpt_log = (work / "miniature/logs/cpt" / f"{RUN}.log").read_text()
     assert "machine 1 of 2" in cpt_log and "machine 0 of 2" in cpt_log, cpt_log[-3000:]
+
+
+def test_save_before_time_limit_in_a_slurm_job(slurm_host, tmp_path):
+    """cpt.save_before_time_limit_minutes in a real Slurm job: a CPT with far more steps than fit
+    its 3-minute limit, started by scripts/launch_cpt.sh under `sbatch --time=3` with the setting at
+    2, writes a complete checkpoint and stops about a minute in (its end less 2 minutes, read from
+    Slurm), long before Slurm would kill it: the job ends by itself (not TIMEOUT) and says to rerun.
+    About 90 s (a tiny base built in seconds, then the minute of training)."""
+    from conftest import build_tiny_cpt_inputs
+
+    from definemed.config import load
+    from definemed.cpt import last_complete_checkpoint
+
+    subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
+    inputs = build_tiny_cpt_inputs(tmp_path)
+    settings = dict(
+        load(REPO / "config" / "miniature.yaml")["cpt"],
+        epochs=100_000,  # hours of steps: only the time limit ends this run
+        effective_batch_sequences=4,
+        micro_batch_size=1,
+        save_steps=10**9,  # no regular checkpoint: the only one is the time limit's
+        warmup_steps=1,
+        save_before_time_limit_minutes=2,
+        callbacks=[],
+    )
+    work, out = tmp_path / "work", tmp_path / "out"
+    cmd = [str(REPO / "scripts/launch_cpt.sh"), "1", sys.executable, "scripts/train_cpt.py", "--run", "t"]
+    cmd += ["--packed", str(inputs / "packed"), "--base", str(inputs / "base"), "--settings", json.dumps(settings)]
+    cmd += ["--seed", "0", "--work-dir", str(work), "--threads", "1", "--out", str(out / "model")]
+    cmd += ["--out-log", str(out / "log.jsonl"), "--out-summary", str(out / "summary.json")]
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/bash\ncd {REPO}\nexport OMP_NUM_THREADS=1\nexec {' '.join(map(shlex.quote, cmd))}\n")
+    job = (
+        subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "--time=3",
+                "-A",
+                SITE["DEFINEMED_SLURM_ACCOUNT"],
+                "-p",
+                SITE["DEFINEMED_SLURM_PARTITION"],
+            ]
+            + ["--cpus-per-task=1", "--mem=2000", f"--output={tmp_path / 'job.log'}", str(script)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(";")[0]
+    )
+    try:
+        deadline = time.monotonic() + 300  # the 3-minute limit, its queueing and start-up
+        while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout.strip():
+            assert time.monotonic() < deadline, f"Slurm job {job} still running after 300 s"
+            time.sleep(3)
+    finally:
+        subprocess.run(["scancel", job], check=False)  # nothing to cancel when it ended
+    time.sleep(2)  # accounting catches up
+    state, _, elapsed = sacct([job])[job]
+    log = (tmp_path / "job.log").read_text()
+    assert state.startswith("FAILED"), (state, log[-3000:])  # it stopped by itself, with an error: rerun
+    assert "before the time limit; rerun to resume" in log, log[-3000:]
+    seconds = sum(int(x) * 60**i for i, x in enumerate(reversed(elapsed.split(":"))))
+    assert 55 <= seconds < 150, (elapsed, log[-3000:])  # about a minute in: its end less 2 minutes
+    checkpoint = last_complete_checkpoint(work, 1)
+    assert checkpoint is not None, sorted(p.name for p in work.iterdir())
+    assert not (out / "model").exists()  # no final model from a stopped run
+
+
+def test_stall_callback_tells_snakemakes_first_attempt_by_its_time_limit(monkeypatch):
+    """tests/stall_callback.py stalls only in Snakemake's attempt 1 of the CPT job, which the overlay
+    gives `runtime` minutes and later attempts `retry_runtime`; Slurm's durations parse in minutes."""
+    import stall_callback
+
+    assert stall_callback.minutes("00:10:00") == 10 and stall_callback.minutes("20:00") == 20
+    assert stall_callback.minutes("1-02:03:30") == 24 * 60 + 2 * 60 + 3.5
+    resources = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["resources"]
+    for limit, first in ((resources["runtime"], True), (resources["retry_runtime"], False)):
+        hours, mins = divmod(limit, 60)
+        monkeypatch.setattr(stall_callback, "slurm_job", lambda h=hours, m=mins: {"TimeLimit": f"{h:02d}:{m:02d}:00"})
+        assert stall_callback.first_attempt() is first, limit
