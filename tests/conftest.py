@@ -159,7 +159,7 @@ class BackgroundMiniature:
 
 
 BACKGROUND: list[BackgroundMiniature] = []
-# Tests marked `start_with_miniature(start)`: start(miniature) runs as soon as the miniature exists,
+# Tests marked `start_with_miniature(start=f)`: f(miniature) runs as soon as the miniature exists,
 # beside the other slow tests (which those tests follow), and the test joins what it started via the
 # `started` fixture. {nodeid: start} of the selected ones, then {nodeid: what start returned}.
 TO_START: dict[str, object] = {}
@@ -194,7 +194,7 @@ def pytest_collection_finish(session):
         raise pytest.UsageError('the slow tests share one miniature run: run them without -n (-n 2 -m "not slow")')
     for item in session.items:
         if starts_with_miniature(item):
-            TO_START[item.nodeid] = item.get_closest_marker("start_with_miniature").args[0]
+            TO_START[item.nodeid] = item.get_closest_marker("start_with_miniature").kwargs["start"]
     if os.environ.get("DEFINEMED_TEST_MINIATURE"):
         return
     if any("miniature" in getattr(item, "fixturenames", ()) for item in session.items):
@@ -206,15 +206,21 @@ def pytest_collection_finish(session):
 
 def start_beside(miniature: Path) -> Path:
     for nodeid, start in list(TO_START.items()):
-        STARTED[nodeid] = start(miniature)
         del TO_START[nodeid]
+        try:
+            STARTED[nodeid] = start(miniature)
+        except Exception as e:  # that test fails with it, not every test that needs the miniature
+            STARTED[nodeid] = e
     return miniature
 
 
 @pytest.fixture
 def started(request, miniature):
-    """What this test's `start_with_miniature(start)` started (started now if nothing started it)."""
-    return STARTED.pop(request.node.nodeid)
+    """What this test's `start_with_miniature(start=f)` started when the miniature was ready."""
+    what = STARTED.pop(request.node.nodeid)
+    if isinstance(what, Exception):
+        raise what
+    return what
 
 
 def pytest_sessionfinish(session):

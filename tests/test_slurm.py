@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -164,12 +165,16 @@ def test_plan_command():
 # -- a real Slurm cluster ----------------------------------------------------------------------
 
 
+def on_slurm_host() -> bool:
+    return platform.system() == "Linux" and os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
 @pytest.fixture(scope="session")
 def slurm_host():
     """A single-node Slurm cluster needs Linux with apt-get and root (scripts/install_slurm.sh, which
     .ci/run runs first): elsewhere the test skips, in CI (`CI` set) it fails. Session-scoped and
     listed before `miniature`, so a machine without Slurm skips before the miniature runs."""
-    if platform.system() != "Linux" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not on_slurm_host():
         skip_or_fail("a single-node Slurm cluster needs Debian and root (scripts/install_slurm.sh)")
 
 
@@ -187,13 +192,6 @@ TARGETS = [
 ]
 
 
-def snakemake_in_background(workdir, *args):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.Popen(
-        [str(BIN / "snakemake"), *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-
-
 # attempt 1 of the CPT reaches its checkpoint in under a minute and is cut a minute later; the retry
 # and the merge take a few minutes more (5:20 in all on a quiet 2-core machine)
 TIMEOUT_S = 1500
@@ -206,19 +204,19 @@ def submitted_jobs(work: Path, log: str) -> list[str]:
     return sorted(ids, key=int)
 
 
-def stop_run(proc: subprocess.Popen, work: Path) -> tuple[str, str, list[str]]:
+def stop_run(proc: subprocess.Popen, work: Path, log: Path) -> list[str]:
     """Stop what the test started: its Snakemake (by pid: SIGTERM, then SIGKILL) and its Slurm
-    jobs (scancel, by id). Returns Snakemake's output and the cancelled job ids."""
+    jobs (scancel, by id). Returns the cancelled job ids."""
     proc.terminate()
     try:
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-    jobs = submitted_jobs(work, out + err)
+        proc.wait()
+    jobs = submitted_jobs(work, log.read_text())
     if jobs:
         subprocess.run(["scancel", *jobs], check=False, timeout=60)
-    return out, err, jobs
+    return jobs
 
 
 def still_training(pid: int) -> bool:
@@ -239,53 +237,72 @@ def sacct(job_ids):
     return {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines() if line}
 
 
-def test_miniature_part_through_slurm(slurm_host, miniature, tmp_path, capsys, monkeypatch):
-    subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
-    work = copy_repo(tmp_path / "repo")
-    for rel in INPUTS:
-        src, dst = miniature / rel, work / "miniature" / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-    for key, value in SITE.items():  # for this test only
-        monkeypatch.setenv(key, value)
-    start = time.monotonic()
-    proc = snakemake_in_background(
-        work,
-        "--profile",
-        "profiles/slurm",
-        "--configfile",
-        "config/miniature.yaml",
-        "tests/slurm_overlay.yaml",
-        "--replace-workflow-config",
-        "--sdm",
-        "env-modules",  # the test machine has no conda: the CPU venv runs the jobs
-        "--jobs",
-        "3",
-        "--latency-wait",
-        "10",
-        # no --retries: the profile's own `retries` resubmit the CPT after its TIMEOUT
-        "--allowed-rules",  # the copied inputs are taken as they are, not rebuilt
-        "score_shard",
-        "train_cpt",
-        "merge_slerp",
-        "--slurm-init-seconds-before-status-checks",
-        "5",
-        "--slurm-keep-successful-logs",
-        *[f"miniature/{t}" for t in TARGETS],
-    )
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        out, err, cancelled = stop_run(proc, work)
-        pytest.fail(
-            f"snakemake through Slurm did not finish in {TIMEOUT_S} s: stopped it (pid {proc.pid}) and "
-            f"cancelled its Slurm jobs {cancelled}\n{(out + err)[-6000:]}"
+class SlurmPart:
+    """`snakemake --profile profiles/slurm` on a part of the finished miniature (INPUTS -> TARGETS) in
+    a scratch copy, in the background: conftest starts it as soon as the miniature exists, so its
+    minutes of Slurm waiting overlap the other slow tests; the test joins it last."""
+
+    def __init__(self, miniature: Path):
+        subprocess.run(
+            ["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL
         )
-    proc = SimpleNamespace(returncode=proc.returncode, stdout=out, stderr=err)
-    elapsed = time.monotonic() - start
-    log = proc.stdout + proc.stderr
+        self.work = copy_repo(Path(tempfile.mkdtemp(prefix="slurm-part-")) / "repo")
+        for rel in INPUTS:
+            src, dst = miniature / rel, self.work / "miniature" / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+        args = ["--profile", "profiles/slurm", "--configfile", "config/miniature.yaml", "tests/slurm_overlay.yaml"]
+        args += ["--replace-workflow-config", "--sdm", "env-modules"]  # no conda: the CPU venv runs the jobs
+        args += ["--jobs", "3", "--latency-wait", "10"]
+        # no --retries: the profile's own `retries` resubmit the CPT after its TIMEOUT; the copied
+        # inputs are taken as they are, not rebuilt
+        args += ["--allowed-rules", "score_shard", "train_cpt", "merge_slerp"]
+        args += ["--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs"]
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **SITE)
+        self.log = self.work.parent / "snakemake.log"
+        self.started = time.monotonic()
+        with open(self.log, "w") as log:  # a file, not a pipe nobody reads for minutes
+            self.proc = subprocess.Popen(
+                [str(BIN / "snakemake"), *args, *[f"miniature/{t}" for t in TARGETS]],
+                cwd=self.work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+
+    def join(self) -> tuple[int, str, float]:
+        """Snakemake's exit code, output and seconds; stopped (and pytest failed) past TIMEOUT_S."""
+        try:
+            code = self.proc.wait(timeout=max(1, TIMEOUT_S - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            cancelled = self.stop()
+            pytest.fail(
+                f"snakemake through Slurm did not finish in {TIMEOUT_S} s: stopped it (pid {self.proc.pid}) "
+                f"and cancelled its Slurm jobs {cancelled}\n{self.log.read_text()[-6000:]}"
+            )
+        return code, self.log.read_text(), time.monotonic() - self.started
+
+    def stop(self) -> list[str]:
+        if self.proc.poll() is not None:
+            return []
+        return stop_run(self.proc, self.work, self.log)
+
+
+def start_slurm_part(miniature: Path) -> SlurmPart | None:
+    return SlurmPart(miniature) if on_slurm_host() else None
+
+
+@pytest.mark.start_with_miniature(start=start_slurm_part)
+def test_miniature_part_through_slurm(slurm_host, started, capsys):
+    part = started
+    try:
+        code, log, elapsed = part.join()
+    finally:
+        part.stop()
+    work = part.work
     print(f"snakemake through Slurm: {elapsed:.0f} s\n{log[-6000:]}")
-    assert proc.returncode == 0, log[-6000:]
+    assert code == 0, log[-6000:]
     for t in TARGETS:
         assert (work / "miniature" / t).exists(), t
 
