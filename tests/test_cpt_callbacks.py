@@ -80,12 +80,25 @@ def stall(monkeypatch):
         raise Stalled
 
     monkeypatch.setattr(module, "stall_forever", stall_forever)
+    # outside a Slurm job: the attempt comes from the test (run's `start_step`: 0 is attempt 1, a
+    # resumed run a later attempt), rank 0's time-limit cut is recorded instead of sent to scontrol
+    monkeypatch.setattr(module, "slurm_job", lambda: {"RunTime": "00:01:30", "TimeLimit": "00:10:00"})
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    module.updates = []
+    monkeypatch.setattr(module.subprocess, "run", lambda cmd, **kw: module.updates.append(cmd))
     return module
 
 
 def run(callback, work, start_step, save_step, rank=0):
+    import tests.stall_callback as module
+
     args = SimpleNamespace(output_dir=str(work), world_size=2, process_index=rank)
-    callback.on_train_begin(args, SimpleNamespace(global_step=start_step), None)
+    first_attempt = module.first_attempt
+    module.first_attempt = lambda: start_step == 0
+    try:
+        callback.on_train_begin(args, SimpleNamespace(global_step=start_step), None)
+    finally:
+        module.first_attempt = first_attempt
     return callback.on_save(args, SimpleNamespace(global_step=save_step), None)
 
 
@@ -116,6 +129,8 @@ def test_a_fresh_run_waits_for_the_other_ranks_part_of_the_checkpoint(stall, tmp
     with pytest.raises(Stalled):
         run(stall.StallAfterFirstCheckpoint(), tmp_path, start_step=0, save_step=5)
     assert len(waits) == 1 and (tmp_path / "stalled-0.pid").exists()
+    # rank 0 cut its job's time limit to a minute past its run time (1:30 -> 3 whole minutes)
+    assert stall.updates == [["scontrol", "update", "JobId=7", "TimeLimit=3"]]
 
 
 def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops_them(miniature_config, tmp_path):
