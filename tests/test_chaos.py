@@ -118,6 +118,8 @@ def test_killed_judge_and_cpt_jobs_resume_to_the_uninterrupted_bytes(scratch, mi
 
     # --- the judge: killed after K answers were cached, resumed from the cache
     judge_args = (
+        # under --sdm conda (CI) Snakemake drops PYTHONPATH from a job's environment unless told
+        "--conda-not-block-search-path-envvars",
         "--allowed-rules",
         *JUDGE_RULES,
         "-R",
