@@ -8,7 +8,8 @@ checkpoint is its whole (generous) `runtime`, so a slow start on a loaded machin
 checkpoint. Any later attempt (the profile's `retries` submit a new Slurm job: Slurm's own restart
 count stays 0) trains to the end, resumed from that checkpoint.
 
-Snakemake's attempt reaches the job as its time limit: the overlay gives attempt 1 `runtime` and
+Outside Slurm (the FSDP tests) a run that starts fresh stalls and a resumed one trains on, with no
+time limit to cut. Snakemake's attempt reaches the job as its time limit: the overlay gives attempt 1 `runtime` and
 later attempts `retry_runtime` (rules/helpers/cpt.smk cpt_job_resources), two different values, and
 the callback reads the job's TimeLimit back from Slurm. Each stalled process writes its pid to
 <output_dir>/stalled-<rank>.pid, so the test can check that Slurm ended it.
@@ -64,7 +65,9 @@ class StallAfterFirstCheckpoint(TrainerCallback):
         self.first = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.first = first_attempt()
+        # outside a Slurm job (tests/test_cpt_fsdp_trainer.py) a fresh run is the first attempt and
+        # a resumed run a later one
+        self.first = first_attempt() if "SLURM_JOB_ID" in os.environ else state.global_step == 0
 
     def on_save(self, args, state, control, **kwargs):
         if not self.first:
@@ -75,7 +78,7 @@ class StallAfterFirstCheckpoint(TrainerCallback):
         while checkpoint_problem(checkpoint, args.world_size) is not None:
             time.sleep(0.2)
         (Path(args.output_dir) / f"stalled-{args.process_index}.pid").write_text(f"{os.getpid()}\n")
-        if args.process_index == 0:  # Slurm ends the job a minute from now, at its new time limit
+        if args.process_index == 0 and "SLURM_JOB_ID" in os.environ:  # Slurm ends the job a minute from now
             job = slurm_job()
             limit = int(minutes(job["RunTime"])) + 2  # whole minutes: at least a minute from now
             subprocess.run(

@@ -160,3 +160,19 @@ def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops
         assert claim(dict(kept, **{key: value})) is False, key
         assert not (work / "checkpoint-5").exists(), key
         claim(kept)  # back to the run's own settings
+
+
+def test_outside_slurm_a_fresh_run_stalls_and_a_resumed_run_trains_on(stall, tmp_path, monkeypatch):
+    """The FSDP tests use the callback outside Slurm: the run's start step tells the attempt there,
+    and no time limit is cut."""
+    monkeypatch.delenv("SLURM_JOB_ID")
+    checkpoint(tmp_path, 5, ranks=2)
+    args = SimpleNamespace(output_dir=str(tmp_path), world_size=2, process_index=0)
+    resumed = stall.StallAfterFirstCheckpoint()
+    resumed.on_train_begin(args, SimpleNamespace(global_step=5), None)
+    assert resumed.on_save(args, SimpleNamespace(global_step=10), None) is None
+    fresh = stall.StallAfterFirstCheckpoint()
+    fresh.on_train_begin(args, SimpleNamespace(global_step=0), None)
+    with pytest.raises(Stalled):
+        fresh.on_save(args, SimpleNamespace(global_step=5), None)
+    assert stall.updates == []
