@@ -131,16 +131,8 @@ def through_conda() -> bool:
     return os.environ.get("DEFINEMED_MINIATURE_SDM") == "conda"
 
 
-def built_envs(request) -> dict[str, Path]:
-    """Env name -> python of each env built on this machine: in CI the envs Snakemake created for the
-    miniature through the conda stand-in (DEFINEMED_MINIATURE_SDM=conda), else the venvs of
-    `make rule-venvs` (DEFINEMED_RULE_VENVS)."""
-    if through_conda():
-        from conftest import conda_prefix
-
-        request.getfixturevalue("miniature")  # the run creates the envs
-        envs = conda_prefixes(conda_prefix()).values()
-        return {e["env"]: Path(e["python"]) for e in envs if e["built"]}
+def rule_venv_pythons() -> dict[str, Path]:
+    """Env name -> python of each venv `make rule-venvs` built (DEFINEMED_RULE_VENVS)."""
     venvs = rule_venvs()
     return {
         p.name: p / "bin" / "python"
@@ -149,9 +141,9 @@ def built_envs(request) -> dict[str, Path]:
     }
 
 
-def test_built_venvs_import_what_their_rules_need(rules, request):
-    """Each env built from a lock imports every module its rules' jobs reach (all rules, not
-    only those the miniature runs)."""
+def check_imports(rules, built: dict[str, Path]):
+    """Each env in `built` imports every module its rules' jobs reach (all rules, not only those
+    the miniature runs)."""
     needed: dict[str, set[str]] = {}
     for rs in rules.values():
         for r in rs:
@@ -159,12 +151,30 @@ def test_built_venvs_import_what_their_rules_need(rules, request):
                 for name in file_imports(script):
                     if name not in BACKEND_IMPORTS or r.env.stem in BACKEND_IMPORTS[name]:
                         needed.setdefault(r.env.stem, set()).add(name)
-    built = built_envs(request)
     assert {"data", "judge", "paper", "merge", "transformers", "train"} <= set(built), f"built: {sorted(built)}"
     for env, python in sorted(built.items()):
         code = "; ".join(f"import {m}" for m in sorted(needed.get(env, ())))
         proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
         assert proc.returncode == 0, f"env {env} (envs/{env}.yaml, {python}): {code}\n{proc.stderr[-2000:]}"
+
+
+def test_built_venvs_import_what_their_rules_need(rules):
+    """The venvs of `make rule-venvs`, built from the locks (a developer's check: CI checks the envs
+    its miniature's conda run built, below)."""
+    if through_conda():
+        pytest.skip("CI checks the envs the conda stand-in built (test_conda_envs_import_what_their_rules_need)")
+    check_imports(rules, rule_venv_pythons())
+
+
+def test_conda_envs_import_what_their_rules_need(miniature, rules):
+    """Through --sdm conda (CI): the envs Snakemake created for the miniature through the conda
+    stand-in, each from its lock."""
+    from conftest import conda_prefix
+
+    if not through_conda():
+        skip_or_fail("DEFINEMED_MINIATURE_SDM is not conda (CI sets it)")
+    envs = conda_prefixes(conda_prefix()).values()
+    check_imports(rules, {e["env"]: Path(e["python"]) for e in envs if e["built"]})
 
 
 def test_miniature_jobs_ran_in_their_rule_envs(miniature, rules):
