@@ -68,13 +68,20 @@ def _embedding_shape(model_dir):
     raise ValueError(f"{model_dir}: no embed_tokens weight found")
 
 
-def producing_rule(model_dir) -> str:
-    """The workflow rule that writes a model folder, read from its definemed-source.json."""
-    import json
+def _source(model_dir) -> dict | None:
+    """A model folder's definemed-source.json (labelling.model_fingerprint), or None if unreadable."""
+    from definemed.labelling import model_fingerprint
 
     try:
-        source = json.loads((Path(model_dir) / "definemed-source.json").read_text())
+        return model_fingerprint(model_dir)
     except (OSError, ValueError):
+        return None
+
+
+def producing_rule(model_dir) -> str:
+    """The workflow rule that writes a model folder, read from its definemed-source.json."""
+    source = _source(model_dir)
+    if source is None:
         return "the rule that produced it (merge_slerp for a merge)"
     if "cpt" in source:
         return "train_cpt"
@@ -107,12 +114,7 @@ def check_weights(model_dir) -> None:
 
 def hub_name(model_dir) -> str:
     """A model folder's Hub repository where it came from the Hub, else its name."""
-    import json
-
-    try:
-        source = json.loads((Path(model_dir) / "definemed-source.json").read_text())
-    except (OSError, ValueError):
-        return Path(model_dir).name
+    source = _source(model_dir) or {}
     return source.get("hub", {}).get("repo") or Path(model_dir).name
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from definemed.fixtures import generate_documents
-from definemed.labelling import SOURCE_FILE, answer_token_ids, render_prompt, truncate_document
+from definemed.labelling import SOURCE_FILE, answer_token_ids, model_fingerprint, render_prompt, truncate_document
 
 # Special tokens as the real tokenizers name them.
 FAMILIES = {
@@ -225,8 +225,8 @@ def _start_from(name, tiny, start_dir):
     got = {key: getattr(model.config, attr) for key, attr in keys.items()}
     if got != wanted:
         raise ValueError(f"models.{name}.tiny: shape {wanted} is not {tiny['start_from']!r}'s {got} ({start_dir})")
-    source = json.loads((Path(start_dir) / SOURCE_FILE).read_text())
-    return model, AutoTokenizer.from_pretrained(start_dir), source.get("fitted_base")
+    fitted = model_fingerprint(start_dir).get("fitted_base")
+    return model, AutoTokenizer.from_pretrained(start_dir), fitted
 
 
 def base_fitting_ids(tokenizer, fit: dict, seed: int, template_date: str) -> list[int]:
