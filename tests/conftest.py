@@ -1,7 +1,10 @@
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -115,10 +118,7 @@ class BackgroundMiniature:
         self.seconds: float | None = None
 
     def start(self):
-        import time
-
         copy_repo(self.work)
-        self.conda_args = conda_args()[0]
         argv, env = snakemake_command("--profile", "profiles/miniature")
         self.started = time.monotonic()
         with open(self.log, "w") as log:  # its own session: stop() ends snakemake and its jobs
@@ -133,8 +133,6 @@ class BackgroundMiniature:
             )
 
     def wait(self, timeout=3600) -> Path:
-        import time
-
         try:
             code = self.proc.wait(timeout=max(1, timeout - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
@@ -147,8 +145,6 @@ class BackgroundMiniature:
         return self.work / "miniature"
 
     def stop(self):
-        import signal
-
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)  # snakemake removes the outputs of the jobs it ends
             try:
@@ -197,7 +193,7 @@ def pytest_collection_finish(session):
             TO_START[item.nodeid] = item.get_closest_marker("start_with_miniature").kwargs["start"]
     if os.environ.get("DEFINEMED_TEST_MINIATURE"):
         return
-    if any("miniature" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(needs_miniature(item) for item in session.items):
         factory = session.config._tmp_path_factory
         background = BackgroundMiniature(factory.mktemp("miniature-run") / "repo")
         background.start()
@@ -237,7 +233,7 @@ def miniature():
     if reuse:  # developers: point at a finished miniature/ to skip the 10-minute run
         return start_beside(Path(reuse).resolve())
     if not BACKGROUND:  # a session whose collection did not foresee it (e.g. a plugin's reordering)
-        background = BackgroundMiniature(Path(__import__("tempfile").mkdtemp(prefix="miniature-run-")) / "repo")
+        background = BackgroundMiniature(Path(tempfile.mkdtemp(prefix="miniature-run-")) / "repo")
         background.start()
         BACKGROUND.append(background)
     return start_beside(BACKGROUND[0].wait())
@@ -258,7 +254,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"miniature end to end: {seconds:.0f} s ({seconds / 60:.1f} min, beside the quick tests)"
         )
-        if background.conda_args:
+        if conda_args()[0]:
             jobs = conda_jobs(background.work, conda_prefix())
             terminalreporter.write_line(f"miniature jobs per env (Snakemake's records, {len(jobs)} jobs):")
             count = Counter((j["env"], j["built"], j["python"]) for j in jobs)
