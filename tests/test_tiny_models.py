@@ -92,3 +92,24 @@ def test_fit_base_teaches_the_general_text(tiny_model):
     summary = fit_base(model, tok, fit, seed=3, template_date="2025-01-30", log=lambda *_: None)
     assert summary["steps"] == 30 and summary["tokens"] > 0
     assert loss(model) < before - 0.5, (before, loss(model))
+
+
+def test_start_from_takes_the_built_weights_and_refuses_another_shape(tiny_model, miniature_config, tmp_path):
+    """tiny.start_from (the miniature's BioMistral): the built model's weights and tokenizer, unfitted
+    further here, are what the new folder holds; a stated shape other than the built one is refused."""
+    import torch
+
+    from definemed.config import validated
+    from definemed.tiny_models import build_tiny_model
+
+    start = tiny_model("tiny-mistral-7b-instruct")
+    spec = validated(miniature_config["models"]["tiny-biomistral-7b"], "model")
+    spec["tiny"].pop("fit_medical")
+    build_tiny_model("tiny-biomistral-7b", spec, tmp_path / "bio", seed=0, start_dir=start)
+    a = AutoModelForCausalLM.from_pretrained(start).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "bio").state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "bio" / "tokenizer.json").read_bytes() == (start / "tokenizer.json").read_bytes()
+    spec["tiny"]["hidden_size"] *= 2
+    with pytest.raises(ValueError, match="tiny-biomistral-7b.tiny: shape"):
+        build_tiny_model("tiny-biomistral-7b", spec, tmp_path / "wrong", seed=0, start_dir=start)
