@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -160,6 +161,39 @@ BACKGROUND: list[BackgroundMiniature] = []
 # `started` fixture. {nodeid: start} of the selected ones, then {nodeid: what start returned}.
 TO_START: dict[str, object] = {}
 STARTED: dict[str, object] = {}
+TMP_PATH_FACTORY: list = []  # the session's, for what runs in a thread (in_thread)
+
+
+class InThread:
+    """A test's body run in a thread from the moment the miniature exists, beside the other slow
+    tests (most of them one process at a time: a core idles); the test joins it, and the body's
+    failure is the test's."""
+
+    def __init__(self, body, miniature: Path):
+        factory = TMP_PATH_FACTORY[0] if TMP_PATH_FACTORY else None
+        tmp = factory.mktemp(body.__name__) if factory else Path(tempfile.mkdtemp(prefix=f"{body.__name__}-"))
+        self.result, self.error = None, None
+        self.thread = threading.Thread(target=self._run, args=(body, miniature, tmp), name=body.__name__, daemon=True)
+        self.thread.start()
+
+    def _run(self, body, miniature: Path, tmp: Path):
+        try:
+            self.result = body(miniature, tmp)
+        except BaseException as e:  # pytest.fail and assertions alike: re-raised in the test
+            self.error = e
+
+    def join(self, timeout: float):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            pytest.fail(f"{self.thread.name} did not finish within {timeout:.0f} s")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def in_thread(body):
+    """`start_with_miniature(start=in_thread(body))`: body(miniature, tmp_path) in a thread (InThread)."""
+    return lambda miniature: InThread(body, miniature)
 
 
 def needs_miniature(item) -> bool:
@@ -188,6 +222,7 @@ def pytest_collection_finish(session):
         return
     if os.environ.get("PYTEST_XDIST_WORKER") and any(needs_miniature(item) for item in session.items):
         raise pytest.UsageError('the slow tests share one miniature run: run them without -n (-n 2 -m "not slow")')
+    TMP_PATH_FACTORY[:] = [session.config._tmp_path_factory]
     for item in session.items:
         if starts_with_miniature(item):
             TO_START[item.nodeid] = item.get_closest_marker("start_with_miniature").kwargs["start"]

@@ -14,7 +14,9 @@ beyond the timing files the README names (definemed.determinism.EXCLUDED).
 CI cost: about 60 CPU seconds, so roughly 100 s on a quiet 2-core machine: one CPT of the
 miniature's (104 steps, which no kill can make cheaper: the rerun trains what the kill cut short),
 six Snakemake starts (two of them --unlock), one merge; the judge part is about 20 s of it.
-Measured on a shared 2-core machine (other jobs beside it): 95 s, and 290 s under heavy load.
+Measured on a shared 2-core machine (other jobs beside it): 95 s, and 290 s under heavy load. It
+runs in a thread from the moment the miniature exists (conftest.in_thread), beside the other slow
+tests, and the test joins it last.
 """
 
 import json
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo, snakemake, snakemake_command
+from conftest import copy_repo, in_thread, snakemake, snakemake_command
 
 from definemed.determinism import EXCLUDED, compare_trees, render
 
@@ -40,9 +42,8 @@ JUDGE_RULES = ("judge_failure_modes", "failure_mode_counts")
 CPT_RULES = ("train_cpt", "merge_slerp")
 
 
-@pytest.fixture(scope="module")
-def scratch(miniature, tmp_path_factory):
-    work = copy_repo(tmp_path_factory.mktemp("chaos"))
+def scratch(miniature: Path, tmp: Path) -> Path:
+    work = copy_repo(tmp / "repo")
     shutil.copytree(miniature, work / "miniature", ignore=shutil.ignore_patterns("work"), symlinks=True)
     shutil.copytree(miniature.parent / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
     return work
@@ -112,8 +113,10 @@ def assert_same_bytes(miniature: Path, work: Path, scope: list[str]) -> None:
     assert set(result.excluded) <= {f"results/cpt/{RUN}/training_log.jsonl"}, result.excluded
 
 
-def test_killed_judge_and_cpt_jobs_resume_to_the_uninterrupted_bytes(scratch, miniature, tmp_path):
-    work = scratch
+def killed_and_resumed(miniature: Path, tmp_path: Path) -> None:
+    """The test's body, in a thread from the moment the miniature exists (conftest.in_thread): its
+    Snakemake runs and the CPT take one core while the other slow tests run one at a time."""
+    work = scratch(miniature, tmp_path)
     mini = work / "miniature"
 
     # --- the judge: killed after K answers were cached, resumed from the cache
@@ -169,3 +172,8 @@ def test_killed_judge_and_cpt_jobs_resume_to_the_uninterrupted_bytes(scratch, mi
     assert len(starts) == 2 and starts[0] is None and Path(starts[1]).name.startswith("checkpoint-"), starts
     assert int(Path(starts[1]).name.split("-")[1]) >= 10
     assert "resuming from" in (mini / "logs" / "cpt" / f"{RUN}.log").read_text()
+
+
+@pytest.mark.start_with_miniature(start=in_thread(killed_and_resumed))
+def test_killed_judge_and_cpt_jobs_resume_to_the_uninterrupted_bytes(started):
+    started.join(timeout=1800)

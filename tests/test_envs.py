@@ -345,11 +345,27 @@ def test_setup_asks_for_the_cpu_torch_by_name(tmp_path):
     torch, rest = installs
     assert f'"torch=={pin}+cpu"' in torch and "--no-deps" in torch, torch
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in torch, torch
-    assert rest.endswith("-r requirements.txt") and "index" not in rest, rest
+    assert rest.endswith("-r requirements.txt -c requirements-lock.txt") and "index" not in rest, rest
+    assert "uv pip install" in rest and "--compile-bytecode" in rest, rest
     lines = _make_n("setup", tmp_path, "TORCH_INDEX=file:///srv/wheels/cpu")
     assert any("--extra-index-url file:///srv/wheels/cpu" in line for line in lines), lines
     rule_venvs = [line for line in _make_n("rule-venvs", tmp_path) if "scripts/envs.py" in line]
     assert len(rule_venvs) == 2 and all("--torch-index https://download.pytorch.org/whl/cpu" in c for c in rule_venvs)
+
+
+def test_the_requirements_lock_holds_every_pin_of_requirements_txt():
+    """requirements-lock.txt (pip's resolution, uv's constraints in make setup) was made from the
+    requirements.txt beside it: every direct pin but torch (installed first, by its CPU name) is in
+    the lock at the same version, and the lock pins every line exactly."""
+    pins = requirement_pins(REPO / "requirements.txt")
+    lock_lines = [
+        line for line in (REPO / "requirements-lock.txt").read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=\s]+", line) for line in lock_lines), lock_lines
+    lock = requirement_pins(REPO / "requirements-lock.txt")
+    stale = {n: (v, lock.get(n)) for n, v in pins.items() if n != "torch" and lock.get(n) != v}
+    assert not stale, f"requirements-lock.txt disagrees with requirements.txt (make lock-requirements): {stale}"
+    assert "torch" not in lock
 
 
 @pytest.mark.parametrize("command", [["build", "data", "hub", "judge", "paper", "merge", "transformers", "train"],
