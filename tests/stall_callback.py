@@ -2,7 +2,7 @@
 
 The first attempt of the CPT job (Snakemake's `attempt` 1) stalls for good, on every rank, once its
 first checkpoint is complete on disk for all ranks, and then cuts its own Slurm time limit to a
-minute past the time it has run (`scontrol update`): the job can then only end at its time limit
+whole minute at least 15 s past the time it has run (`scontrol update`): the job can then only end at its time limit
 (TIMEOUT), however fast or busy the machine is. The first attempt's window to reach that first
 checkpoint is its whole (generous) `runtime`, so a slow start on a loaded machine does not cost the
 checkpoint. Any later attempt (the profile's `retries` submit a new Slurm job: Slurm's own restart
@@ -15,6 +15,7 @@ the callback reads the job's TimeLimit back from Slurm. Each stalled process wri
 <output_dir>/stalled-<rank>.pid, so the test can check that Slurm ended it.
 """
 
+import math
 import os
 import re
 import subprocess
@@ -78,9 +79,10 @@ class StallAfterFirstCheckpoint(TrainerCallback):
         while checkpoint_problem(checkpoint, args.world_size) is not None:
             time.sleep(0.2)
         (Path(args.output_dir) / f"stalled-{args.process_index}.pid").write_text(f"{os.getpid()}\n")
-        if args.process_index == 0 and "SLURM_JOB_ID" in os.environ:  # Slurm ends the job a minute from now
+        if args.process_index == 0 and "SLURM_JOB_ID" in os.environ:  # Slurm ends the job soon after
             job = slurm_job()
-            limit = int(minutes(job["RunTime"])) + 2  # whole minutes: at least a minute from now
+            # whole minutes, at least 15 s from now (the other rank's pid file is written by then)
+            limit = math.ceil(minutes(job["RunTime"]) + 0.25)
             subprocess.run(
                 ["scontrol", "update", f"JobId={os.environ['SLURM_JOB_ID']}", f"TimeLimit={limit}"], check=True
             )

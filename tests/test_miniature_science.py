@@ -13,7 +13,7 @@ import os
 import shutil
 
 import pytest
-from conftest import copy_repo, snakemake
+from conftest import REPO, copy_repo, in_thread, snakemake
 
 from definemed.effects import HOLDS, constant_answer, model_difference, paired_difference
 
@@ -104,13 +104,16 @@ def test_paired_difference_rule():
         paired_difference([0, 1], [0, 1, 1])
 
 
-@pytest.fixture(scope="module")
-def sabotaged(miniature, miniature_config, tmp_path_factory):
+def sabotaged(miniature, tmp_path):
     """A scratch copy of the finished miniature whose FineMed-de Qwen CPT model holds its base's
-    weights, with the downstream jobs rerun by Snakemake up to results/effects.json."""
+    weights, with the downstream jobs rerun by Snakemake up to results/effects.json. Run in a thread
+    from the moment the miniature exists (conftest.in_thread), beside the other slow tests."""
+    from definemed.config import load
+
+    miniature_config = load(REPO / "config" / "miniature.yaml")
     run = miniature_config["paper"]["claims"]["focus_run"]
     base = miniature_config["cpt"]["runs"][run]["base"]
-    work = copy_repo(tmp_path_factory.mktemp("sabotage"))
+    work = copy_repo(tmp_path / "sabotage")
     shutil.copytree(miniature, work / "miniature", ignore=shutil.ignore_patterns("work"), symlinks=True)
     shutil.copytree(miniature.parent / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
     models = work / "miniature" / "models"
@@ -126,10 +129,11 @@ def sabotaged(miniature, miniature_config, tmp_path_factory):
     return work / "miniature", run, base
 
 
-def test_sabotage_copying_the_base_over_a_cpt_model_breaks_its_effects(sabotaged, miniature_config):
+@pytest.mark.start_with_miniature(start=in_thread(sabotaged))
+def test_sabotage_copying_the_base_over_a_cpt_model_breaks_its_effects(started, miniature_config):
     """Reran through Snakemake (merge, benchmarks, perplexity, effects): the CPT and merge effects of
     the sabotaged run no longer hold, and FineMed-de CPT no longer beats random CPT."""
-    root, run, base = sabotaged
+    root, run, base = started.join(timeout=1800)
     effects = json.loads((root / "results" / "effects.json").read_text())
     verdicts = {(r["run"], r["name"], r["group"]): r["verdict"] for r in effects["comparisons"]}
     assert verdicts[(run, "CPT vs base", "medical")] != HOLDS

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo, snakemake
+from conftest import copy_repo, in_thread, snakemake
 
 PROFILE = ("--profile", "profiles/miniature")
 
@@ -172,7 +172,7 @@ EXPENSIVE_JOBS = {
 }
 
 
-def test_expensive_stages_rerun_in_another_folder_give_the_same_bytes(miniature, tmp_path):
+def expensive_stages_rerun(miniature, tmp_path):
     """Determinism beyond the cheap rules: one job of each expensive rule (labelling, classifier,
     scoring, generation, lm-eval; EXPENSIVE_JOBS; CPT and merge: tests/test_chaos.py) rerun, forced
     and alone, in a copy of the finished miniature at another path (work/ left out: no labelling
@@ -181,7 +181,8 @@ def test_expensive_stages_rerun_in_another_folder_give_the_same_bytes(miniature,
     about 75 s on 2 cores (the five jobs in sequence). A miniature built inside a
     git checkout (DEFINEMED_TEST_MINIATURE=miniature) differs from this copy in lm-eval's `git_hash`
     of <group>.lm_eval.json (the commit vs null: provenance, kept on purpose, docs/benchmarks.md);
-    CI's miniature is a copy, as this one."""
+    CI's miniature is a copy, as this one. Run in a thread from the moment the miniature exists
+    (conftest.in_thread), beside the other slow tests; the test below joins it."""
     import time
 
     from definemed.determinism import SCOPE, compare_trees, render
@@ -197,3 +198,8 @@ def test_expensive_stages_rerun_in_another_folder_give_the_same_bytes(miniature,
         assert (work / "miniature" / target).stat().st_mtime >= start, rule
     result = compare_trees(miniature, work / "miniature", scope=[*SCOPE, "data"])
     assert result.ok, render(result, miniature, work / "miniature")
+
+
+@pytest.mark.start_with_miniature(start=in_thread(expensive_stages_rerun))
+def test_expensive_stages_rerun_in_another_folder_give_the_same_bytes(started):
+    started.join(timeout=1800)
