@@ -129,8 +129,9 @@ def test_a_fresh_run_waits_for_the_other_ranks_part_of_the_checkpoint(stall, tmp
     with pytest.raises(Stalled):
         run(stall.StallAfterFirstCheckpoint(), tmp_path, start_step=0, save_step=5)
     assert len(waits) == 1 and (tmp_path / "stalled-0.pid").exists()
-    # rank 0 cut its job's time limit to a minute past its run time (1:30 -> 3 whole minutes)
-    assert stall.updates == [["scontrol", "update", "JobId=7", "TimeLimit=3"]]
+    # rank 0 cut its job's time limit to the first whole minute at least 15 s past its run time
+    # (1:30 -> 2 minutes; 1:50 would give 3)
+    assert stall.updates == [["scontrol", "update", "JobId=7", "TimeLimit=2"]]
 
 
 def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops_them(miniature_config, tmp_path):
