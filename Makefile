@@ -15,22 +15,22 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-lock.txt |
 TORCH ?= torch==2.13.0+cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PIP := $(BIN)/pip --disable-pip-version-check
+PIP_TORCH := install --quiet --no-deps --retries 2 --extra-index-url $(TORCH_INDEX) "$(TORCH)"
 
 # The rest with uv, held to pip's resolution (requirements-lock.txt): uv alone resolves some
 # transitive packages differently (lm_eval's pytablewriter 0.38 instead of 1.2). --compile-bytecode:
 # pip compiles on install, uv does not unless asked.
-UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode
 $(STAMP): requirements.txt requirements-lock.txt
 	python3 -m venv $(VENV)
-	$(PIP) install --quiet --no-deps --retries 2 --extra-index-url $(TORCH_INDEX) "$(TORCH)" "$$(grep '^uv==' requirements.txt)"
-	$(UV_INSTALL) -r requirements.txt -c requirements-lock.txt
+	$(PIP) $(PIP_TORCH) "$$(grep '^uv==' requirements.txt)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.txt -c requirements-lock.txt
 	touch $(STAMP)
 
 # requirements-lock.txt again from requirements.txt, as pip resolves it (a scratch venv, ~2 min).
 LOCK_VENV ?= .lock-venv
 lock-requirements:
 	rm -rf $(LOCK_VENV) && python3 -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/pip install --quiet --no-deps --retries 2 --extra-index-url $(TORCH_INDEX) "$(TORCH)"
+	$(LOCK_VENV)/bin/pip $(PIP_TORCH)
 	$(LOCK_VENV)/bin/pip install --quiet -r requirements.txt
 	{ sed -n '/^#/p' requirements-lock.txt; $(LOCK_VENV)/bin/pip freeze --exclude torch --exclude-editable; } > requirements-lock.txt.tmp
 	mv requirements-lock.txt.tmp requirements-lock.txt && rm -rf $(LOCK_VENV)

@@ -161,7 +161,7 @@ BACKGROUND: list[BackgroundMiniature] = []
 # `started` fixture. {nodeid: start} of the selected ones, then {nodeid: what start returned}.
 TO_START: dict[str, object] = {}
 STARTED: dict[str, object] = {}
-TMP_PATH_FACTORY: list = []  # the session's, for what runs in a thread (in_thread)
+TMP_PATH_FACTORY: list = []  # the session's (set at collection), for what runs in a thread (in_thread)
 
 
 class InThread:
@@ -170,8 +170,7 @@ class InThread:
     failure is the test's."""
 
     def __init__(self, body, miniature: Path):
-        factory = TMP_PATH_FACTORY[0] if TMP_PATH_FACTORY else None
-        tmp = factory.mktemp(body.__name__) if factory else Path(tempfile.mkdtemp(prefix=f"{body.__name__}-"))
+        tmp = TMP_PATH_FACTORY[0].mktemp(body.__name__)
         self.result, self.error = None, None
         self.thread = threading.Thread(target=self._run, args=(body, miniature, tmp), name=body.__name__, daemon=True)
         self.thread.start()

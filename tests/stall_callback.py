@@ -1,12 +1,12 @@
 """A TrainerCallback for tests/test_slurm.py, set by tests/slurm_overlay.yaml (cpt.callbacks).
 
 The first attempt of the CPT job (Snakemake's `attempt` 1) stalls for good, on every rank, once its
-first checkpoint is complete on disk for all ranks, and then cuts its own Slurm time limit to a
-whole minute at least 15 s past the time it has run (`scontrol update`): the job can then only end at its time limit
-(TIMEOUT), however fast or busy the machine is. The first attempt's window to reach that first
-checkpoint is its whole (generous) `runtime`, so a slow start on a loaded machine does not cost the
-checkpoint. Any later attempt (the profile's `retries` submit a new Slurm job: Slurm's own restart
-count stays 0) trains to the end, resumed from that checkpoint.
+first checkpoint is complete on disk for all ranks, and then cuts its own Slurm time limit to the
+first whole minute at least 15 s past the time it has run (`scontrol update`): the job can then
+only end at its time limit (TIMEOUT), however fast or busy the machine is. The first attempt's
+window to reach that first checkpoint is its whole (generous) `runtime`, so a slow start on a
+loaded machine does not cost the checkpoint. Any later attempt (the profile's `retries` submit a
+new Slurm job: Slurm's own restart count stays 0) trains to the end, resumed from that checkpoint.
 
 Outside Slurm (the FSDP tests) a run that starts fresh stalls and a resumed one trains on, with no
 time limit to cut. Snakemake's attempt reaches the job as its time limit: the overlay gives attempt 1 `runtime` and
