@@ -22,30 +22,9 @@ include: "rules/inputs.smk"  # last: pins, offline switches, places the network 
 
 
 # Small CPU jobs (tables, figures, the reproduction report, label and judge statistics, the judge
-# cost estimate) run on the submit host instead of queueing as cluster jobs. corpus_statistics
-# stays a cluster job: it reads every FineMed and score shard (login nodes stop long processes).
-localrules:
-    table2,
-    table5,
-    table3,
-    table6,
-    table7,
-    table8,
-    table10,
-    benchmark_table,
-    rulegraph,
-    figure1,
-    figure2,
-    figure3,
-    figure4,
-    figure5,
-    model_effects,
-    reproduction_report,
-    evaluate_labels,
-    false_positive_sheet,
-    judge_cost_estimate,
-    pairwise_winrate,
-    failure_mode_counts,
+# cost estimate) carry `localrule: True`: they run on the submit host instead of queueing as cluster
+# jobs. corpus_statistics stays a cluster job: it reads every FineMed and score shard (login nodes
+# stop long processes).
 
 
 rule all:

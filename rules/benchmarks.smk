@@ -13,13 +13,7 @@ rule make_benchmark_fixture:
     benchmark:
         f"{ROOT}benchmarks/benchmarks/fixtures/{{task}}.tsv"
     wildcard_constraints:
-        task=one_of(
-            [
-                t
-                for t, s in config["benchmarks"]["tasks"].items()
-                if s["data"] == "fixture"
-            ]
-        ),
+        task=one_of([t for t, s in config["benchmarks"]["tasks"].items() if s["data"] == "fixture"]),
     conda:
         "../envs/data.yaml"
     params:
@@ -41,9 +35,7 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
             lm_eval_data=lambda w, group=_group: lm_eval_dataset_files(group),
         output:
             results=[f"{ROOT}results/benchmarks/{{model}}/{t}.json" for t in _tasks],
-            samples=[
-                f"{ROOT}results/benchmarks/{{model}}/{t}.samples.jsonl" for t in _tasks
-            ],
+            samples=[f"{ROOT}results/benchmarks/{{model}}/{t}.samples.jsonl" for t in _tasks],
             full=f"{ROOT}results/benchmarks/{{model}}/{_group}.lm_eval.json",
         log:
             f"{ROOT}logs/benchmarks/{{model}}/{_group}.log",
@@ -63,9 +55,7 @@ for _group, _tasks in BENCHMARK_GROUPS.items():
             cpus_per_task=lambda w: benchmark_resources(w.model)["cpus_per_task"],
         params:
             # a function: Snakemake would read the braces of Jinja prompt overrides as wildcards
-            tasks=lambda w, tasks=_tasks: as_json(
-                {t: config["benchmarks"]["tasks"][t] for t in tasks}
-            ),
+            tasks=lambda w, tasks=_tasks: as_json({t: config["benchmarks"]["tasks"][t] for t in tasks}),
             settings=lambda w: as_json(benchmark_settings(w.model)),
             work_dir=lambda w, group=_group: f"{ROOT}work/benchmarks/{w.model}/{group}",
             out_dir=lambda w, output: os.path.dirname(output.full),
@@ -94,9 +84,7 @@ if MEDQA_DE and config["medqa_de"]["source"] == "file":
             "../envs/data.yaml"
         params:
             # `items` is reserved by Snakemake (Namedlist.items): the rule would not load
-            item_count=" ".join(
-                f"--items {t['items']}" for t in MEDQA_DE[:1] if t["items"]
-            ),
+            item_count=" ".join(f"--items {t['items']}" for t in MEDQA_DE[:1] if t["items"]),
         shell:
             "python scripts/import_medqa_de.py --file {input} {params.item_count} --out {output} > {log} 2>&1"
 
@@ -142,9 +130,7 @@ elif MEDQA_DE:
             # prices and budget only: other judge settings must not rerun the translation
             judges=as_json({k: config["judges"][k] for k in ("prices", "max_cost_usd")}),
             cache=f"{ROOT}work/benchmarks/medqa_translation.sqlite",
-            model_dir=lambda w, input: (
-                f"--model-dir {input.judge_model}" if input.judge_model else ""
-            ),
+            model_dir=lambda w, input: (f"--model-dir {input.judge_model}" if input.judge_model else ""),
         shell:
             "python scripts/translate_medqa.py --sample {input.sample} --settings {params.settings:q}"
             " --judges {params.judges:q} --cache {params.cache} {params.model_dir}"

@@ -12,9 +12,7 @@ min_version("9.0")
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-ROOT = config[
-    "root"
-]  # "" (paper run) or "miniature/": every output path starts with it
+ROOT = config["root"]  # "" (paper run) or "miniature/": every output path starts with it
 MODELS = config["models"]
 HUB_MODELS = [m for m, spec in MODELS.items() if "hub" in spec]
 TINY_MODELS = [m for m, spec in MODELS.items() if "tiny" in spec]
@@ -22,15 +20,11 @@ MERGED_MODELS = [m for m, spec in MODELS.items() if "merge" in spec]
 FIXTURE = config["fineweb"]["source"] == "fixture"
 
 
-NEVER = (
-    "(?!)"  # a wildcard constraint nothing matches: switches a rule off for this run
-)
+NEVER = "(?!)"  # a wildcard constraint nothing matches: switches a rule off for this run
 # Jobs on the way to the CPT models (data, labels, classifier, FineMed, CPT, merges) start before
 # the evaluations that can wait: the long chain keeps going while evaluations fill free cores.
 UPSTREAM_PRIORITY = 10
-SHARD_NAME = (
-    "[^/]+"  # shard names come from the manifest; the download script checks them
-)
+SHARD_NAME = "[^/]+"  # shard names come from the manifest; the download script checks them
 
 
 def one_of(names):
@@ -61,15 +55,11 @@ def tiny_start_from(name):
 
 def shard_names():
     if FIXTURE:
-        return [
-            f"train-000_{i:05d}" for i in range(config["fineweb"]["fixture"]["shards"])
-        ]
+        return [f"train-000_{i:05d}" for i in range(config["fineweb"]["fixture"]["shards"])]
     from definemed.fineweb import read_manifest
 
     names = [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
-    subset = config["fineweb"][
-        "shard_subset"
-    ]  # a deliberate trial, recorded in results/inputs.json
+    subset = config["fineweb"]["shard_subset"]  # a deliberate trial, recorded in results/inputs.json
     return names[:subset] if subset else names
 
 
@@ -116,9 +106,7 @@ def all_targets():
         run=config["cpt"]["runs"],
         file=["summary.json", "perplexity.json"],
     )
-    targets += expand(
-        f"{ROOT}results/merges/{{run}}-slerp/check.json", run=config["cpt"]["runs"]
-    )
+    targets += expand(f"{ROOT}results/merges/{{run}}-slerp/check.json", run=config["cpt"]["runs"])
     targets += benchmark_targets()  # rules/helpers/benchmarks.smk
     if FIXTURE:
         targets += [
@@ -140,9 +128,7 @@ def evaluated_model_dir(name):
     runs = config["cpt"]["runs"]
     if name in runs or (name.endswith("-slerp") and name[: -len("-slerp")] in runs):
         return f"{ROOT}models/{name}"
-    raise ValueError(
-        f"config: {name!r} is neither a model, a CPT run nor a merge '<run>-slerp'"
-    )
+    raise ValueError(f"config: {name!r} is neither a model, a CPT run nor a merge '<run>-slerp'")
 
 
 def evaluated_models():
@@ -155,10 +141,7 @@ def display_names(names=None):
     """Model key -> its name as the paper writes it (all evaluated models by default)."""
     from definemed.config import display_name
 
-    return {
-        n: display_name(config, n)
-        for n in (evaluated_models() if names is None else names)
-    }
+    return {n: display_name(config, n) for n in (evaluated_models() if names is None else names)}
 
 
 # Cluster resources (profiles/slurm; README "Running on a cluster"). Every stage that needs more
@@ -217,15 +200,11 @@ def judge_model_input(stage):
 def judge_rules_input(stage):
     """The rubric judge's rules (backend rubric), else nothing: edited rules rerun the stage (their
     answers are cached under the rules' digest: unchanged rules stay cached)."""
-    return (
-        ["definemed/rubric_judge.py"] if stage["judge"]["backend"] == "rubric" else []
-    )
+    return ["definemed/rubric_judge.py"] if stage["judge"]["backend"] == "rubric" else []
 
 
 def prompt_files(*kinds):
     """The Jinja prompt files a judge stage renders (prompts/<kind>.{system,user}.jinja): inputs, so
     an edited prompt reruns the stage (its answers are cached by request body: unchanged calls stay
     free)."""
-    return [
-        f"prompts/{kind}.{part}.jinja" for kind in kinds for part in ("system", "user")
-    ]
+    return [f"prompts/{kind}.{part}.jinja" for kind in kinds for part in ("system", "user")]

@@ -68,9 +68,7 @@ rule train_cpt:
         cpus_per_task=lambda w: cpt_job_resources(w.run)["cpus_per_task"],
     params:
         # what shapes the training; run names, display names and resources do not
-        settings=as_json(
-            {k: v for k, v in CPT.items() if k not in ("runs", "resources")}
-        ),
+        settings=as_json({k: v for k, v in CPT.items() if k not in ("runs", "resources")}),
         seed=config["seed"],
         launcher=lambda w: RUNS[w.run].get("launcher", CPT["launcher"]),
         per_node=lambda w: max(1, cpt_resources(w.run).get("gpu", 0)),

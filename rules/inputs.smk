@@ -96,9 +96,7 @@ rule record_inputs:
 
 
 # Placement of the network rules (those this config defines).
-NETWORK_RULES = [
-    r.name for r in workflow.rules if r.name in HUB_FETCH_RULES + API_RULES
-]
+NETWORK_RULES = [r.name for r in workflow.rules if r.name in HUB_FETCH_RULES + API_RULES]
 FETCH_PARTITION = os.environ.get("DEFINEMED_SLURM_FETCH_PARTITION", "")
 if FETCH_PARTITION:
     for _name in NETWORK_RULES:

@@ -110,9 +110,7 @@ else:
             judges=as_json({k: JUDGES[k] for k in ("prices", "max_cost_usd")}),
             context=MEDALPACA["context"],
             cache=f"{JUDGE_WORK}/translation.sqlite",
-            model_dir=lambda w, input: (
-                f"--model-dir {input.judge_model}" if input.judge_model else ""
-            ),
+            model_dir=lambda w, input: (f"--model-dir {input.judge_model}" if input.judge_model else ""),
         shell:
             "python scripts/translate_queries.py --sample {input.sample} --settings {params.settings:q}"
             " --judges {params.judges:q} --context {params.context} --cache {params.cache}"
@@ -133,11 +131,7 @@ rule generate_responses:
     wildcard_constraints:
         model=one_of(judged_models()),
     conda:
-        (
-            "../envs/vllm.yaml"
-            if GENERATION["backend"] == "vllm"
-            else "../envs/transformers.yaml"
-        )
+        ("../envs/vllm.yaml" if GENERATION["backend"] == "vllm" else "../envs/transformers.yaml")
     threads: config["threads"]
     resources:
         # vLLM: one GPU per tensor-parallel rank (generation.tensor_parallel)
@@ -162,11 +156,7 @@ rule judge_cost_estimate:
     input:
         queries=QUERIES,
         generations=generation_files(),
-        translation_sample=(
-            [f"{ROOT}results/medalpaca/sample_en.jsonl"]
-            if MEDALPACA["source"] == "hub"
-            else []
-        ),
+        translation_sample=([f"{ROOT}results/medalpaca/sample_en.jsonl"] if MEDALPACA["source"] == "hub" else []),
         # the estimate counts the tokens of the rendered prompts
         prompts=prompt_files(
             "pairwise",
@@ -183,15 +173,14 @@ rule judge_cost_estimate:
         f"{ROOT}logs/judges/cost_estimate.log",
     benchmark:
         f"{ROOT}benchmarks/judges/cost_estimate.tsv"
+    localrule: True
     conda:
         "../envs/judge.yaml"
     params:
         models=judged_models(),
         judges=as_json(JUDGES),
         translation_sample=lambda w, input: (
-            f"--translation-sample {input.translation_sample}"
-            if input.translation_sample
-            else ""
+            f"--translation-sample {input.translation_sample}" if input.translation_sample else ""
         ),
         translation=as_json(MEDALPACA.get("translation", {})),
     shell:
@@ -226,9 +215,7 @@ rule judge_pairwise:
         settings=as_json(JUDGES["pairwise"]),
         judges=as_json(JUDGES),
         cache=f"{JUDGE_WORK}/pairwise.sqlite",
-        model_dir=lambda w, input: (
-            f"--model-dir {input.judge_model}" if input.judge_model else ""
-        ),
+        model_dir=lambda w, input: (f"--model-dir {input.judge_model}" if input.judge_model else ""),
     shell:
         "python scripts/judge_pairwise.py --queries {input.queries} --generations {input.generations}"
         " --models {params.models} --settings {params.settings:q} --judges {params.judges:q}"
@@ -249,6 +236,7 @@ rule pairwise_winrate:
         f"{ROOT}logs/judges/winrate.log",
     benchmark:
         f"{ROOT}benchmarks/judges/winrate.tsv"
+    localrule: True
     conda:
         "../envs/judge.yaml"
     params:
@@ -288,9 +276,7 @@ rule judge_failure_modes:
         judges=as_json(JUDGES),
         cache=f"{JUDGE_WORK}/failure_modes.sqlite",
         out_dir=lambda w, output: os.path.dirname(output.stats),
-        model_dir=lambda w, input: (
-            f"--model-dir {input.judge_model}" if input.judge_model else ""
-        ),
+        model_dir=lambda w, input: (f"--model-dir {input.judge_model}" if input.judge_model else ""),
     shell:
         "python scripts/judge_failure_modes.py --queries {input.queries}"
         " --generations {input.generations} --models {params.models}"
@@ -315,6 +301,7 @@ rule failure_mode_counts:
         f"{ROOT}logs/judges/failure_mode_counts.log",
     benchmark:
         f"{ROOT}benchmarks/judges/failure_mode_counts.tsv"
+    localrule: True
     conda:
         "../envs/judge.yaml"
     params:

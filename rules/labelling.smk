@@ -22,8 +22,7 @@ rule sample_documents:
         n=LABELLING["sample_size"],
         seed=config["seed"],
     shell:
-        "python scripts/sample_documents.py --n {params.n} --seed {params.seed}"
-        " --out {output} {input} > {log} 2>&1"
+        "python scripts/sample_documents.py --n {params.n} --seed {params.seed}" " --out {output} {input} > {log} 2>&1"
 
 
 rule label_documents:
@@ -38,11 +37,7 @@ rule label_documents:
         f"{ROOT}benchmarks/labels/label_documents.tsv"
     priority: UPSTREAM_PRIORITY
     conda:
-        (
-            "../envs/vllm.yaml"
-            if LABELLING["backend"] == "vllm"
-            else "../envs/transformers.yaml"
-        )
+        ("../envs/vllm.yaml" if LABELLING["backend"] == "vllm" else "../envs/transformers.yaml")
     threads: config["threads"]
     resources:
         **stage_resources(LABELLING["resources"]),
@@ -122,6 +117,7 @@ rule evaluate_labels:
         f"{ROOT}logs/labels/evaluate_labels.log",
     benchmark:
         f"{ROOT}benchmarks/labels/evaluate_labels.tsv"
+    localrule: True
     conda:
         "../envs/data.yaml"
     params:
@@ -145,6 +141,7 @@ rule false_positive_sheet:
         f"{ROOT}logs/labels/false_positive_sheet.log",
     benchmark:
         f"{ROOT}benchmarks/labels/false_positive_sheet.tsv"
+    localrule: True
     conda:
         "../envs/data.yaml"
     params:

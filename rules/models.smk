@@ -40,15 +40,11 @@ rule build_tiny_model:
         "../envs/transformers.yaml"
     threads: config["threads"]
     params:
-        spec=lambda w: as_json(
-            {k: v for k, v in MODELS[w.model].items() if k != "display"}
-        ),
+        spec=lambda w: as_json({k: v for k, v in MODELS[w.model].items() if k != "display"}),
         labelling=with_template_date(config["labelling"]),
         fixture=as_json(config["fineweb"].get("fixture", {})),
         seed=config["seed"],
-        start_from=lambda w, input: (
-            f"--start-from {input.start_from}" if input.start_from else ""
-        ),
+        start_from=lambda w, input: (f"--start-from {input.start_from}" if input.start_from else ""),
     shell:
         "python scripts/build_tiny_model.py --name {wildcards.model} --spec {params.spec:q}"
         " --labelling {params.labelling:q} --fixture {params.fixture:q} --seed {params.seed}"

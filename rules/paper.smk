@@ -26,6 +26,7 @@ rule table2:
         f"{ROOT}logs/paper/table2.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table2.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     shell:
@@ -47,6 +48,7 @@ rule table5:
         f"{ROOT}logs/paper/table5.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table5.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     shell:
@@ -69,6 +71,7 @@ rule table6:
         f"{ROOT}logs/paper/table6.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table6.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     shell:
@@ -90,13 +93,13 @@ rule table8:
         f"{ROOT}logs/paper/table8.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table8.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
         rows=table8_row_args(),
     shell:
-        "python scripts/make_table.py table8 {params.rows}"
-        " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
+        "python scripts/make_table.py table8 {params.rows}" " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
 # Table 3 from the base models' folders: parameters from the weights' shapes, vocabulary from the
@@ -115,6 +118,7 @@ rule table3:
         f"{ROOT}logs/paper/table3.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table3.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
@@ -137,12 +141,11 @@ rule table7:
         f"{ROOT}logs/paper/table7.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table7.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
-        cpt=as_json(
-            {k: v for k, v in config["cpt"].items() if k not in ("runs", "resources")}
-        ),
+        cpt=as_json({k: v for k, v in config["cpt"].items() if k not in ("runs", "resources")}),
     shell:
         "python scripts/make_table.py table7 --cpt {params.cpt:q}"
         " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
@@ -163,6 +166,7 @@ rule table10:
         f"{ROOT}logs/paper/table10.log",
     benchmark:
         f"{ROOT}benchmarks/paper/table10.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     shell:
@@ -187,6 +191,7 @@ rule benchmark_table:
         f"{ROOT}benchmarks/paper/{{table}}.tsv"
     wildcard_constraints:
         table=one_of(benchmark_tables()),
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
@@ -211,6 +216,7 @@ rule rulegraph:
         f"{ROOT}logs/paper/rulegraph.log",
     benchmark:
         f"{ROOT}benchmarks/paper/rulegraph.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
@@ -236,6 +242,7 @@ rule figure1:
         f"{ROOT}logs/paper/figure1.log",
     benchmark:
         f"{ROOT}benchmarks/paper/figure1.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     shell:
@@ -257,6 +264,7 @@ rule figure2:
         f"{ROOT}logs/paper/figure2.log",
     benchmark:
         f"{ROOT}benchmarks/paper/figure2.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
@@ -280,6 +288,7 @@ rule figure3:
         f"{ROOT}logs/paper/figure3.log",
     benchmark:
         f"{ROOT}benchmarks/paper/figure3.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
@@ -303,6 +312,7 @@ rule figure4:
         f"{ROOT}logs/paper/figure4.log",
     benchmark:
         f"{ROOT}benchmarks/paper/figure4.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     shell:
@@ -311,9 +321,7 @@ rule figure4:
 
 
 # Figure 5: a few continual pre-training steps per node count, with the training code of train_cpt
-SCALING_RESOURCES = stage_resources(
-    {"runtime": 30, **PAPER.get("scaling", {}).get("resources", {})}
-)
+SCALING_RESOURCES = stage_resources({"runtime": 30, **PAPER.get("scaling", {}).get("resources", {})})
 
 
 rule cpt_scaling:
@@ -339,13 +347,7 @@ rule cpt_scaling:
         **{k: v for k, v in SCALING_RESOURCES.items() if k != "nodes"},
         nodes=lambda w: int(w.nodes),
     params:
-        settings=as_json(
-            {
-                k: v
-                for k, v in config["cpt"].items()
-                if k not in ("runs", "launcher", "resources")
-            }
-        ),
+        settings=as_json({k: v for k, v in config["cpt"].items() if k not in ("runs", "launcher", "resources")}),
         seed=config["seed"],
         launcher=lambda w: PAPER["scaling"]["launcher"].format(
             nodes=int(w.nodes),
@@ -381,6 +383,7 @@ rule figure5:
         f"{ROOT}logs/paper/figure5.log",
     benchmark:
         f"{ROOT}benchmarks/paper/figure5.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
@@ -406,13 +409,12 @@ rule model_effects:
         f"{ROOT}logs/paper/effects.log",
     benchmark:
         f"{ROOT}benchmarks/paper/effects.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:
         # a function: Snakemake would read the braces of Jinja prompt overrides as wildcards
-        config=lambda w: as_json(
-            {"cpt": config["cpt"], "benchmarks": config["benchmarks"]}
-        ),
+        config=lambda w: as_json({"cpt": config["cpt"], "benchmarks": config["benchmarks"]}),
         results=lambda w, output: os.path.dirname(output[0]),
         perplexity=lambda w, input: [f for f in input if f.endswith("perplexity.json")],
         sigma=PAPER["flag_sigma"],
@@ -436,6 +438,7 @@ rule reproduction_report:
         f"{ROOT}logs/paper/reproduction.log",
     benchmark:
         f"{ROOT}benchmarks/paper/reproduction.tsv"
+    localrule: True
     conda:
         "../envs/paper.yaml"
     params:

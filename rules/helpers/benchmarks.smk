@@ -5,9 +5,7 @@ from definemed.benchmarks import check_backend_settings, group_models, group_tas
 
 check_backend_settings(config["benchmarks"])  # at parse time: before any job starts
 
-BENCHMARK_GROUPS = {
-    g: group_tasks(config, g) for g in ("medical", "general") if group_tasks(config, g)
-}
+BENCHMARK_GROUPS = {g: group_tasks(config, g) for g in ("medical", "general") if group_tasks(config, g)}
 
 
 MEDQA_DE = [  # the benchmark tasks that read MedQA-de (paper: one column of Tables 4 and 9)
@@ -18,11 +16,7 @@ MEDQA_DE = [  # the benchmark tasks that read MedQA-de (paper: one column of Tab
 def benchmark_data(group):
     """Local JSONL files the group's tasks read (fixtures, MedQA-de); none for Hub tasks."""
     tasks = config["benchmarks"]["tasks"]
-    return [
-        f"{ROOT}data/benchmarks/{t}.jsonl"
-        for t in BENCHMARK_GROUPS[group]
-        if tasks[t]["data"] != "hub"
-    ]
+    return [f"{ROOT}data/benchmarks/{t}.jsonl" for t in BENCHMARK_GROUPS[group] if tasks[t]["data"] != "hub"]
 
 
 def base_of(name):

@@ -18,10 +18,7 @@ def input_targets():
 
 def inputs_record():
     """What results/inputs.json records: every pinned input and the FineWeb2 files the run reads."""
-    record = {
-        i.where: {"repo": i.repo, "revision": pinned(i.section, i.key)}
-        for i in HUB_INPUTS.values()
-    }
+    record = {i.where: {"repo": i.repo, "revision": pinned(i.section, i.key)} for i in HUB_INPUTS.values()}
     record["lm_eval"] = LM_EVAL_LOCK
     if not FIXTURE:
         from definemed.fineweb import read_manifest
