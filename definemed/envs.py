@@ -135,11 +135,20 @@ def _is_used(owner: str | None, name: str, referenced: set[str]) -> bool:
     return owner in referenced and (dunder or name in referenced)
 
 
-def _imported_modules(node: ast.AST) -> list[str]:
+def _package_of(file: Path, repo: Path) -> str:
+    """The dotted package a repository file's relative imports start from (definemed.judges for
+    definemed/judges/client.py and for definemed/judges/__init__.py)."""
+    return ".".join(file.resolve().relative_to(repo.resolve()).parent.parts)
+
+
+def _imported_modules(node: ast.AST, package: str) -> list[str]:
     if isinstance(node, ast.Import):
         return [a.name for a in node.names]
     if isinstance(node, ast.ImportFrom):
-        base = ("definemed" + (f".{node.module}" if node.module else "")) if node.level else node.module
+        base = node.module or ""
+        if node.level:  # relative: one package up per dot after the first
+            anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(anchor + ([base] if base else []))
         return [base] + [f"{base}.{a.name}" for a in node.names]
     return []
 
@@ -199,7 +208,7 @@ def file_imports(path: Path, repo: Path = REPO) -> dict[str, set[str]]:
                     referenced.add(node.attr)
                 if id(node) in optional:
                     continue
-                for module in _imported_modules(node):
+                for module in _imported_modules(node, _package_of(file, repo)):
                     top = module.split(".")[0]
                     if top in LOCAL_TOP_LEVEL:
                         local = _module_file(module, repo)

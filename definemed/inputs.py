@@ -126,7 +126,7 @@ def input_problems(config: dict, lock: dict, lock_path=LOCK_FILE) -> list[str]:
 def manifest_problems(config: dict, lock: dict, lock_path=LOCK_FILE) -> list[str]:
     """The FineWeb2 manifest must be the one the lock command wrote at the run's revision: every
     file of the split with size and sha256 (a subset is `fineweb.shard_subset`, a setting)."""
-    from definemed.fineweb import read_manifest
+    from definemed.dataset.fineweb import read_manifest
 
     fineweb = config["fineweb"]
     manifest = fineweb["manifest"]
@@ -279,7 +279,7 @@ def build_lock(config: dict, api, task_index=None, language="deu_Latn", split="t
             )
     tasks = hub_tasks(config)
     if tasks:
-        from definemed.benchmarks import lm_eval_version
+        from definemed.evaluation.benchmarks import lm_eval_version
 
         lm: dict = {"lm_eval_version": lm_eval_version(), "tasks": {}, "datasets": {}}
         if task_index is None:  # indexing lm-eval's tasks costs 5-9 s: once for all tasks

@@ -91,9 +91,9 @@ def plan(jobs: list[dict], max_runtime: int | None = None) -> "OrderedDict[str, 
 
 
 def judge_cost(config: dict):
-    """The judges' estimated API cost of the run (definemed.judge_cost.plan_cost): `usd` and a
+    """The judges' estimated API cost of the run (definemed.judges.cost.plan_cost): `usd` and a
     `detail` line per stage (calls, model, USD)."""
-    from definemed.judge_cost import plan_cost
+    from definemed.judges.cost import plan_cost
 
     estimate = plan_cost(config)
     detail = "; ".join(
@@ -399,7 +399,7 @@ def cpt_memory_table(config: dict, repo_root) -> tuple[str, list[str]]:
     (cpt.resources.gpu_memory_gb: NVIDIA's "40GB" and "64GB" A100s hold 40 and 64 GiB, 40960 and
     65536 MiB in nvidia-smi), checkpoint disk. Memory in GiB, disk in GB. Returns the table and the
     runs that do not fit; the table also names the tight ones (over TIGHT_SHARE of the card)."""
-    from definemed.cpt import CHECKPOINTS_KEPT
+    from definemed.training.cpt import CHECKPOINTS_KEPT
 
     cpt = config["cpt"]
     lines = [
@@ -550,7 +550,7 @@ def encoder_training_memory(shape: dict, batch: int, sequence_length: int) -> di
 
 
 def encoder_inference_memory(shape: dict, tokens_per_batch: int, sequence_length: int, dtype_bytes: int = 2) -> dict:
-    """Bytes on one GPU of scoring with an encoder (definemed.classifier, bf16 on GPU): weights;
+    """Bytes on one GPU of scoring with an encoder (definemed.dataset.classifier, bf16 on GPU): weights;
     the peak of one layer over a batch of tokens_per_batch padded tokens (hidden states, MLP
     intermediate, attention scores of batch = tokens/sequence_length sequences); runtime."""
     n = encoder_parameters(shape)
@@ -626,8 +626,8 @@ def gpu_fit_jobs(config: dict, repo_root) -> list[dict]:
     (vLLM with each model's tensor-parallel GPUs, or lm-eval's hf backend on one). The card is the
     stage's resources.gpu_memory_gb, DEFAULT_GPU_MEMORY_GB where it names none; a vLLM job must fit
     within gpu_memory_utilization of it. Jobs of stages with no GPU (gpu: 0) are left out."""
-    from definemed.benchmarks import group_models, group_tasks
-    from definemed.generation import generation_models, tensor_parallel
+    from definemed.evaluation.benchmarks import group_models, group_tasks
+    from definemed.judges.generation import generation_models, tensor_parallel
 
     jobs = []
     lab = config["labelling"]

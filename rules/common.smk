@@ -56,7 +56,7 @@ def tiny_start_from(name):
 def shard_names():
     if FIXTURE:
         return [f"train-000_{i:05d}" for i in range(config["fineweb"]["fixture"]["shards"])]
-    from definemed.fineweb import read_manifest
+    from definemed.dataset.fineweb import read_manifest
 
     names = [e.shard for e in read_manifest(config["fineweb"]["manifest"])]
     subset = config["fineweb"]["shard_subset"]  # a deliberate trial, recorded in results/inputs.json
@@ -200,7 +200,7 @@ def judge_model_input(stage):
 def judge_rules_input(stage):
     """The rubric judge's rules (backend rubric), else nothing: edited rules rerun the stage (their
     answers are cached under the rules' digest: unchanged rules stay cached)."""
-    return ["definemed/rubric_judge.py"] if stage["judge"]["backend"] == "rubric" else []
+    return ["definemed/judges/rubric.py"] if stage["judge"]["backend"] == "rubric" else []
 
 
 def prompt_files(*kinds):

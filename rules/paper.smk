@@ -174,7 +174,7 @@ rule table10:
         " --out-md {output.md} --out-tex {output.tex} > {log} 2>&1"
 
 
-# Tables 4, 9 and 11: rows derived from config (definemed.benchmarks.table_rows), columns benchmarks.tasks
+# Tables 4, 9 and 11: rows derived from config (definemed.evaluation.benchmarks.table_rows), columns benchmarks.tasks
 rule benchmark_table:
     input:
         lambda w: benchmark_table_inputs(w.table),
@@ -208,7 +208,7 @@ rule benchmark_table:
 
 
 # Figure 1 (the paper's high-level process) from the workflow's own rule graph, the graph of the
-# config this run uses: one box per stage whose rules the graph has (definemed.figures.process_stages)
+# config this run uses: one box per stage whose rules the graph has (definemed.paper.figures.process_stages)
 rule rulegraph:
     output:
         f"{FIGURES}/rulegraph.dot",

@@ -10,7 +10,7 @@ import tempfile
 import time
 
 from _cli import setup_logging
-from definemed.packing import pack_corpus
+from definemed.training.packing import pack_corpus
 
 setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

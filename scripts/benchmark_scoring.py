@@ -12,7 +12,7 @@ import time
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.classifier import Scorer
+from definemed.dataset.classifier import Scorer
 
 setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -10,7 +10,7 @@ import json
 from _cli import set_torch_threads, setup_logging
 from definemed.config import validated
 from definemed.io import atomic_dir
-from definemed.tiny_models import build_tiny_model
+from definemed.miniature.tiny_models import build_tiny_model
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -7,7 +7,7 @@
 import argparse
 
 from _cli import setup_logging
-from definemed.corpus import corpus_statistics
+from definemed.dataset.corpus import corpus_statistics
 from definemed.io import write_json
 
 log = setup_logging()

@@ -7,7 +7,7 @@ Start it with the launcher that gives the node count, e.g. on CPU with two proce
         --settings '<cpt section as JSON>' --seed 42 --nodes 2 --steps 6 --warmup-steps 2 \
         --work-dir work/scaling/definemed-qwen2.5-7b/nodes-2 --out results/scaling/definemed-qwen2.5-7b/nodes-2.json
 
-It runs the same training code as scripts/train_cpt.py (definemed.cpt.train), stopped after
+It runs the same training code as scripts/train_cpt.py (definemed.training.cpt.train), stopped after
 --steps optimizer steps, and writes the mean throughput of the steps after the first
 --warmup-steps; the trained weights are thrown away. --work-dir must not exist (the rule removes
 it before the launch): a measurement never resumes, old steps would mix into the mean.
@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.cpt import train
 from definemed.io import write_json
-from definemed.scaling import throughput
+from definemed.training.cpt import train
+from definemed.training.scaling import throughput
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

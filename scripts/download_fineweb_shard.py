@@ -8,7 +8,7 @@
 import argparse
 
 from _cli import setup_logging
-from definemed.fineweb import fetch_shard, read_manifest
+from definemed.dataset.fineweb import fetch_shard, read_manifest
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

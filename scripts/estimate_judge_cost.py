@@ -14,10 +14,10 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.generation import read_jsonl
 from definemed.io import write_json
-from definemed.judge_cost import cost_estimate, plan_cost
-from definemed.judge_requests import load_generations
+from definemed.judges.cost import cost_estimate, plan_cost
+from definemed.judges.generation import read_jsonl
+from definemed.judges.requests import load_generations
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.classifier import Scorer, choose_threshold, fbeta, precision_recall, threshold_curve
+from definemed.dataset.classifier import Scorer, choose_threshold, fbeta, precision_recall, threshold_curve
 from definemed.io import write_json
 
 log = setup_logging()

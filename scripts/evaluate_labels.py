@@ -9,7 +9,7 @@ import argparse
 import csv
 
 from _cli import setup_logging
-from definemed.annotation import read_annotations, validation_metrics
+from definemed.dataset.annotation import read_annotations, validation_metrics
 from definemed.io import write_json
 
 log = setup_logging()

@@ -11,7 +11,7 @@ import argparse
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.annotation import select_items, write_annotation_sheets
+from definemed.dataset.annotation import select_items, write_annotation_sheets
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

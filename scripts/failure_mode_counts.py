@@ -8,10 +8,10 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.generation import read_jsonl
 from definemed.io import write_json
-from definemed.judge_prompts import FAILURE_MODES, MODE_NAMES
-from definemed.judge_stats import failure_mode_counts
+from definemed.judges.generation import read_jsonl
+from definemed.judges.prompts import FAILURE_MODES, MODE_NAMES
+from definemed.judges.stats import failure_mode_counts
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -13,7 +13,7 @@ import csv
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.annotation import KIND_COLUMN, false_positives, read_annotations, write_csv
+from definemed.dataset.annotation import KIND_COLUMN, false_positives, read_annotations, write_csv
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

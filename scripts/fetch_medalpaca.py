@@ -9,8 +9,8 @@ import json
 import tempfile
 
 from _cli import setup_logging
-from definemed.generation import jsonl_text, medalpaca_rows
 from definemed.io import write_text
+from definemed.judges.generation import jsonl_text, medalpaca_rows
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.fineweb import corrupt_shard_named, iter_shard_batches
+from definemed.dataset.fineweb import corrupt_shard_named, iter_shard_batches
 from definemed.io import atomic_path, read_json
 
 log = setup_logging()

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.fixtures import read_truth
 from definemed.io import write_json
+from definemed.miniature.fixtures import read_truth
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -10,8 +10,8 @@ import argparse
 import json
 
 from _cli import set_torch_threads, setup_logging
-from definemed.generation import generate, jsonl_text, read_jsonl
 from definemed.io import write_text
+from definemed.judges.generation import generate, jsonl_text, read_jsonl
 from definemed.model_facts import weights_sha256
 
 log = setup_logging()

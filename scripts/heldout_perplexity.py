@@ -13,9 +13,9 @@ import argparse
 import pyarrow.parquet as pq
 
 from _cli import set_torch_threads, setup_logging
-from definemed.corpus import is_heldout
-from definemed.cpt import heldout_nll
+from definemed.dataset.corpus import is_heldout
 from definemed.io import write_json
+from definemed.training.cpt import heldout_nll
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

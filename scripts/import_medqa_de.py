@@ -8,8 +8,8 @@ import argparse
 import json
 
 from _cli import setup_logging
+from definemed.evaluation.medqa import check_rows, read_jsonl
 from definemed.io import write_text
-from definemed.medqa import check_rows, read_jsonl
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

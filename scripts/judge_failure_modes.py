@@ -14,11 +14,11 @@ import os
 from collections import Counter
 
 from _cli import set_torch_threads, setup_logging
-from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import read_json, write_json, write_text
-from definemed.judge_client import JudgeClient, judge_name
-from definemed.judge_cost import check_budget
-from definemed.judge_requests import failure_mode_requests, failure_mode_row, generation_weights, load_generations
+from definemed.judges.client import JudgeClient, judge_name
+from definemed.judges.cost import check_budget
+from definemed.judges.generation import jsonl_text, read_jsonl
+from definemed.judges.requests import failure_mode_requests, failure_mode_row, generation_weights, load_generations
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -13,11 +13,11 @@ import json
 from collections import Counter
 
 from _cli import set_torch_threads, setup_logging
-from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import read_json, write_json, write_text
-from definemed.judge_client import JudgeClient, judge_name
-from definemed.judge_cost import check_budget
-from definemed.judge_requests import generation_weights, load_generations, pairwise_requests, verdict_row
+from definemed.judges.client import JudgeClient, judge_name
+from definemed.judges.cost import check_budget
+from definemed.judges.generation import jsonl_text, read_jsonl
+from definemed.judges.requests import generation_weights, load_generations, pairwise_requests, verdict_row
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

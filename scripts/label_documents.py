@@ -12,8 +12,8 @@ import json
 import pyarrow.parquet as pq
 
 from _cli import set_torch_threads, setup_logging
+from definemed.dataset.labelling import label_documents, make_scorer, model_fingerprint
 from definemed.io import sha256_text, write_parquet
-from definemed.labelling import label_documents, make_scorer, model_fingerprint
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -25,7 +25,7 @@ if [ -n "${SLURM_JOB_ID:-}" ] && [ -z "${DEFINEMED_LAUNCH_STEP:-}" ]; then
     job=$(scontrol show job -o "${SLURM_JOB_ID}")
     field() { sed -n "s|.* $1=\([^ ]*\).*|\1|p" <<<"$job"; }
     # the job's end: training writes a checkpoint and stops cpt.save_before_time_limit_minutes
-    # before it (definemed/cpt.py slurm_deadline), so a resubmission loses minutes, not hours
+    # before it (definemed/training/cpt.py slurm_deadline), so a resubmission loses minutes, not hours
     if end=$(date -d "$(field EndTime)" +%s 2>/dev/null); then
         export DEFINEMED_JOB_END_TIME=$end
     fi
@@ -64,7 +64,7 @@ if [ -n "${DEFINEMED_LAUNCH_STEP:-}" ]; then
             --master_port "$port" --nproc_per_node "$per_node")
     fi
 fi
-# SIGUSR1 asks the training processes for a checkpoint (definemed/cpt.py
+# SIGUSR1 asks the training processes for a checkpoint (definemed/training/cpt.py
 # save_before_time_limit_callback; `scancel --signal=USR1` signals every process of a step): the
 # launchers ignore it, or its default action would end them; the training processes handle it
 trap '' USR1

@@ -10,7 +10,7 @@ and the share of it the classifier calls medical.
 import argparse
 
 from _cli import setup_logging
-from definemed.corpus import finemed_tokens, token_matched_sample
+from definemed.dataset.corpus import finemed_tokens, token_matched_sample
 from definemed.io import read_json, write_json, write_parquet
 
 log = setup_logging()

@@ -8,8 +8,8 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.benchmark_fixtures import fixture_items
 from definemed.io import write_text
+from definemed.miniature.benchmark_fixtures import fixture_items
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -14,8 +14,8 @@ import argparse
 import json
 
 import _cli  # noqa: F401
-from definemed import figures
 from definemed.io import read_json
+from definemed.paper import figures
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("figure", choices=["figure1", "figure2", "figure3", "figure4", "figure5"])

@@ -1,5 +1,5 @@
 """Miniature: write the German query file a user would supply for MedAlpaca-de, from the fixture's
-medical facts (definemed/data/fixture_text.yaml).
+medical facts (definemed/miniature/fixture_text.yaml).
 
     python scripts/make_fixture_queries.py --out miniature/data/medalpaca/fixture_queries.jsonl
 """
@@ -7,8 +7,8 @@ medical facts (definemed/data/fixture_text.yaml).
 import argparse
 
 from _cli import setup_logging
-from definemed.generation import fixture_queries, jsonl_text
 from definemed.io import write_text
+from definemed.judges.generation import fixture_queries, jsonl_text
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

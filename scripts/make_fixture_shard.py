@@ -8,8 +8,8 @@
 import argparse
 
 from _cli import setup_logging
-from definemed.fixtures import fixture_shard
 from definemed.io import write_parquet
+from definemed.miniature.fixtures import fixture_shard
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 import _cli  # noqa: F401
-from definemed import tables
 from definemed.io import read_json, write_text
+from definemed.paper import tables
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("table", choices=["table2", "table3", "table5", "table6", "table7", "table8", "table10", "benchmark"])
@@ -75,7 +75,7 @@ elif args.table == "table3":
     ]
     parts = tables.table3(facts)
 elif args.table == "table6":
-    from definemed.annotation import kind_examples
+    from definemed.dataset.annotation import kind_examples
 
     parts = tables.table6(kind_examples(args.false_positives))
 elif args.table == "table7":
@@ -87,7 +87,7 @@ elif args.table == "table5":
 elif args.table == "table8":
     parts = tables.table8([(n, cluster, read_json(s), read_jsonl(log)) for n, cluster, s, log in args.row])
 else:
-    from definemed.effects import constant_answer
+    from definemed.evaluation.effects import constant_answer
 
     results = {m: {t: read_json(Path(args.results_dir) / m / f"{t}.json") for t in args.columns} for m in args.rows}
     # a row answering one option for a whole column is marked (its per-sample log, beside the result, says so)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
 from definemed.io import atomic_dir, write_json, write_text
-from definemed.merge import check_merged, run_slerp
+from definemed.training.merge import check_merged, run_slerp
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

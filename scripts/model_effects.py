@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from _cli import setup_logging
-from definemed.effects import measure
+from definemed.evaluation.effects import measure
 from definemed.io import write_json
 
 log = setup_logging()

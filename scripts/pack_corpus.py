@@ -10,9 +10,9 @@ import argparse
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.corpus import is_heldout
+from definemed.dataset.corpus import is_heldout
 from definemed.io import atomic_dir
-from definemed.packing import pack_corpus
+from definemed.training.packing import pack_corpus
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

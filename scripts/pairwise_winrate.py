@@ -8,9 +8,9 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.generation import read_jsonl
 from definemed.io import write_json
-from definemed.judge_stats import WIN_RATE_DEFINITION, position_bias, winrate_matrix
+from definemed.judges.generation import read_jsonl
+from definemed.judges.stats import WIN_RATE_DEFINITION, position_bias, winrate_matrix
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -8,8 +8,8 @@ German query file the user supplies {id, query, context} (used as it is).
 import argparse
 
 from _cli import setup_logging
-from definemed.generation import check_queries, jsonl_text, read_jsonl, sample_rows
 from definemed.io import write_text
+from definemed.judges.generation import check_queries, jsonl_text, read_jsonl, sample_rows
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 import _cli  # noqa: F401
-from definemed import claims as cl
-from definemed import reproduction as rp
-from definemed.effects import render_effects
+from definemed.evaluation.effects import render_effects
 from definemed.io import read_json, write_text
+from definemed.paper import claims as cl
+from definemed.paper import reproduction as rp
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--reported-dir", required=True)
@@ -70,7 +70,7 @@ for table in ("table4", "table8", "table9", "table11"):
     else:
         sections[table] = []
         notes[table] = (
-            f"Not compared: this config has no rows for {table} (definemed.benchmarks.table_rows), so there"
+            f"Not compared: this config has no rows for {table} (definemed.evaluation.benchmarks.table_rows), so there"
             f" are no results for its {len(reported)} rows of the paper."
         )
 text = rp.render(
@@ -87,7 +87,7 @@ if any(f.exists() for f in judge_files):
     winrate, counts = (read_json(f) if f.exists() else None for f in judge_files)
     text += "\n" + rp.judge_note(winrate, counts, args.miniature)
 if args.claims:
-    from definemed.effects import constant_answer, item_scores
+    from definemed.evaluation.effects import constant_answer, item_scores
 
     spec = json.loads(args.claims)
     families = [cl.Family(**f) for f in spec["families"]]

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.benchmarks import check_locked_revisions, evaluate, stable_json, task_leaves, task_summary
+from definemed.evaluation.benchmarks import check_locked_revisions, evaluate, stable_json, task_leaves, task_summary
 from definemed.io import atomic_path, write_json, write_text
 from definemed.model_facts import weights_sha256
 

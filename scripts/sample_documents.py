@@ -7,7 +7,7 @@ python scripts/sample_documents.py --n 260000 --seed 42 --out results/labels/sam
 import argparse
 
 from _cli import setup_logging
-from definemed.fineweb import sample_documents, write_sample
+from definemed.dataset.fineweb import sample_documents, write_sample
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -9,8 +9,8 @@ import argparse
 import time
 
 from _cli import set_torch_threads, setup_logging
-from definemed.classifier import Scorer, score_shard
-from definemed.fineweb import verify_shard
+from definemed.dataset.classifier import Scorer, score_shard
+from definemed.dataset.fineweb import verify_shard
 from definemed.io import write_parquet
 
 log = setup_logging()

@@ -7,8 +7,8 @@ import csv
 from pathlib import Path
 
 from _cli import setup_logging
-from definemed.annotation import ANSWER_COLUMN, simulate_annotator, write_csv
-from definemed.fixtures import read_truth
+from definemed.dataset.annotation import ANSWER_COLUMN, simulate_annotator, write_csv
+from definemed.miniature.fixtures import read_truth
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

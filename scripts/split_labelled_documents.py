@@ -12,8 +12,8 @@ import argparse
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
+from definemed.dataset.splits import join_labels, split, split_statistics
 from definemed.io import write_json, write_parquet
-from definemed.splits import join_labels, split, split_statistics
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

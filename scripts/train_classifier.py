@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from _cli import set_torch_threads, setup_logging
-from definemed.classifier import Scorer, train_classifier, write_jsonl
+from definemed.dataset.classifier import Scorer, train_classifier, write_jsonl
 from definemed.io import atomic_dir, write_parquet
 
 log = setup_logging()

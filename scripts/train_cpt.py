@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.cpt import train
 from definemed.io import atomic_dir, read_json, write_json, write_text
+from definemed.training.cpt import train
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

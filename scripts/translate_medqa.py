@@ -13,11 +13,11 @@ import argparse
 import json
 
 from _cli import setup_logging
+from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, read_jsonl, translated_row, translation_requests
 from definemed.io import write_json, write_text
-from definemed.judge_client import JudgeClient
-from definemed.judge_cost import check_budget, estimate_stage
-from definemed.judge_prompts import parse_answer
-from definemed.medqa import TRANSLATION_SCHEMA, check_rows, read_jsonl, translated_row, translation_requests
+from definemed.judges.client import JudgeClient
+from definemed.judges.cost import check_budget, estimate_stage
+from definemed.judges.prompts import parse_answer
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -11,12 +11,12 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.generation import jsonl_text, read_jsonl
 from definemed.io import write_json, write_text
-from definemed.judge_client import JudgeClient
-from definemed.judge_cost import check_budget, estimate_stage
-from definemed.judge_prompts import TRANSLATION_SCHEMA, parse_answer
-from definemed.judge_requests import translation_requests
+from definemed.judges.client import JudgeClient
+from definemed.judges.cost import check_budget, estimate_stage
+from definemed.judges.generation import jsonl_text, read_jsonl
+from definemed.judges.prompts import TRANSLATION_SCHEMA, parse_answer
+from definemed.judges.requests import translation_requests
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -49,9 +49,9 @@ def build_tiny_cpt_inputs(root: Path, dtype=None) -> Path:
     import pyarrow.parquet as pq
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from definemed.fixtures import generate_documents
-    from definemed.packing import pack_corpus
-    from definemed.tiny_models import build_tiny_model
+    from definemed.miniature.fixtures import generate_documents
+    from definemed.miniature.tiny_models import build_tiny_model
+    from definemed.training.packing import pack_corpus
 
     tiny = {
         "architecture": "qwen2",
@@ -316,7 +316,7 @@ def tiny_model(tmp_path_factory, miniature_config):
     smaller tokenizer corpus), for tests that need the architecture and a tokenizer, not the
     miniature's trained weights."""
     from definemed.config import validated
-    from definemed.tiny_models import build_tiny_model
+    from definemed.miniature.tiny_models import build_tiny_model
 
     built = {}
 

@@ -5,7 +5,7 @@ then for each state-dict type
 
 - checkpoint-2/ written by accelerate's own writers in the Trainer's order (transformers trainer.py
   `_save_checkpoint`: save_fsdp_model, save_fsdp_optimizer, scheduler, RNG state, trainer state),
-- final/ written by definemed.cpt.save_final_model in bfloat16,
+- final/ written by definemed.training.cpt.save_final_model in bfloat16,
 
 and reference.safetensors: the full parameters as FSDP's summon_full_params gives them.
 
@@ -51,7 +51,7 @@ from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer  # noqa: 
 from transformers.trainer import SCHEDULER_NAME, TRAINER_STATE_NAME  # noqa: E402
 
 from accelerate import PartialState  # noqa: E402
-from definemed.cpt import init_optimizer_state, save_final_model  # noqa: E402
+from definemed.training.cpt import init_optimizer_state, save_final_model  # noqa: E402
 
 out = Path(sys.argv[1])
 os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from transformers import TrainerCallback
 
-from definemed.cpt import checkpoint_problem
+from definemed.training.cpt import checkpoint_problem
 
 OVERLAY = Path(__file__).with_name("slurm_overlay.yaml")
 

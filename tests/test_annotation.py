@@ -5,7 +5,7 @@ import csv
 import pyarrow as pa
 import pytest
 
-from definemed.annotation import (
+from definemed.dataset.annotation import (
     read_annotations,
     select_items,
     simulate_annotator,

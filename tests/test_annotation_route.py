@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, copy_repo, snakemake
 from test_paper_tables import _md_rows
 
-from definemed.annotation import excerpt
+from definemed.dataset.annotation import excerpt
 
 PROFILE = ("--profile", "profiles/miniature")
 ANNOTATION = "miniature/results/labels/annotation"

@@ -10,9 +10,9 @@ import sys
 import pytest
 from conftest import REPO
 
-from definemed import benchmarks
-from definemed.benchmarks import cached_dataset_copies, check_locked_revisions, lm_eval_template_day
 from definemed.chat import load_tokenizer, template_prints_date
+from definemed.evaluation import benchmarks
+from definemed.evaluation.benchmarks import cached_dataset_copies, check_locked_revisions, lm_eval_template_day
 
 LOCKED = "a" * 40
 OTHER = "b" * 40
@@ -118,7 +118,7 @@ def test_the_benchmarks_env_carries_every_backend_it_names():
 
 
 def test_data_parallel_is_refused_before_any_job_starts():
-    from definemed.benchmarks import check_backend_settings
+    from definemed.evaluation.benchmarks import check_backend_settings
 
     check_backend_settings({"backend": "vllm", "model_args": {"gpu_memory_utilization": 0.9}})
     with pytest.raises(ValueError, match="data_parallel_size: 2 is not supported: .* needs ray"):

@@ -8,8 +8,8 @@ import pytest
 from conftest import REPO
 from lm_eval.api.metrics import pooled_sample_stderr
 
-from definemed.benchmark_fixtures import LETTERS, fixture_items
-from definemed.benchmarks import (
+from definemed.config import display_name, load
+from definemed.evaluation.benchmarks import (
     eval_split,
     group_models,
     mean_and_stderr,
@@ -19,8 +19,8 @@ from definemed.benchmarks import (
     stable_json,
     table_rows,
 )
-from definemed.config import display_name, load
-from definemed.medqa import check_rows, seeded_sample
+from definemed.evaluation.medqa import check_rows, seeded_sample
+from definemed.miniature.benchmark_fixtures import LETTERS, fixture_items
 
 PAPER = load(REPO / "config.yaml")
 
@@ -181,8 +181,8 @@ def test_results_do_not_depend_on_the_clone_path_or_process(tmp_path, monkeypatc
 
 
 def test_mmmlu_fixture_and_lm_eval_share_the_57_subjects():
-    from definemed.benchmark_fixtures import MMLU_SUBJECTS
-    from definemed.benchmarks import lm_eval_tasks_dir
+    from definemed.evaluation.benchmarks import lm_eval_tasks_dir
+    from definemed.miniature.benchmark_fixtures import MMLU_SUBJECTS
 
     shipped = json.loads((lm_eval_tasks_dir() / "openai-mmmlu" / "subjects.json").read_text())
     assert list(MMLU_SUBJECTS) == list(shipped) and len(MMLU_SUBJECTS) == 57
@@ -194,7 +194,7 @@ def test_mmmlu_fixture_and_lm_eval_share_the_57_subjects():
 def test_paper_mmlu_column_is_german_mmmlu_with_every_subject(tmp_path):
     """A.6's MMMLU: lm-eval's group mmmlu_de_de, rebuilt locally as it is shipped: 57 subject tasks
     (every one on the test split, each filtering its subject) under the four category groups."""
-    from definemed.benchmarks import local_group_configs, shipped_group_yaml
+    from definemed.evaluation.benchmarks import local_group_configs, shipped_group_yaml
 
     spec = PAPER["benchmarks"]["tasks"]["mmlu"]
     assert (spec["lm_eval_task"], spec["items"]) == ("mmmlu_de_de", 14042)
@@ -214,7 +214,7 @@ def test_paper_mmlu_column_is_german_mmmlu_with_every_subject(tmp_path):
 def test_german_mmmlu_group_runs_offline_on_the_fixture(tmp_path, miniature):
     """The miniature's MMLU column: the shipped group's 57 subject filters over one local file in
     MMMLU's layout; lm-eval's group accuracy is the mean over all items, its n their sum."""
-    from definemed.benchmarks import evaluate, task_leaves, task_summary
+    from definemed.evaluation.benchmarks import evaluate, task_leaves, task_summary
 
     rows = fixture_items("mmmlu", seed=3, area="all", count=2)
     data = tmp_path / "mmlu.jsonl"

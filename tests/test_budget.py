@@ -13,8 +13,8 @@ from conftest import REPO
 from judge_server import JudgeServer
 from test_judge_client import CANARY, judge_settings
 
-from definemed.judge_cost import cost_estimate, estimate_stage
-from definemed.judge_requests import translation_requests
+from definemed.judges.cost import cost_estimate, estimate_stage
+from definemed.judges.requests import translation_requests
 
 PRICES = {"gpt-4.1-mini": {"input": 0.40, "output": 1.60, "batch_discount": 0.5}}
 MODELS = ("m1", "m2")
@@ -45,7 +45,7 @@ def translate_medalpaca(tmp, server, judges):
 
 
 def translate_medqa(tmp, server, judges):
-    from definemed.medqa import translation_requests as medqa_requests
+    from definemed.evaluation.medqa import translation_requests as medqa_requests
 
     rows = [
         {

@@ -124,7 +124,7 @@ class FakeVLLM:
 
 
 def test_generation_prompts_are_the_same_in_both_backends(tiny_model, monkeypatch):
-    from definemed.generation import generate
+    from definemed.judges.generation import generate
 
     folder = tiny_model("tiny-mistral-small-24b-instruct")
     tok = load_tokenizer(folder)
@@ -162,7 +162,7 @@ def test_generation_prompts_are_the_same_in_both_backends(tiny_model, monkeypatc
 
 
 def test_labelling_prompts_are_the_same_in_both_backends(tiny_model, miniature_config, tmp_path, monkeypatch):
-    from definemed.labelling import TransformersScorer, VLLMScorer, label_documents
+    from definemed.dataset.labelling import TransformersScorer, VLLMScorer, label_documents
 
     folder = tiny_model("tiny-mixtral-instruct")
     settings = miniature_config["labelling"]

@@ -1,4 +1,4 @@
-"""The paper's claims checked as written (definemed.claims): each verdict weighs the effect against
+"""The paper's claims checked as written (definemed.paper.claims): each verdict weighs the effect against
 its noise, a degenerate source makes a claim not computable, and the paper's own reported tables
 give the verdicts their numbers imply."""
 
@@ -7,9 +7,9 @@ import copy
 import pytest
 from conftest import REPO
 
-from definemed import claims as cl
-from definemed import reproduction as rp
 from definemed.config import display_name, load
+from definemed.paper import claims as cl
+from definemed.paper import reproduction as rp
 
 MED, GEN = ["anatomy", "clinical_knowledge", "college_medicine", "medqa_de"], ["mmlu"]
 FAMILIES = [cl.Family(r, f"{r}-base", r, f"{r}-slerp") for r in ("mistral", "qwen", "small")]

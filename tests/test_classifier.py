@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from definemed.classifier import Scorer, choose_threshold, score_shard, threshold_curve
+from definemed.dataset.classifier import Scorer, choose_threshold, score_shard, threshold_curve
 
 
 def test_min_precision_rule_picks_the_smallest_threshold_reaching_the_target():
@@ -47,7 +47,7 @@ def test_batches_respect_the_token_budget_and_sorting_cuts_padding(tiny_model):
 
 
 def test_streamed_shard_scores_equal_whole_batch_scores(tiny_model, tmp_path):
-    from definemed.fixtures import fixture_shard
+    from definemed.miniature.fixtures import fixture_shard
 
     small = tmp_path / "shard.parquet"
     pq.write_table(fixture_shard(3, 0, 120, 0.3, 0.05)[0], small, row_group_size=50)
@@ -109,7 +109,7 @@ def test_a_classifier_that_never_calls_a_document_medical_is_an_error(tiny_model
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from definemed.classifier import train_classifier
+    from definemed.dataset.classifier import train_classifier
 
     src = tiny_model("tiny-xlm-roberta")
     model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=2)

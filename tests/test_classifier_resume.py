@@ -18,7 +18,7 @@ import torch
 from conftest import REPO
 from safetensors.torch import load_file
 
-from definemed.fixtures import generate_documents
+from definemed.miniature.fixtures import generate_documents
 
 SETTINGS = {
     "max_length": 64,

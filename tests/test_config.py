@@ -4,7 +4,7 @@ import pytest
 import yaml
 from conftest import REPO, copy_repo, snakemake
 
-from definemed.fineweb import read_manifest
+from definemed.dataset.fineweb import read_manifest
 
 
 def test_paper_dag_has_one_download_per_manifest_shard(paper_dry_run):

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from conftest import BIN, copy_repo
 from transformers import AutoTokenizer
 
-from definemed.corpus import finemed_tokens, sample_key, token_matched_sample
+from definemed.dataset.corpus import finemed_tokens, sample_key, token_matched_sample
 
 
 def test_sample_key_is_seeded_and_uniform():

@@ -10,7 +10,7 @@ SETTINGS_WITH = {"callbacks": ["tests.stall_callback:StallAfterFirstCheckpoint"]
 
 
 def test_callbacks_load_by_import_path():
-    from definemed.cpt import load_callbacks
+    from definemed.training.cpt import load_callbacks
     from tests.stall_callback import StallAfterFirstCheckpoint
 
     assert load_callbacks([]) == []
@@ -22,12 +22,12 @@ def test_callbacks_load_by_import_path():
     [
         ("tests.no_such_module:Callback", "does not import: No module named 'tests.no_such_module'"),
         ("tests.stall_callback:NoSuchClass", "does not import"),
-        ("definemed.cpt:PackedDataset", "is not a transformers TrainerCallback class"),
+        ("definemed.training.cpt:PackedDataset", "is not a transformers TrainerCallback class"),
         ("tests.stall_callback", "is not a 'module:Class' import path"),
     ],
 )
 def test_a_callback_that_does_not_load_names_the_key_and_the_path(path, why):
-    from definemed.cpt import load_callbacks
+    from definemed.training.cpt import load_callbacks
 
     with pytest.raises(ValueError) as e:
         load_callbacks([path])
@@ -35,7 +35,7 @@ def test_a_callback_that_does_not_load_names_the_key_and_the_path(path, why):
 
 
 def test_training_refuses_a_bad_callback_before_it_loads_anything(tmp_path):
-    from definemed.cpt import train
+    from definemed.training.cpt import train
 
     with pytest.raises(ValueError, match="cpt.callbacks: 'nope:Nope'"):
         inputs = [tmp_path / name for name in ("packed", "base", "out", "work")]
@@ -137,8 +137,8 @@ def test_a_fresh_run_waits_for_the_other_ranks_part_of_the_checkpoint(stall, tmp
 def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops_them(miniature_config, tmp_path):
     """Adding a tracker (or renaming the site, changing the time-limit margin) to a running CPT keeps
     its checkpoints for the rerun; a setting that shapes the weights starts the run over."""
-    from definemed.cpt import weight_settings
     from definemed.io import claim_work_dir
+    from definemed.training.cpt import weight_settings
 
     cpt = miniature_config["cpt"]
     work = tmp_path / "work"

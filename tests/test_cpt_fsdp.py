@@ -72,7 +72,7 @@ def copy_checkpoint(fsdp_run, kind, work, step=1):
 
 
 def test_complete_fsdp_checkpoints_are_resumed(fsdp_run, tmp_path):
-    from definemed.cpt import last_complete_checkpoint
+    from definemed.training.cpt import last_complete_checkpoint
 
     for kind in ("SHARDED_STATE_DICT", "FULL_STATE_DICT"):
         work = tmp_path / kind
@@ -91,7 +91,7 @@ def test_complete_fsdp_checkpoints_are_resumed(fsdp_run, tmp_path):
 
 def test_sharded_optimizer_state_needs_an_initialised_optimizer_to_load_into(fsdp_run):
     """accelerate's load_fsdp_optimizer into the Trainer's fresh AdamW reads no moments from a
-    sharded checkpoint (the reason for definemed.cpt.init_optimizer_state); from a full one it does."""
+    sharded checkpoint (the reason for definemed.training.cpt.init_optimizer_state); from a full one it does."""
     assert load_file(fsdp_run / "SHARDED_STATE_DICT" / "resumed_moments.safetensors") == {}
     full = load_file(fsdp_run / "FULL_STATE_DICT" / "resumed_moments.safetensors")
     assert full.keys() == load_file(fsdp_run / "FULL_STATE_DICT" / "moments.safetensors").keys()
@@ -125,7 +125,7 @@ def partial_checkpoints():
 
 @pytest.mark.parametrize("kind,left_out", partial_checkpoints())
 def test_partial_fsdp_checkpoint_is_refused_for_the_last_complete_one(fsdp_run, tmp_path, kind, left_out):
-    from definemed.cpt import last_complete_checkpoint
+    from definemed.training.cpt import last_complete_checkpoint
 
     older = copy_checkpoint(fsdp_run, kind, tmp_path, 100)
     newer = copy_checkpoint(fsdp_run, kind, tmp_path, 200)
@@ -139,7 +139,7 @@ def test_partial_fsdp_checkpoint_is_refused_for_the_last_complete_one(fsdp_run, 
 def test_truncated_trainer_state_and_missing_ranks_are_refused(fsdp_run, tmp_path):
     from transformers.trainer import TRAINER_STATE_NAME
 
-    from definemed.cpt import checkpoint_problem
+    from definemed.training.cpt import checkpoint_problem
 
     checkpoint = copy_checkpoint(fsdp_run, "SHARDED_STATE_DICT", tmp_path, 100)
     assert checkpoint_problem(checkpoint) is None
@@ -157,7 +157,7 @@ def test_checkpoints_without_fsdp_resume_as_before(tmp_path):
     from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
     from transformers.utils import SAFE_WEIGHTS_NAME
 
-    from definemed.cpt import last_complete_checkpoint
+    from definemed.training.cpt import last_complete_checkpoint
 
     for step in (10, 20):
         c = tmp_path / f"checkpoint-{step}"
@@ -175,7 +175,7 @@ def test_fsdp_training_arguments_reduce_every_micro_batch_and_checkpoint_in_fsdp
     from transformers import TrainingArguments
 
     from definemed.config import load
-    from definemed.cpt import fsdp_launch, memory_arguments
+    from definemed.training.cpt import fsdp_launch, memory_arguments
 
     settings = load(REPO / "config.yaml")["cpt"]
     assert fsdp_launch({}) is None
@@ -201,7 +201,7 @@ def test_fsdp_training_arguments_reduce_every_micro_batch_and_checkpoint_in_fsdp
 def test_deadline_is_the_slurm_end_less_the_margin():
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from definemed.cpt import save_before_time_limit_callback, slurm_deadline
+    from definemed.training.cpt import save_before_time_limit_callback, slurm_deadline
 
     settings = {"save_before_time_limit_minutes": 15}
     assert slurm_deadline(settings, {}) is None
@@ -298,7 +298,7 @@ def test_sigusr1_to_one_rank_checkpoints_all_ranks_and_the_rerun_resumes_to_equa
     b = load_file(tmp_path / "run" / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the saved model is what the merge takes (mergekit, paper A.4)
-    from definemed.merge import run_slerp
+    from definemed.training.merge import run_slerp
 
     run_slerp(
         tiny_cpt_inputs / "base",
@@ -428,7 +428,7 @@ def test_training_reports_the_attention_kernel_sdpa_dispatches_to():
     from torch.nn.attention import SDPBackend
     from transformers import Qwen2Config
 
-    from definemed.cpt import attention_kernel
+    from definemed.training.cpt import attention_kernel
 
     config = Qwen2Config(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=1)
     kernel = attention_kernel(config, "sdpa", torch.float32, "cpu")
@@ -442,11 +442,11 @@ def test_training_reports_the_attention_kernel_sdpa_dispatches_to():
 
 def test_fsdp_precision_policy_keeps_buffers_fp32_and_reduces_in_the_configured_dtype():
     """accelerate's own policy for mixed_precision bf16 casts buffers (the rotary inv_freq) to bf16;
-    definemed.cpt's keeps them fp32 and takes reduce_dtype from cpt.reduce_dtype."""
+    definemed.training.cpt's keeps them fp32 and takes reduce_dtype from cpt.reduce_dtype."""
     from accelerate.utils import FullyShardedDataParallelPlugin
 
     from definemed.config import load
-    from definemed.cpt import fsdp_precision_policy, rank0_loads_only
+    from definemed.training.cpt import fsdp_precision_policy, rank0_loads_only
 
     plugin = FullyShardedDataParallelPlugin(fsdp_version=1, sync_module_states=False, cpu_ram_efficient_loading=False)
     plugin.set_mixed_precision("bf16")  # what AcceleratorState does with mixed_precision: bf16 (state.py)

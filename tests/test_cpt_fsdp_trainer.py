@@ -2,7 +2,7 @@
 with the repository's own accelerate configs (tests/fsdp_trainer_run.py says what it switches
 to run FSDP on CPU): FULL_SHARD on 2 ranks (accelerate/fsdp_full_shard.yaml) and HYBRID_SHARD on
 2 "nodes" x 2 ranks (accelerate/fsdp_hybrid.yaml, two launches), a bf16 base, bf16 mixed
-precision with the precision policy of definemed.cpt, FSDP's activation checkpointing,
+precision with the precision policy of definemed.training.cpt, FSDP's activation checkpointing,
 sync_each_batch, sharded state dicts, rank-0-only loading.
 
 Cost (2-core machine, measured 2026-12-02): the whole file 158 s; an uninterrupted 6-step run 27-28 s,
@@ -110,7 +110,7 @@ def reference(request, bf16_inputs, tmp_path_factory):
 def test_trainer_shards_with_the_paper_precision_and_fp32_rotary_buffers(reference, bf16_inputs):
     from transformers import AutoConfig
 
-    from definemed.cpt import attention_kernel
+    from definemed.training.cpt import attention_kernel
 
     layout, root = reference
     _, machines, per_machine = LAYOUTS[layout]
@@ -180,7 +180,7 @@ def test_final_model_is_gathered_in_the_base_dtype_loads_with_the_same_logits_an
 ):
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from definemed.merge import run_slerp
+    from definemed.training.merge import run_slerp
 
     layout, root = reference
     final = root / "out" / "model"
@@ -212,7 +212,7 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_weights_and_
     """SIGKILL of every process once the first checkpoint is complete (the run stalls there by
     tests/stall_callback.py), then the same command: it resumes and ends where the uninterrupted
     run ended, bitwise: final model, the last checkpoint's sharded weights and AdamW's moments."""
-    from definemed.cpt import last_complete_checkpoint
+    from definemed.training.cpt import last_complete_checkpoint
 
     layout, ref = reference
     _, machines, per_machine = LAYOUTS[layout]

@@ -13,7 +13,7 @@ from conftest import REPO
 from safetensors.torch import load_file
 
 from definemed.config import load
-from definemed.merge import check_compatible, layer_t, run_slerp
+from definemed.training.merge import check_compatible, layer_t, run_slerp
 
 # the A.4 schedule as config.yaml gives it to the merge rule
 A4 = load(REPO / "config.yaml")["merge"]["t"]
@@ -177,7 +177,7 @@ def run_cpt(miniature, config, packed, work, out):
 def test_killed_cpt_resumes_to_bitwise_equal_weights(miniature, miniature_config, tmp_path):
     from transformers import AutoTokenizer
 
-    from definemed.packing import pack_corpus
+    from definemed.training.packing import pack_corpus
 
     tok = AutoTokenizer.from_pretrained(miniature / "models" / "tiny-qwen2.5-7b-instruct")
     part = sorted((miniature / "results" / "finemed").glob("train-*.parquet"))[0]

@@ -120,6 +120,25 @@ def test_import_walk_follows_calls_and_skips_optional_imports(tmp_path):
     }
 
 
+def test_import_walk_follows_relative_imports_inside_subpackages(tmp_path):
+    """`from .x import y` in definemed/<stage>/ reaches that stage's x, `from ..x` the package's."""
+    stage = tmp_path / "definemed" / "stage"
+    stage.mkdir(parents=True)
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "definemed" / "__init__.py").write_text("")
+    (tmp_path / "definemed" / "shared.py").write_text("import pyarrow\n")
+    (stage / "__init__.py").write_text("")
+    (stage / "model.py").write_text("import torch\nfrom ..shared import *\n")
+    (stage / "run.py").write_text("from .model import *\nfrom . import helpers\n")
+    (stage / "helpers.py").write_text("import numpy\n")
+    (tmp_path / "scripts" / "job.py").write_text("from definemed.stage.run import *\n")
+    found = file_imports(tmp_path / "scripts" / "job.py", tmp_path)
+    assert set(found) == {"torch", "pyarrow", "numpy"}
+    assert found["pyarrow"] == {"definemed/shared.py:1"}
+    (stage / "run.py").write_text("from .model import *\n")
+    assert set(file_imports(tmp_path / "scripts" / "job.py", tmp_path)) == {"torch", "pyarrow"}
+
+
 def rule_venvs() -> Path:
     venvs = os.environ.get("DEFINEMED_RULE_VENVS")
     if not venvs:
@@ -254,8 +273,8 @@ def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from definemed.merge import run_slerp
-    from definemed.tiny_models import build_tiny_model
+    from definemed.miniature.tiny_models import build_tiny_model
+    from definemed.training.merge import run_slerp
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from definemed.fineweb import ManifestEntry, ShardError, fetch_shard, read_manifest, sample_documents
+from definemed.dataset.fineweb import ManifestEntry, ShardError, fetch_shard, read_manifest, sample_documents
 
 
 def write_shard(path, n, start=0, row_group_size=None):

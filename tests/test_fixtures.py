@@ -2,9 +2,9 @@
 
 import pyarrow.parquet as pq
 
-from definemed import fixture_text as ft
-from definemed.fineweb import SCHEMA
-from definemed.fixtures import fixture_shard, generate_documents
+from definemed.dataset.fineweb import SCHEMA
+from definemed.miniature import fixture_text as ft
+from definemed.miniature.fixtures import fixture_shard, generate_documents
 
 
 def test_shard_has_fineweb2_schema_and_separate_truth():
@@ -74,7 +74,7 @@ def test_fixture_shard_written_by_script_reads_back(tmp_path):
 def test_fixture_text_data_file_rejects_a_value_yaml_reads_as_a_number(tmp_path):
     import pytest
 
-    from definemed.fixture_text import DATA_FILE, load
+    from definemed.miniature.fixture_text import DATA_FILE, load
 
     slots, topics, facts, general = load()
     assert len(topics) >= 16 and facts and general and all(isinstance(v, str) for vs in slots.values() for v in vs)
@@ -90,8 +90,8 @@ def test_fixture_facts_are_stated_only_by_their_kind_of_text(tmp_path):
     is refused with its entry named."""
     import pytest
 
-    from definemed import fixture_text as ft
-    from definemed.fixtures import generate_documents
+    from definemed.miniature import fixture_text as ft
+    from definemed.miniature.fixtures import generate_documents
 
     docs = generate_documents(5, 600, 0.3, 0.05)
     for kind, facts, medical in (("medical", ft.MEDICAL_FACTS, True), ("general", ft.GENERAL_FACTS, False)):

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 from definemed.config import load
-from definemed.generation import generation_settings, tensor_parallel
+from definemed.judges.generation import generation_settings, tensor_parallel
 from definemed.plan import (
     HUB_ENCODER_SHAPES,
     HUB_MODEL_SHAPES,

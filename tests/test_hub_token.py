@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from conftest import REPO
 from hub_server import HubServer
 
-from definemed.fineweb import SCHEMA
+from definemed.dataset.fineweb import SCHEMA
 
 CANARY = "hf_canary9d2e7b4a1c6f8e0b3d5a7c9e1f-DO-NOT-LEAK"
 

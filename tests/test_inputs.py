@@ -19,8 +19,8 @@ from hub_server import HubServer
 
 from definemed.config import load
 from definemed.inputs import OFFLINE_ENV, hub_inputs, is_commit, lm_eval_datasets
+from definemed.paper.reproduction import corpus_note, render
 from definemed.plan import parse_dry_run
-from definemed.reproduction import corpus_note, render
 
 PAPER = load(REPO / "config.yaml")
 ONLINE = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
@@ -187,7 +187,7 @@ def test_an_lm_eval_dataset_is_fetched_at_its_commit_and_read_offline_by_the_ben
     served = len(hub.requests)
     load_task = (
         "from lm_eval.tasks import TaskManager;"
-        "from definemed.benchmarks import shipped_task_yaml;"
+        "from definemed.evaluation.benchmarks import shipped_task_yaml;"
         "tm = TaskManager(include_defaults=False, include_path=str(shipped_task_yaml(%r).parent));"
         "task = tm.load([%r])['tasks'][%r];"
         "print('docs', len(list(task.test_docs())))"
@@ -333,8 +333,8 @@ def garbled_shard(path):
 
 
 def test_a_corrupt_shard_is_refused_with_its_path_by_every_reader(tmp_path):
-    from definemed.corpus import _draw
-    from definemed.fineweb import ShardError, iter_shard_batches, sample_documents
+    from definemed.dataset.corpus import _draw
+    from definemed.dataset.fineweb import ShardError, iter_shard_batches, sample_documents
 
     shard = garbled_shard(tmp_path / "train-000_00007.parquet")
     with pytest.raises(ShardError, match=re.escape(str(shard))):

@@ -13,8 +13,8 @@ from conftest import REPO
 from judge_server import JudgeServer
 
 from definemed.config import validated
-from definemed.judge_client import FatalJudgeError, JudgeClient, JudgeRequest
-from definemed.judge_prompts import PAIRWISE_SCHEMA, messages, parse_answer
+from definemed.judges.client import FatalJudgeError, JudgeClient, JudgeRequest
+from definemed.judges.prompts import PAIRWISE_SCHEMA, messages, parse_answer
 
 CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e-DO-NOT-LEAK"
 
@@ -249,7 +249,7 @@ TINY_JUDGE = {  # was the miniature's judge (config/miniature.yaml) before the r
 @pytest.fixture(scope="module")
 def tiny_judge(tmp_path_factory):
     """A random tiny Qwen2 judge whose BPE knows the A.7 prompts, built in seconds."""
-    from definemed.tiny_models import build_tiny_model
+    from definemed.miniature.tiny_models import build_tiny_model
 
     out = tmp_path_factory.mktemp("tiny-judge") / "model"
     build_tiny_model("tiny-judge", validated(TINY_JUDGE, "model"), out, seed=0)
@@ -259,7 +259,7 @@ def tiny_judge(tmp_path_factory):
 def test_local_backend_answers_in_schema_through_xgrammar_and_the_cache(tmp_path, tiny_judge):
     """The LLM-judge path: constrained JSON from a real (random) model, records like the API's,
     free-text fields capped, a rerun answered from the cache without loading the model."""
-    from definemed.judge_prompts import failure_mode_schema
+    from definemed.judges.prompts import failure_mode_schema
 
     pairwise = validated(
         {"judge": {"backend": "local", "model": "tiny-judge", "max_tokens": 64,

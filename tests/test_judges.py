@@ -12,11 +12,11 @@ from conftest import REPO
 
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
-from definemed.generation import generation_models, instruct_base, read_jsonl
-from definemed.judge_client import judge_name
-from definemed.judge_prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
-from definemed.judge_requests import generation_weights
-from definemed.judge_stats import failure_mode_counts, wilson, winrate_matrix
+from definemed.judges.client import judge_name
+from definemed.judges.generation import generation_models, instruct_base, read_jsonl
+from definemed.judges.prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
+from definemed.judges.requests import generation_weights
+from definemed.judges.stats import failure_mode_counts, wilson, winrate_matrix
 from definemed.model_facts import weights_sha256
 
 PAPER = load(REPO / "config.yaml")
@@ -158,7 +158,7 @@ def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature
     assert out["models"] == judged and set(out["display"]) == set(judged)
     assert out["judge"] == judge_name(judge)  # the rubric: its name and rules (Figure 2's title)
     assert out["position_bias"]["share"] is None or out["position_bias"]["share"] < 0.65
-    # recompute from verdicts.jsonl, independently of definemed.judge_stats
+    # recompute from verdicts.jsonl, independently of definemed.judges.stats
     for row in judged:
         assert row not in out["matrix"][row]
         for col in judged:

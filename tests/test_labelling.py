@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
 
-from definemed.labelling import decide, render_prompt
+from definemed.dataset.labelling import decide, render_prompt
 
 
 def test_decision_is_restricted_greedy_and_score_is_renormalised():

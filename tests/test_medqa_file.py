@@ -15,7 +15,7 @@ import yaml
 from conftest import BIN, copy_repo, snakemake
 
 from definemed.config import load
-from definemed.medqa import COLUMNS
+from definemed.evaluation.medqa import COLUMNS
 
 
 def medqa_rows(n):

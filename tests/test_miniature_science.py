@@ -4,7 +4,7 @@ On the finished miniature: CPT on FineMed-de raises the medical average over its
 family, the SLERP merge keeps part of that gain, CPT on the random FineWeb2 sample gains less, CPT
 lowers the medical held-out perplexity more than the general one, and where CPT lowers the general
 average the merge recovers part of it; each beyond two standard errors of the paired difference
-(definemed/effects.py). Then the sabotage: the base's weights copied over a CPT model and the
+(definemed/evaluation/effects.py). Then the sabotage: the base's weights copied over a CPT model and the
 downstream jobs rerun through Snakemake; the CPT and merge effects of that run no longer hold.
 """
 
@@ -15,7 +15,7 @@ import shutil
 import pytest
 from conftest import REPO, copy_repo, in_thread, snakemake
 
-from definemed.effects import HOLDS, constant_answer, model_difference, paired_difference
+from definemed.evaluation.effects import HOLDS, constant_answer, model_difference, paired_difference
 
 PROFILE = ("--profile", "profiles/miniature")
 

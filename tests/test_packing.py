@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from definemed.packing import best_fit_decreasing, chop_cuts, open_packed, pack_corpus, pack_window
+from definemed.training.packing import best_fit_decreasing, chop_cuts, open_packed, pack_corpus, pack_window
 
 
 def test_best_fit_decreasing_respects_capacity_and_places_every_piece():
@@ -81,8 +81,8 @@ def test_a_truncated_packed_corpus_is_refused_with_its_path_and_the_advice(tmp_p
     """A packed corpus cut short (a kill, a failed copy) is refused before any training: the file
     named, with the advice to delete the packed folder and rerun its packing. An O(1) check, exact
     for truncation: file sizes against the sequence count stats.json recorded at packing time."""
-    from definemed.cpt import PackedDataset
-    from definemed.packing import DamagedPackedCorpus
+    from definemed.training.cpt import PackedDataset
+    from definemed.training.packing import DamagedPackedCorpus
 
     packed = packed_words(tmp_path)
     path = packed / file
@@ -103,8 +103,8 @@ def test_train_refuses_a_truncated_corpus_instead_of_resuming_from_its_checkpoin
     from conftest import REPO, build_tiny_cpt_inputs
 
     from definemed.config import load
-    from definemed.cpt import train
-    from definemed.packing import DamagedPackedCorpus
+    from definemed.training.cpt import train
+    from definemed.training.packing import DamagedPackedCorpus
 
     root = build_tiny_cpt_inputs(tmp_path)
     settings = dict(load(REPO / "config" / "miniature.yaml")["cpt"], epochs=1, effective_batch_sequences=2,

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, copy_repo, snakemake
 
-from definemed import reproduction as rp
-from definemed import tables
 from definemed.determinism import compare_trees
+from definemed.paper import reproduction as rp
+from definemed.paper import tables
 
 PY = sys.executable
 REPORTED = REPO / "paper" / "reported"
@@ -196,7 +196,7 @@ def svg_texts(fig) -> list[str]:
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from definemed import figures
+    from definemed.paper import figures
 
     buf = io.StringIO()
     with figures.paper_style():
@@ -210,7 +210,7 @@ def svg_texts(fig) -> list[str]:
 
 def test_figures_draw_their_numbers_and_display_names():
     """The content of each figure, against numbers worked out here from the synthetic inputs."""
-    from definemed import figures
+    from definemed.paper import figures
 
     models = ["a", "b-slerp", "c"]
     # Figure 2: a row model's win rate is 0.2, 0.3, 0.4 against each opponent, printed x100
@@ -385,7 +385,7 @@ def test_miniature_figures_and_reproduction_report(miniature, miniature_config, 
         assert (figures / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     # Figure 4 is drawn from the threshold curve and marks the precision and recall that the
     # classifier's evaluation measured at the config's threshold
-    from definemed import figures as draw
+    from definemed.paper import figures as draw
 
     curve = json.loads((miniature / "results" / "classifier" / "threshold_curve.json").read_text())
     metrics = json.loads((miniature / "results" / "classifier" / "metrics.json").read_text())
@@ -528,8 +528,8 @@ def test_judge_figures_are_drawn_by_their_rules(finished_copy, tmp_path):
         assert (finished_copy / t).stat().st_size > 1000
     # the rule's figures are those drawn from its result file with the config's display names, and
     # they show those names, not the model keys
-    from definemed import figures
     from definemed.config import display_name, load
+    from definemed.paper import figures
 
     config = load(finished_copy / "config" / "miniature.yaml")
     winrate = json.loads((judges / "pairwise" / "winrate.json").read_text())
@@ -550,7 +550,7 @@ def test_judge_figures_are_drawn_by_their_rules(finished_copy, tmp_path):
 
 
 def test_classifier_log_keeps_no_wall_clock_entries():
-    from definemed.classifier import without_timings
+    from definemed.dataset.classifier import without_timings
 
     history = [
         {"loss": 0.6, "step": 5, "epoch": 0.1},

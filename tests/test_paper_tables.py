@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import REPO
 
-from definemed import tables
 from definemed.config import load
 from definemed.model_facts import card_license, parameter_count, vocabulary_size
+from definemed.paper import tables
 
 
 def test_table3_facts_come_from_the_model_folder(tmp_path):
@@ -81,7 +81,7 @@ def test_table7_prints_the_papers_five_rows_from_the_runs_config():
 
 
 def test_table10_is_the_judges_schema_and_the_papers_text():
-    from definemed.judge_prompts import FAILURE_MODES
+    from definemed.judges.prompts import FAILURE_MODES
 
     counts = {
         "modes": [m for m, _, _ in FAILURE_MODES],
@@ -176,7 +176,7 @@ def test_miniature_figure5_draws_the_scaling_measurements(miniature, miniature_c
     starts at the smallest node count, each point is labelled with its per-device throughput; the
     PNG on disk is byte for byte the figure those files give."""
     from definemed.config import display_name
-    from definemed.figures import figure5, save
+    from definemed.paper.figures import figure5, save
 
     scaling = miniature_config["paper"]["scaling"]
     points = [
@@ -223,7 +223,7 @@ DOT = """digraph snakemake_dag {
 
 
 def test_figure1_draws_the_papers_process_from_the_workflows_stages():
-    from definemed.figures import PAGE_WIDTH, figure1, parse_rulegraph, process_stages
+    from definemed.paper.figures import PAGE_WIDTH, figure1, parse_rulegraph, process_stages
 
     labels, edges = parse_rulegraph(DOT)
     # only the stages whose rules the graph has, in the paper's order
@@ -249,7 +249,7 @@ def test_paper_runs_figure1_has_every_stage_of_the_papers_process():
     """The paper run's own rule graph (config.yaml) leads through all seven stages in order."""
     from conftest import snakemake
 
-    from definemed.figures import PROCESS_STAGES, parse_rulegraph, process_stages
+    from definemed.paper.figures import PROCESS_STAGES, parse_rulegraph, process_stages
 
     dot = snakemake(REPO, "--rulegraph", timeout=300).stdout
     labels, edges = parse_rulegraph(dot[dot.index("digraph") :])
@@ -259,7 +259,7 @@ def test_paper_runs_figure1_has_every_stage_of_the_papers_process():
 
 
 def test_miniature_figure1_is_the_papers_process_from_the_rule_graph(miniature):
-    from definemed.figures import parse_rulegraph, process_stages
+    from definemed.paper.figures import parse_rulegraph, process_stages
 
     figures = miniature / "paper" / "figures"
     labels, edges = parse_rulegraph((figures / "rulegraph.dot").read_text())
@@ -270,7 +270,7 @@ def test_miniature_figure1_is_the_papers_process_from_the_rule_graph(miniature):
 
 
 def test_table6_counts_the_kinds_of_the_llms_false_positives(tmp_path):
-    from definemed.annotation import excerpt, false_positives, kind_counts, kind_examples
+    from definemed.dataset.annotation import excerpt, false_positives, kind_counts, kind_examples
 
     key = {"i1": 1, "i2": 1, "i3": 0, "i4": 1}
     votes = [{"i1": 0, "i2": 1, "i3": 0, "i4": 1}, {"i1": 0, "i2": 0, "i3": 1, "i4": 1}]
@@ -312,7 +312,7 @@ def test_weights_hash_follows_the_weights_not_the_folder(tmp_path):
 def test_rows_of_the_benchmark_tables_evaluated_distinct_weights(miniature, miniature_config):
     """Base, CPT model and merge of every row of Tables 4, 9 and 11 are different weights, and each
     result records the weights it evaluated."""
-    from definemed.benchmarks import group_tasks, table_rows
+    from definemed.evaluation.benchmarks import group_tasks, table_rows
     from definemed.model_facts import weights_sha256
 
     for table, group in (("table4", "medical"), ("table9", "medical"), ("table11", "general")):
@@ -328,7 +328,7 @@ def test_rows_of_the_benchmark_tables_evaluated_distinct_weights(miniature, mini
 def test_benchmark_tables_mark_a_row_answering_one_constant_option(tmp_path):
     """A row whose model picks the same option for every item of a column measures the gold
     letters' distribution: the table marks it (from the per-sample log) and says which column."""
-    from definemed.effects import constant_answer
+    from definemed.evaluation.effects import constant_answer
 
     folder = tmp_path / "benchmarks" / "m"
     folder.mkdir(parents=True)
@@ -350,7 +350,7 @@ def test_benchmark_tables_mark_a_row_answering_one_constant_option(tmp_path):
 
 def test_figure5_draws_both_7b_runs_in_the_miniature():
     """A.3: "In both cases" (the two 7B models): the miniature measures and draws both, cheaply."""
-    from definemed.figures import figure5
+    from definemed.paper.figures import figure5
 
     miniature = load(REPO / "config" / "miniature.yaml")
     runs = miniature["cpt"]["runs"]

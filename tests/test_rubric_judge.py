@@ -1,9 +1,9 @@
-"""The miniature's rubric judge (definemed/rubric_judge.py) through the judge client: on constructed
+"""The miniature's rubric judge (definemed/judges/rubric.py) through the judge client: on constructed
 answers whose better one is known, one rule apart, it picks the better in both presentation orders;
-its position bias by definemed.judge_stats is below 0.65; failure-mode counts follow the answers.
+its position bias by definemed.judges.stats is below 0.65; failure-mode counts follow the answers.
 
 Every answer is built from a fixture fact's reference statement (the query's context, as
-definemed.generation.fixture_queries sets it), changed in one respect only."""
+definemed.judges.generation.fixture_queries sets it), changed in one respect only."""
 
 import json
 import subprocess
@@ -13,13 +13,13 @@ import pytest
 from conftest import REPO
 
 from definemed.config import load, validated
-from definemed.fixture_text import MEDICAL_FACTS
-from definemed.generation import fixture_queries
-from definemed.judge_client import JudgeClient, JudgeRequest, judge_name
-from definemed.judge_prompts import MODE_NAMES, PAIRWISE_SCHEMA, messages, parse_answer
-from definemed.judge_requests import failure_mode_requests, failure_mode_row, pairwise_requests, verdict_row
-from definemed.judge_stats import failure_mode_counts, position_bias, winrate_matrix
-from definemed.rubric_judge import german_vocabulary, prompt_fields, score, words
+from definemed.judges.client import JudgeClient, JudgeRequest, judge_name
+from definemed.judges.generation import fixture_queries
+from definemed.judges.prompts import MODE_NAMES, PAIRWISE_SCHEMA, messages, parse_answer
+from definemed.judges.requests import failure_mode_requests, failure_mode_row, pairwise_requests, verdict_row
+from definemed.judges.rubric import german_vocabulary, prompt_fields, score, words
+from definemed.judges.stats import failure_mode_counts, position_bias, winrate_matrix
+from definemed.miniature.fixture_text import MEDICAL_FACTS
 
 QUERIES = fixture_queries()
 FACTS = {q["id"]: f for q, f in zip(QUERIES, MEDICAL_FACTS)}
@@ -107,7 +107,7 @@ def test_equal_answers_tie_and_position_bias_stays_below_065(tmp_path):
     """A constructed set: two quality levels (the reference statement, and the same cut before its
     end), each in three surface forms that no rule sees (as is, lower-cased first letter, a double
     space), every pair in both orders: 9 decisive pairs and 6 of equal quality per query. The
-    judge's first-position share by definemed.judge_stats.position_bias; a judge that gave ties to
+    judge's first-position share by definemed.judges.stats.position_bias; a judge that gave ties to
     the first response would reach 0.7."""
     forms = {"": lambda t: t, "lower ": lambda t: t[0].lower() + t[1:], "spaced ": lambda t: t.replace(" ", "  ", 1)}
     generations = {}
@@ -213,9 +213,9 @@ def test_the_miniature_judges_with_the_rubric_and_loads_no_model():
     assert paper["pairwise"]["judge"]["backend"] != "rubric" and paper["failure_modes"]["judge"]["backend"] != "rubric"
     code = (
         "import sys, json, tempfile\n"
-        "from definemed.judge_client import JudgeClient\n"
-        "from definemed.judge_requests import pairwise_requests\n"
-        "from definemed.generation import fixture_queries\n"
+        "from definemed.judges.client import JudgeClient\n"
+        "from definemed.judges.requests import pairwise_requests\n"
+        "from definemed.judges.generation import fixture_queries\n"
         "q = fixture_queries()\n"
         f"c = JudgeClient({SETTINGS!r}, tempfile.mkdtemp() + '/c.sqlite')\n"
         "c.run(pairwise_requests(q, {'a': {x['id']: x['context'] for x in q}, 'b': {x['id']: '' for x in q}},"
@@ -228,8 +228,8 @@ def test_the_miniature_judges_with_the_rubric_and_loads_no_model():
 def test_figures_and_the_report_name_the_rubric_judge(tmp_path):
     """Figures 2 and 3 and the reproduction report name the judge and its rules, from the result
     files' `judge` as scripts/pairwise_winrate.py and failure_mode_counts.py write it."""
-    from definemed import figures
-    from definemed.reproduction import judge_note
+    from definemed.paper import figures
+    from definemed.paper.reproduction import judge_note
 
     gens = {"a": {q["id"]: q["context"] for q in QUERIES}, "b": {q["id"]: cut(q) for q in QUERIES}}
     rows = pairwise_rows(gens, ["a", "b"], tmp_path)
@@ -245,5 +245,5 @@ def test_figures_and_the_report_name_the_rubric_judge(tmp_path):
         assert f"(judge: {name}" in title, title
     note = judge_note(winrate, counts, miniature=True)
     assert f"Pairwise (Figure 2): {name}" in note and f"Failure modes (Figure 3): {name}" in note
-    assert "first-presented response): 0.50 of" in note and "definemed/rubric_judge.py" in note
+    assert "first-presented response): 0.50 of" in note and "definemed/judges/rubric.py" in note
     assert "rubric" not in judge_note({**winrate, "judge": "gpt-4.1-mini"}, None, miniature=False)

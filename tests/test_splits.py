@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from definemed.splits import join_labels, split, split_statistics
+from definemed.dataset.splits import join_labels, split, split_statistics
 
 
 def make(n=100):

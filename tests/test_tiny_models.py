@@ -52,8 +52,8 @@ def test_chat_templates_and_special_tokens_follow_the_real_families(miniature):
 def test_base_fitting_stream_states_general_facts_never_medical_ones_and_chats(tiny_model):
     """The bases' fitting text (fit_base): ordinary web text with the general facts, never a medical
     fact (CPT must have something to add), and chat exchanges that end the assistant's turn."""
-    from definemed import fixture_text as ft
-    from definemed.tiny_models import base_fitting_ids
+    from definemed.miniature import fixture_text as ft
+    from definemed.miniature.tiny_models import base_fitting_ids
 
     tok = AutoTokenizer.from_pretrained(tiny_model("tiny-qwen2.5-7b-instruct"))
     fit = {"documents": 300, "chat_share": 0.3, "chat_answer_words": 40}
@@ -71,8 +71,8 @@ def test_fit_base_teaches_the_general_text(tiny_model):
     something before CPT (30 steps: from ~6.9, a random model's, to ~5.9)."""
     import torch
 
-    from definemed.fixtures import generate_documents
-    from definemed.tiny_models import fit_base
+    from definemed.miniature.fixtures import generate_documents
+    from definemed.miniature.tiny_models import fit_base
 
     path = tiny_model("tiny-qwen2.5-7b-instruct")
     tok = AutoTokenizer.from_pretrained(path)
@@ -100,7 +100,7 @@ def test_start_from_takes_the_built_weights_and_refuses_another_shape(tiny_model
     import torch
 
     from definemed.config import validated
-    from definemed.tiny_models import build_tiny_model
+    from definemed.miniature.tiny_models import build_tiny_model
 
     start = tiny_model("tiny-mistral-7b-instruct")
     spec = validated(miniature_config["models"]["tiny-biomistral-7b"], "model")

@@ -1,7 +1,7 @@
 # Helpers of rules/benchmarks.smk: the task groups, each job's data, settings and resources,
 # the lm-eval datasets a group reads and the benchmark targets.
 
-from definemed.benchmarks import check_backend_settings, group_models, group_tasks
+from definemed.evaluation.benchmarks import check_backend_settings, group_models, group_tasks
 
 check_backend_settings(config["benchmarks"])  # at parse time: before any job starts
 

@@ -21,7 +21,7 @@ def inputs_record():
     record = {i.where: {"repo": i.repo, "revision": pinned(i.section, i.key)} for i in HUB_INPUTS.values()}
     record["lm_eval"] = LM_EVAL_LOCK
     if not FIXTURE:
-        from definemed.fineweb import read_manifest
+        from definemed.dataset.fineweb import read_manifest
 
         listed = len(read_manifest(config["fineweb"]["manifest"]))
         record["fineweb_files"] = {

@@ -1,13 +1,13 @@
 # Helpers of rules/judges.smk: the judged models, their chat templates, generations and targets.
 
-from definemed.generation import generation_settings
+from definemed.judges.generation import generation_settings
 
 
 def judged_models():
     """Models of Figures 2 and 3 in plot order: generation.models, or the instruct bases and the
-    SLERP merges of the runs on generation.corpora (definemed.generation.generation_models).
+    SLERP merges of the runs on generation.corpora (definemed.judges.generation.generation_models).
     """
-    from definemed.generation import generation_models
+    from definemed.judges.generation import generation_models
 
     names = generation_models(config)
     for n in names:
@@ -17,15 +17,15 @@ def judged_models():
 
 def chat_template_dir(name):
     """The base instruct model whose chat template `name` answers in (A.7.1)."""
-    from definemed.generation import instruct_base
+    from definemed.judges.generation import instruct_base
 
     return model_dir(instruct_base(config, name))
 
 
 def generation_resources(name):
     """Slurm resources of one generation job: under vllm, one GPU per tensor-parallel rank
-    (definemed.generation.tensor_parallel), else generation.resources as written."""
-    from definemed.generation import tensor_parallel
+    (definemed.judges.generation.tensor_parallel), else generation.resources as written."""
+    from definemed.judges.generation import tensor_parallel
 
     spec = dict(GENERATION["resources"])
     if GENERATION["backend"] == "vllm":

@@ -7,9 +7,9 @@ REPORTED_TABLES = ["table4", "table8", "table9", "table11"]
 
 def benchmark_tables():
     """Tables 4, 9, 11: {table: {rows: [model], columns: [task]}}, rows derived from config
-    (definemed.benchmarks.table_rows), columns the benchmark tasks of the table's group.
+    (definemed.evaluation.benchmarks.table_rows), columns the benchmark tasks of the table's group.
     """
-    from definemed.benchmarks import table_rows
+    from definemed.evaluation.benchmarks import table_rows
 
     groups = {"table4": "medical", "table9": "medical", "table11": "general"}
     return {
@@ -83,7 +83,7 @@ def scaling_files():
 
 
 def claims_spec():
-    """What the claims section (definemed.claims) reads: the FineMed families, the ablation run,
+    """What the claims section (definemed.paper.claims) reads: the FineMed families, the ablation run,
     the roles of paper.claims, the task groups and baselines."""
     runs = config["cpt"]["runs"]
     families = [
@@ -121,7 +121,7 @@ def claims_inputs():
     fams = spec["families"] + ([spec["ablation"]] if spec["ablation"] else [])
     files = [f"{ROOT}results/cpt/{f['run']}/{n}" for f in fams for n in ("summary.json", "training_log.jsonl")]
     models = {m for f in fams for m in (f["base"], f["cpt"], f["merge"])} | set(spec["medical_baselines"])
-    from definemed.benchmarks import group_models
+    from definemed.evaluation.benchmarks import group_models
 
     for group in ("medical", "general"):
         evaluated = models & set(group_models(config, group))
@@ -226,7 +226,7 @@ def paper_judge_targets():
 def effects_inputs():
     """Per-sample logs of every model the effects compare (results/effects.json) and the held-out
     perplexities of every CPT run."""
-    from definemed.effects import comparisons
+    from definemed.evaluation.effects import comparisons
 
     files = []
     for c in comparisons(config):

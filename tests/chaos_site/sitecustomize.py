@@ -14,7 +14,7 @@ if _AFTER and sys.argv and sys.argv[0].endswith("judge_failure_modes.py"):
     import time
     from pathlib import Path
 
-    import definemed.judge_client as _judge_client
+    import definemed.judges.client as _judge_client
 
     _put = _judge_client.ResponseCache.put
     _done = [0]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from definemed.io import claim_work_dir, drop_load_flags, sha256_file
-from definemed.packing import open_packed
+from definemed.training.packing import open_packed
 
 log = logging.getLogger(__name__)
 # checkpoints kept in the work folder (make plan counts their disk)

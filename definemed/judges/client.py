@@ -5,7 +5,7 @@ One interface over four backends:
 - ``azure``: Azure OpenAI (``base_url`` is the resource endpoint, ``api_version`` required);
 - ``local``: a local Hugging Face model whose answers are forced into the JSON schema by xgrammar
   (offline);
-- ``rubric``: no model, stated rules (definemed.rubric_judge; the miniature's judge) that read the
+- ``rubric``: no model, stated rules (definemed.judges.rubric; the miniature's judge) that read the
   same request bodies and answer in the same records.
 
 Every request is a chat-completions body with a JSON-schema ``response_format`` (structured
@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from definemed.judge_records import completion_record, failed_record
+from definemed.judges.records import completion_record, failed_record
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def judge_name(settings: dict) -> str:
     """How results, figures and the report name the judge of a config judge section: the model, or
     for the rubric backend its name and rules."""
     if settings["backend"] == "rubric":
-        from definemed.rubric_judge import RULES_SUMMARY
+        from definemed.judges.rubric import RULES_SUMMARY
 
         return f"{settings['model']} (no model; rules: {RULES_SUMMARY})"
     return settings["model"]
@@ -248,7 +248,7 @@ class JudgeClient:
         self._local = None
         self.model_id = settings["model"]
         if self.backend == "rubric":
-            from definemed.rubric_judge import rubric_digest
+            from definemed.judges.rubric import rubric_digest
 
             # the rules' identity is their code and vocabulary: changed rules are not served from the cache
             self.model_id = f"rubric:{settings['model']}@{rubric_digest()}"
@@ -343,7 +343,7 @@ class JudgeClient:
 
     def _run_local(self, todo: dict[str, dict], stats: RunStats, on_done) -> None:
         if self._local is None:
-            from definemed.local_judge import LocalJudge
+            from definemed.judges.local import LocalJudge
 
             self._local = LocalJudge(self.model_dir, self.settings["local"])
         for key, record in self._local.complete(todo):
@@ -351,7 +351,7 @@ class JudgeClient:
             on_done(key, record)
 
     def _run_rubric(self, todo: dict[str, dict], stats: RunStats, on_done) -> None:
-        from definemed.rubric_judge import RubricJudge
+        from definemed.judges.rubric import RubricJudge
 
         for key, record in RubricJudge().complete(todo):
             on_done(key, record)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import itertools
 
-from definemed.generation import read_jsonl
-from definemed.judge_client import JudgeRequest
-from definemed.judge_prompts import (
+from definemed.judges.client import JudgeRequest
+from definemed.judges.generation import read_jsonl
+from definemed.judges.prompts import (
     MODE_NAMES,
     PAIRWISE_SCHEMA,
     TRANSLATION_SCHEMA,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import math
 
-from definemed.judge_client import JudgeRequest
-from definemed.judge_requests import failure_mode_requests, pairwise_requests, translation_requests
+from definemed.judges.client import JudgeRequest
+from definemed.judges.requests import failure_mode_requests, pairwise_requests, translation_requests
 
 
 def estimate_tokens(text: str) -> int:
@@ -128,8 +128,8 @@ def plan_cost(
 ) -> dict:
     """The judge bill of a whole run before anything exists: every planned call with prompts of
     the given lengths (MedAlpaca query and reference answer, responses, MedQA question + options)."""
-    from definemed.generation import generation_models
-    from definemed.medqa import translation_requests as medqa_requests
+    from definemed.evaluation.medqa import translation_requests as medqa_requests
+    from definemed.judges.generation import generation_models
 
     judges, models = config["judges"], generation_models(config)
     n = config["medalpaca"]["sample_size"]

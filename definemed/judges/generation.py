@@ -81,7 +81,7 @@ def jsonl_text(rows) -> str:
 def fixture_queries() -> list[dict]:
     """Miniature: German questions of the fixture's medical facts, as a user would supply them
     (context = the reference answer, as for MedAlpaca-de)."""
-    from definemed.fixture_text import MEDICAL_FACTS
+    from definemed.miniature.fixture_text import MEDICAL_FACTS
 
     return [
         {"id": f"fixture-{i:03d}", "query": f["question"], "context": f["statements"][0], "area": f["area"]}

@@ -13,7 +13,7 @@ on arXiv keeps "approximately 3.5-fold") and says how it is checked. Verdicts:
   benchmark column), or the workflow has no measure of the claim.
 
 Noise rules (stated again in the report):
-- Benchmarks, this run: paired over items (definemed.effects.paired_difference): the two rows answer
+- Benchmarks, this run: paired over items (definemed.evaluation.effects.paired_difference): the two rows answer
   the same items, so the standard error is that of the per-item differences; several columns are
   pooled item by item.
 - Benchmarks, the paper's tables: no per-item data, so the two rows' printed standard errors are
@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import mean
 
-from definemed.effects import CONTRADICTED, HOLDS, WITHIN_NOISE, Difference, paired_difference
+from definemed.evaluation.effects import CONTRADICTED, HOLDS, WITHIN_NOISE, Difference, paired_difference
 
 NOT_COMPUTABLE = "not computable"
 VERDICTS = (HOLDS, WITHIN_NOISE, CONTRADICTED, NOT_COMPUTABLE)
@@ -92,7 +92,7 @@ class Score:
 class Benchmarks:
     """Benchmark numbers of one source. `items[model][task]`: per-item scores (this run);
     `cells[model][task]`: (accuracy, stderr) as fractions (the paper's tables); `constant[model][task]`:
-    the option a model answers for every item of a column (definemed.effects.constant_answer)."""
+    the option a model answers for every item of a column (definemed.evaluation.effects.constant_answer)."""
 
     items: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     cells: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
@@ -886,9 +886,9 @@ def reported_benchmarks(
     tables: dict[str, list[dict]], columns: dict[str, dict[str, str]], index: dict[str, str]
 ) -> Benchmarks:
     """Benchmarks from the paper's tables (paper/reported/<table>.csv rows, read by
-    definemed.reproduction.read_reported): `columns[table]` printed header -> task key, `index`
+    definemed.paper.reproduction.read_reported): `columns[table]` printed header -> task key, `index`
     printed display name -> this config's model key. Cells in fractions."""
-    from definemed.reproduction import parse_acc
+    from definemed.paper.reproduction import parse_acc
 
     cells: dict[str, dict[str, tuple[float, float]]] = {}
     for table, rows in tables.items():

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 
-from definemed.judge_records import completion_record, failed_record
+from definemed.judges.records import completion_record, failed_record
 
 log = logging.getLogger(__name__)
 

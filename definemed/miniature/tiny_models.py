@@ -13,8 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from definemed.fixtures import generate_documents
-from definemed.labelling import SOURCE_FILE, answer_token_ids, model_fingerprint, render_prompt, truncate_document
+from definemed.dataset.labelling import (
+    SOURCE_FILE,
+    answer_token_ids,
+    model_fingerprint,
+    render_prompt,
+    truncate_document,
+)
+from definemed.miniature.fixtures import generate_documents
 
 # Special tokens as the real tokenizers name them.
 FAMILIES = {
@@ -191,7 +197,7 @@ def _build_and_fit_base(name, spec, family, seed, labelling, fixture, log):
         texts += [labelling["prompt"]] * 20
         texts += [" ".join(w for ws in labelling["answer_words"].values() for w in ws)] * 50
     if tiny.get("judge_prompts"):  # a judge reads the English A.7 prompts and writes their JSON keys
-        from definemed.judge_prompts import judge_prompt_texts
+        from definemed.judges.prompts import judge_prompt_texts
 
         texts += judge_prompt_texts() * 200
     tokenizer = train_tokenizer(texts, tiny["vocab_size"], family)

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from definemed.benchmarks import sample_scores
+from definemed.evaluation.benchmarks import sample_scores
 
 HOLDS, WITHIN_NOISE, CONTRADICTED = "holds", "within noise", "contradicted"
 

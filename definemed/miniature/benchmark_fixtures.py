@@ -1,7 +1,7 @@
 """Fixture benchmarks for the miniature, in the column layouts of the datasets lm-eval's shipped
 tasks read, so the shipped prompts, subject filters and metrics run on them unchanged.
 
-Medical items ask about the facts only the fixture's medical documents state (definemed.fixture_text.
+Medical items ask about the facts only the fixture's medical documents state (definemed.miniature.fixture_text.
 MEDICAL_FACTS: question, answer, three distractors); the general subjects of German MMMLU ask about
 the facts only ordinary web text states (GENERAL_FACTS); ARC and HellaSwag items complete sentences
 of ordinary web text; GSM8k items are seeded arithmetic word problems. The corpus states each fact,
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from definemed import fixture_text as ft
-from definemed.fixtures import OTHER, _fill
+from definemed.miniature import fixture_text as ft
+from definemed.miniature.fixtures import OTHER, _fill
 
 LETTERS = "ABCD"
 MMMLU_AREAS = ("anatomy", "clinical_knowledge", "college_medicine")
@@ -96,7 +96,7 @@ def _mmmlu_all_subjects(rng, per_medical_subject: int) -> list[dict]:
     column stays general as MMLU is (3 of 57 subjects medical)."""
     general = [s for s in MMLU_SUBJECTS if s not in MMMLU_AREAS]
     if not ft.GENERAL_FACTS:
-        raise ValueError("German MMMLU's general subjects need general_facts in definemed/data/fixture_text.yaml")
+        raise ValueError("German MMMLU's general subjects need general_facts in definemed/miniature/fixture_text.yaml")
     items = [(general[i % len(general)], fact) for i, fact in enumerate(ft.GENERAL_FACTS)]
     for subject in MMMLU_AREAS:
         facts = [f for f in ft.MEDICAL_FACTS if f["area"] == subject]

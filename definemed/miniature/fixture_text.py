@@ -1,5 +1,5 @@
 """The text material of the seeded German web-text fixture corpus, read from
-definemed/data/fixture_text.yaml (what each part is: that file's header).
+definemed/miniature/fixture_text.yaml (what each part is: that file's header).
 
 SLOTS fills the placeholders of titles and sentences, TOPICS are the corpus's topics (medical,
 ordinary web text, health-adjacent hard negatives), MEDICAL_FACTS the textbook facts that only
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-DATA_FILE = Path(__file__).parent / "data" / "fixture_text.yaml"
+DATA_FILE = Path(__file__).parent / "fixture_text.yaml"
 TOPIC_KEYS = {"medical", "style", "titles", "sentences"}
 FACT_KEYS = {"area", "topic", "question", "answer", "distractors", "statements"}
 

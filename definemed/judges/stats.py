@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from definemed.judge_prompts import MODE_NAMES
+from definemed.judges.prompts import MODE_NAMES
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pyarrow as pa
 
-from definemed.fineweb import iter_shard_batches
+from definemed.dataset.fineweb import iter_shard_batches
 from definemed.io import drop_load_flags
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,9 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         TrainingArguments,
     )
 
-    from definemed.cpt import last_complete_checkpoint
+    from definemed.dataset.splits import split
     from definemed.io import claim_work_dir, sha256_text
-    from definemed.splits import split
+    from definemed.training.cpt import last_complete_checkpoint
 
     fit, val = split(train, settings["validation_fraction"], seed, stratify=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

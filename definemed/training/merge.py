@@ -70,7 +70,7 @@ def _embedding_shape(model_dir):
 
 def _source(model_dir) -> dict | None:
     """A model folder's definemed-source.json (labelling.model_fingerprint), or None if unreadable."""
-    from definemed.labelling import model_fingerprint
+    from definemed.dataset.labelling import model_fingerprint
 
     try:
         return model_fingerprint(model_dir)

@@ -1,5 +1,5 @@
 """Training throughput against node count (paper A.3, Figure 5): the numbers of one scaling
-measurement, from the per-step log that definemed.cpt writes."""
+measurement, from the per-step log that definemed.training.cpt writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 def throughput(rows: list[dict], tokens_per_step: int, world_size: int, warmup_steps: int) -> dict:
     """Mean throughput over the logged optimizer steps after the first `warmup_steps`.
 
-    `rows` are the per-step records of definemed.cpt's throughput log ({"step", "seconds", ...});
+    `rows` are the per-step records of definemed.training.cpt's throughput log ({"step", "seconds", ...});
     tokens/s is the tokens of all processes over the summed step time, per device that divided by
     the world size."""
     rows = sorted(rows, key=lambda r: r["step"])

@@ -2,9 +2,9 @@
 
 The miniature's models are tiny; a tiny LLM judge of them is noise (a random one picked position A
 300 times out of 300). This judge scores each response by fixed rules a reader can check, behind
-the same client interface as the LLM judges (definemed.judge_client, backend ``rubric``): it reads
+the same client interface as the LLM judges (definemed.judges.client, backend ``rubric``): it reads
 the same chat-completions request bodies, answers in the same record schema with JSON that parses
-under the A.7 schemas (definemed.judge_prompts), and its answers go through the same cache. It loads
+under the A.7 schemas (definemed.judges.prompts), and its answers go through the same cache. It loads
 no model and makes no call.
 
 What it sees: exactly what an LLM judge sees, the rendered A.7 user prompt. The context (the
@@ -29,7 +29,7 @@ and digits, lower-cased, so "12" and "m²" are words; punctuation is not):
    response is too short). Too long: more than four times the context's words and more than 20
    words (more than 200 without a context).
 5. Off-vocabulary words (-2 x share). The share of the response's words (those without digits)
-   found in none of: the German vocabulary of definemed/data/fixture_text.yaml (every word of its
+   found in none of: the German vocabulary of definemed/miniature/fixture_text.yaml (every word of its
    slots, titles, sentences, styles, questions, answers, distractors and statements: the text the
    miniature's corpus and benchmarks are made of), the context, the query, `FUNCTION_WORDS`.
 
@@ -66,10 +66,10 @@ from pathlib import Path
 
 import yaml
 
-from definemed.judge_prompts import MODE_NAMES, render
-from definemed.judge_records import completion_record, failed_record
+from definemed.judges.prompts import MODE_NAMES, render
+from definemed.judges.records import completion_record, failed_record
 
-VOCABULARY_FILE = Path(__file__).parent / "data" / "fixture_text.yaml"
+VOCABULARY_FILE = Path(__file__).parents[1] / "miniature" / "fixture_text.yaml"
 # the judge's name in verdicts, winrate.json, counts.json, Figures 2 and 3 and the report
 RULES_SUMMARY = "reference answer, turn ended, repetition, length, off-vocabulary words"
 

@@ -58,8 +58,8 @@ def seeded_sample(rows: list[dict], size: int, seed: int) -> list[dict]:
 
 
 def translation_requests(rows: list[dict]):
-    from definemed.judge_client import JudgeRequest
-    from definemed.judge_prompts import messages
+    from definemed.judges.client import JudgeRequest
+    from definemed.judges.prompts import messages
 
     return [
         JudgeRequest(

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from definemed.tables import average, table8_values
+from definemed.paper.tables import average, table8_values
 
 MINIATURE_NOTE = (
     "**Miniature run: these numbers are not comparable to the paper's.** The miniature trains tiny "
@@ -250,7 +250,7 @@ def render(
 
 def judge_note(winrate: dict | None, counts: dict | None, miniature: bool) -> str:
     """The judges behind Figures 2 and 3 and the judge claims, by name, with the pairwise judge's
-    position bias (definemed.judge_stats.position_bias)."""
+    position bias (definemed.judges.stats.position_bias)."""
     out = ["## Judges (5.2, 5.3; Figures 2 and 3)", ""]
     if winrate is not None:
         bias = winrate.get("position_bias") or {}
@@ -266,9 +266,9 @@ def judge_note(winrate: dict | None, counts: dict | None, miniature: bool) -> st
     notes = (
         ["The miniature's judges are not the paper's (GPT-4.1-mini and GPT-4.1 through the API)."] if miniature else []
     )
-    if any("rules:" in n for n in names):  # definemed.judge_client.judge_name of the rubric backend
+    if any("rules:" in n for n in names):  # definemed.judges.client.judge_name of the rubric backend
         notes.append(
-            "A rubric judge is no model: stated rules in code (definemed/rubric_judge.py), fixed before any"
+            "A rubric judge is no model: stated rules in code (definemed/judges/rubric.py), fixed before any"
             " model's output was seen; each pairwise verdict names the rules that decided it."
         )
     if notes:

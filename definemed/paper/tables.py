@@ -323,7 +323,7 @@ def benchmark_table(
     """Tables 4, 9 and 11: `results[model][task]` are results/benchmarks/<model>/<task>.json;
     `rows` model keys, `columns` task keys, in the paper's order; `display` the printed model
     names, `headers` the printed task names. `constant[model][task]`: the option a model answers
-    for every item of a column (definemed.effects.constant_answer); such a row is marked with a
+    for every item of a column (definemed.evaluation.effects.constant_answer); such a row is marked with a
     dagger and named below the table: its cell measures the gold letters' distribution, not knowledge."""
     constant = constant or {}
     body, notes = [], []

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from definemed.fineweb import iter_shard_batches
+from definemed.dataset.fineweb import iter_shard_batches
 
 
 def corpus_statistics(finemed_parts, score_files) -> dict:

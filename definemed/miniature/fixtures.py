@@ -1,6 +1,6 @@
 """A seeded German web-text fixture in FineWeb2's parquet layout, for the miniature and the tests.
 
-Documents are drawn from the topics of definemed/data/fixture_text.yaml: scientific medical text (which
+Documents are drawn from the topics of definemed/miniature/fixture_text.yaml: scientific medical text (which
 states facts of MEDICAL_FACTS, so later benchmarks can ask about them), ordinary web text (which
 states GENERAL_FACTS), and a small share of health-adjacent hard negatives (advertising, doctor
 directories, popular press). A fact is stated only by documents of its own topic.
@@ -15,8 +15,8 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from definemed import fixture_text as ft
-from definemed.fineweb import SCHEMA
+from definemed.dataset.fineweb import SCHEMA
+from definemed.miniature import fixture_text as ft
 
 MEDICAL = sorted(k for k, t in ft.TOPICS.items() if t["medical"])
 HARD_NEGATIVE = ["wellness_werbung", "praxis_verzeichnis", "gesundheit_news"]

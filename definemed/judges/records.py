@@ -1,5 +1,5 @@
-"""The record every judge backend writes for one request (definemed.judge_client's API and Batch
-backends, definemed.local_judge): what callers and the response cache read, whichever backend
+"""The record every judge backend writes for one request (definemed.judges.client's API and Batch
+backends, definemed.judges.local): what callers and the response cache read, whichever backend
 answered."""
 
 from __future__ import annotations

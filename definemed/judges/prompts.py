@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 import jsonschema
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 # A.7.2, verbatim.
 PAIRWISE_SCHEMA = {

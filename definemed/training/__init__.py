@@ -1,0 +1,3 @@
+"""Continual pre-training and merging (paper 4): packed sequences, the Trainer run, SLERP merges,
+scaling measurements.
+"""
