@@ -44,6 +44,28 @@ def read_json(path):
         return json.load(f)
 
 
+def read_jsonl(path) -> list[dict]:
+    """The rows of a JSON-lines file; blank lines are skipped, a line that is not JSON stops with the
+    file and line named."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}: line {n} is not JSON ({e})") from None
+    return rows
+
+
+def jsonl_text(rows, *, sort_keys: bool = False, ensure_ascii: bool = False) -> str:
+    return "".join(json.dumps(r, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n" for r in rows)
+
+
+def write_jsonl(path, rows, *, sort_keys: bool = False, ensure_ascii: bool = False) -> None:
+    write_text(path, jsonl_text(rows, sort_keys=sort_keys, ensure_ascii=ensure_ascii))
+
+
 def write_parquet(path, table: pa.Table, metadata: dict | None = None) -> None:
     """Write `table` atomically; `metadata` (JSON-serialisable) goes into the schema metadata."""
     if metadata:

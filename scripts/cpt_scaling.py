@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.io import write_json
-from definemed.training.cpt import train
+from definemed.io import read_jsonl, write_json
+from definemed.training.cpt import THROUGHPUT_FILE, train
 from definemed.training.scaling import throughput
 
 log = setup_logging()
@@ -45,7 +45,7 @@ rank0 = int(os.environ.get("RANK", "0")) == 0
 work = Path(args.work_dir)
 summary = train(args.packed, args.base, work / "model", work / "trainer", settings, args.seed)
 if rank0:
-    rows = [json.loads(line) for line in (work / "trainer" / "throughput.jsonl").read_text().splitlines()]
+    rows = read_jsonl(work / "trainer" / THROUGHPUT_FILE)
     result = {
         "run": args.cpt_run,
         "nodes": args.nodes,

@@ -14,9 +14,8 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.io import write_json
+from definemed.io import read_jsonl, write_json
 from definemed.judges.cost import cost_estimate, plan_cost
-from definemed.judges.generation import read_jsonl
 from definemed.judges.requests import load_generations
 
 log = setup_logging()

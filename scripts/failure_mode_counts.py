@@ -8,8 +8,7 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.io import write_json
-from definemed.judges.generation import read_jsonl
+from definemed.io import read_jsonl, write_json
 from definemed.judges.prompts import FAILURE_MODES, MODE_NAMES
 from definemed.judges.stats import failure_mode_counts
 

@@ -9,8 +9,8 @@ import json
 import tempfile
 
 from _cli import setup_logging
-from definemed.io import write_text
-from definemed.judges.generation import jsonl_text, medalpaca_rows
+from definemed.io import write_jsonl
+from definemed.judges.generation import medalpaca_rows
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -31,5 +31,5 @@ try:
 except json.JSONDecodeError:  # JSON lines
     records = [json.loads(line) for line in text.splitlines() if line.strip()]
 rows = medalpaca_rows(records, args.repo.split("/")[-1])
-write_text(args.out, jsonl_text(rows))
+write_jsonl(args.out, rows)
 log.info("%s@%s: %d records, %d with a question -> %s", args.repo, args.revision, len(records), len(rows), args.out)

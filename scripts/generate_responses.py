@@ -10,8 +10,8 @@ import argparse
 import json
 
 from _cli import set_torch_threads, setup_logging
-from definemed.io import write_text
-from definemed.judges.generation import generate, jsonl_text, read_jsonl
+from definemed.io import read_jsonl, write_jsonl
+from definemed.judges.generation import generate
 from definemed.model_facts import weights_sha256
 
 log = setup_logging()
@@ -33,6 +33,6 @@ rows = generate(
     args.model, args.model_dir, args.template_dir, read_jsonl(args.queries), settings, args.display or args.model
 )
 weights = weights_sha256(args.model_dir)  # which weights wrote these responses (judged in 5.2, 5.3)
-write_text(args.out, jsonl_text({**r, "model_weights_sha256": weights} for r in rows))
+write_jsonl(args.out, ({**r, "model_weights_sha256": weights} for r in rows))
 cut = sum(r["finish_reason"] == "length" for r in rows)
 log.info("%d responses (%d cut at max_new_tokens) -> %s", len(rows), cut, args.out)

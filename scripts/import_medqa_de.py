@@ -5,11 +5,10 @@ the MedQA-de benchmark data.
 """
 
 import argparse
-import json
 
 from _cli import setup_logging
-from definemed.evaluation.medqa import check_rows, read_jsonl
-from definemed.io import write_text
+from definemed.evaluation.medqa import check_rows
+from definemed.io import read_jsonl, write_jsonl
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -22,5 +21,5 @@ rows = read_jsonl(args.file)
 check_rows(rows, args.file)
 if args.items is not None and len(rows) != args.items:
     raise SystemExit(f"{args.file}: {len(rows)} questions, but benchmarks.tasks.medqa_de.items is {args.items}")
-write_text(args.out, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+write_jsonl(args.out, rows, sort_keys=True)
 log.info("%d questions from %s -> %s", len(rows), args.file, args.out)

@@ -14,10 +14,9 @@ import os
 from collections import Counter
 
 from _cli import set_torch_threads, setup_logging
-from definemed.io import read_json, write_json, write_text
+from definemed.io import read_json, read_jsonl, write_json, write_jsonl
 from definemed.judges.client import JudgeClient, judge_name
 from definemed.judges.cost import check_budget
-from definemed.judges.generation import jsonl_text, read_jsonl
 from definemed.judges.requests import failure_mode_requests, failure_mode_row, generation_weights, load_generations
 
 log = setup_logging()
@@ -50,7 +49,7 @@ records, stats = client.run(requests)
 judge = judge_name(stage["judge"])
 rows = [failure_mode_row(r, records[r.custom_id], judge) for r in requests]
 for m in args.models:
-    write_text(os.path.join(args.out_dir, f"{m}.jsonl"), jsonl_text(r for r in rows if r["model"] == m))
+    write_jsonl(os.path.join(args.out_dir, f"{m}.jsonl"), (r for r in rows if r["model"] == m))
 status = Counter(r["status"] for r in rows)
 write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"], "responses": len(rows),
                             "status": dict(status),

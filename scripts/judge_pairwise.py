@@ -13,10 +13,9 @@ import json
 from collections import Counter
 
 from _cli import set_torch_threads, setup_logging
-from definemed.io import read_json, write_json, write_text
+from definemed.io import read_json, read_jsonl, write_json, write_jsonl
 from definemed.judges.client import JudgeClient, judge_name
 from definemed.judges.cost import check_budget
-from definemed.judges.generation import jsonl_text, read_jsonl
 from definemed.judges.requests import generation_weights, load_generations, pairwise_requests, verdict_row
 
 log = setup_logging()
@@ -48,7 +47,7 @@ client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)
 judge = judge_name(stage["judge"])
 rows = [verdict_row(r, records[r.custom_id], judge) for r in requests]
-write_text(args.out, jsonl_text(rows))
+write_jsonl(args.out, rows)
 status = Counter(r["status"] for r in rows)
 write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"],
                             "verdicts": len(rows), "status": dict(status),

@@ -8,7 +8,7 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.io import write_text
+from definemed.io import write_jsonl
 from definemed.miniature.benchmark_fixtures import fixture_items
 
 log = setup_logging()
@@ -20,5 +20,5 @@ p.add_argument("--out", required=True)
 args = p.parse_args()
 
 rows = fixture_items(seed=args.seed, **json.loads(args.spec))
-write_text(args.out, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+write_jsonl(args.out, rows, sort_keys=True)
 log.info("%s: %d items -> %s", args.task, len(rows), args.out)

@@ -7,8 +7,8 @@ medical facts (definemed/miniature/fixture_text.yaml).
 import argparse
 
 from _cli import setup_logging
-from definemed.io import write_text
-from definemed.judges.generation import fixture_queries, jsonl_text
+from definemed.io import write_jsonl
+from definemed.judges.generation import fixture_queries
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -16,5 +16,5 @@ p.add_argument("--out", required=True)
 args = p.parse_args()
 
 rows = fixture_queries()
-write_text(args.out, jsonl_text(rows))
+write_jsonl(args.out, rows)
 log.info("%d fixture queries -> %s", len(rows), args.out)

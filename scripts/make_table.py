@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 import _cli  # noqa: F401
-from definemed.io import read_json, write_text
+from definemed.io import read_json, read_jsonl, write_text
 from definemed.paper import tables
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -50,10 +50,6 @@ p.add_argument(
 p.add_argument("--out-md", required=True)
 p.add_argument("--out-tex", required=True)
 args = p.parse_args()
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 if args.table == "table2":

@@ -8,8 +8,7 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.io import write_json
-from definemed.judges.generation import read_jsonl
+from definemed.io import read_jsonl, write_json
 from definemed.judges.stats import WIN_RATE_DEFINITION, position_bias, winrate_matrix
 
 log = setup_logging()

@@ -8,8 +8,8 @@ German query file the user supplies {id, query, context} (used as it is).
 import argparse
 
 from _cli import setup_logging
-from definemed.io import write_text
-from definemed.judges.generation import check_queries, jsonl_text, read_jsonl, sample_rows
+from definemed.io import read_jsonl, write_jsonl
+from definemed.judges.generation import check_queries, sample_rows
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -27,5 +27,5 @@ if args.kind == "queries":
     if args.context == "none":
         rows = [{**r, "context": ""} for r in rows]
 sample = sample_rows(rows, args.sample_size, args.seed)
-write_text(args.out, jsonl_text(sample))
+write_jsonl(args.out, sample)
 log.info("%d of %d rows (seed %d) -> %s", len(sample), len(rows), args.seed, args.out)

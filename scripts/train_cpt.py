@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.io import atomic_dir, read_json, write_json, write_text
-from definemed.training.cpt import train
+from definemed.io import atomic_dir, read_json, write_json, write_jsonl, write_text
+from definemed.training.card import model_card
+from definemed.training.cpt import train, training_log
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -41,36 +42,11 @@ with atomic_dir(args.out, owner=rank0) as tmp:  # the main process writes and re
         summary.update(
             run=args.run, base=args.base, corpus_tokens=packed["tokens"], corpus_documents=packed["documents"]
         )
-        write_text(
-            Path(tmp) / "README.md",
-            f"""---
-base_model: {read_json(Path(args.base) / "definemed-source.json").get("hub", {}).get("repo", args.base)}
-tags: [medical, german, continual-pretraining, definemed]
----
-# {args.run}
-
-Continual pre-training of `{args.base}` on `{args.packed}` (DeFineMed workflow, paper section 4.2).
-
-- data: {packed["documents"]} documents, {packed["tokens"]} tokens, packed into {packed["sequences"]} sequences of
-  {packed["sequence_length"]} tokens (EOS between documents; padding {100 * packed["padding_share"]:.2f}%)
-- training: {summary["steps"]} optimizer steps of {summary["tokens_per_step"]} tokens ({summary["tokens_seen"]} tokens),
-  {settings["epochs"]} epochs, AdamW lr {settings["learning_rate"]} with linear decay after {settings["warmup_steps"]}
-  warm-up steps, weight decay {settings["weight_decay"]}
-- hardware: {summary["world_size"]} x {summary["device"]}, attention {summary["attention"]}
-  ({summary["attention_kernel"]} in {summary["compute_dtype"]})
-- FSDP mixed precision: {summary["fsdp_mixed_precision"]}
-- rotary buffers during training: {summary["rotary_buffer_dtypes"]}
-""",
-        )
+        write_text(Path(tmp) / "README.md", model_card(args.run, args.base, args.packed, summary, settings))
         (Path(tmp) / "definemed-source.json").write_text(
             json.dumps({"name": args.run, "cpt": summary}, indent=2) + "\n"
         )
 if rank0:
-    # steps logged after the last checkpoint of a killed job were redone on resume: keep the last
-    rows = {}
-    for line in (Path(args.work_dir) / "throughput.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        rows[row["step"]] = row
-    write_text(args.out_log, "".join(json.dumps(rows[k]) + "\n" for k in sorted(rows)))
+    write_jsonl(args.out_log, training_log(args.work_dir), ensure_ascii=True)
     write_json(args.out_summary, summary)
     log.info("%s: %d steps, %d tokens", args.run, summary["steps"], summary["tokens_seen"])

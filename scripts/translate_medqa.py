@@ -13,8 +13,8 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, read_jsonl, translated_row, translation_requests
-from definemed.io import write_json, write_text
+from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, translated_row, translation_requests
+from definemed.io import read_jsonl, write_json, write_text
 from definemed.judges.client import JudgeClient
 from definemed.judges.cost import check_budget, estimate_stage
 from definemed.judges.prompts import parse_answer

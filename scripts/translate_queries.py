@@ -11,10 +11,9 @@ import argparse
 import json
 
 from _cli import setup_logging
-from definemed.io import write_json, write_text
+from definemed.io import read_jsonl, write_json, write_jsonl
 from definemed.judges.client import JudgeClient
 from definemed.judges.cost import check_budget, estimate_stage
-from definemed.judges.generation import jsonl_text, read_jsonl
 from definemed.judges.prompts import TRANSLATION_SCHEMA, parse_answer
 from definemed.judges.requests import translation_requests
 
@@ -46,6 +45,6 @@ for row, req in zip(rows, requests):
         continue
     context = answer["answer"] if args.context == "answer" else ""
     queries.append({"id": row["id"], "query": answer["question"], "context": context, "source": row})
-write_text(args.out, jsonl_text(queries))
+write_jsonl(args.out, queries)
 write_json(args.out_stats, {"estimate": estimate, "translated": len(queries), "failed": failed})
 log.info("%d translated, %d failed -> %s (%s)", len(queries), len(failed), args.out, stats.as_dict())

@@ -13,6 +13,7 @@ from conftest import REPO
 from judge_server import JudgeServer
 from test_judge_client import CANARY, judge_settings
 
+from definemed.io import write_jsonl
 from definemed.judges.cost import cost_estimate, estimate_stage
 from definemed.judges.requests import translation_requests
 
@@ -20,8 +21,8 @@ PRICES = {"gpt-4.1-mini": {"input": 0.40, "output": 1.60, "batch_discount": 0.5}
 MODELS = ("m1", "m2")
 
 
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+def jsonl_file(path, rows) -> str:
+    write_jsonl(path, rows)
     return str(path)
 
 
@@ -39,7 +40,7 @@ def translate_medalpaca(tmp, server, judges):
     rows = [{"id": f"q{i}", "question": f"What helps against headache {i}?", "answer": "Rest."} for i in range(4)]
     stage = {"judge": judges["pairwise"]["judge"], "output_tokens": 300}
     estimate = estimate_stage("translation", translation_requests(rows), stage["judge"], PRICES, 300)["cost"]
-    args = ["translate_queries.py", "--sample", write_jsonl(tmp / "sample_en.jsonl", rows)]
+    args = ["translate_queries.py", "--sample", jsonl_file(tmp / "sample_en.jsonl", rows)]
     args += ["--settings", json.dumps(stage), "--judges", json.dumps(judges), "--cache", str(tmp / "t.sqlite")]
     return args + ["--out", str(tmp / "queries.jsonl"), "--out-stats", str(tmp / "stats.json")], estimate
 
@@ -58,7 +59,7 @@ def translate_medqa(tmp, server, judges):
     ]
     stage = {"judge": judges["pairwise"]["judge"], "output_tokens": 300}
     estimate = estimate_stage("medqa_translation", medqa_requests(rows), stage["judge"], PRICES, 300)["cost"]
-    args = ["translate_medqa.py", "--sample", write_jsonl(tmp / "medqa_en.jsonl", rows)]
+    args = ["translate_medqa.py", "--sample", jsonl_file(tmp / "medqa_en.jsonl", rows)]
     args += ["--settings", json.dumps(stage), "--judges", json.dumps(judges), "--cache", str(tmp / "m.sqlite")]
     return args + ["--out", str(tmp / "medqa_de.jsonl"), "--out-stats", str(tmp / "stats.json")], estimate
 
@@ -67,7 +68,7 @@ def judge_inputs(tmp, judges):
     queries = [{"id": f"q{i}", "query": f"Frage {i}", "context": "Antwort"} for i in range(3)]
     gens = {m: {q["id"]: f"{m} sagt {q['id']}" for q in queries} for m in MODELS}
     files = [
-        write_jsonl(
+        jsonl_file(
             tmp / f"{m}.jsonl",
             [
                 {"id": q, "response": r, "model": m, "model_weights_sha256": f"weights of {m}"}
@@ -78,7 +79,7 @@ def judge_inputs(tmp, judges):
     ]
     estimate = cost_estimate(queries, gens, list(MODELS), judges)
     (tmp / "cost_estimate.json").write_text(json.dumps(estimate))
-    common = ["--queries", write_jsonl(tmp / "queries.jsonl", queries), "--generations", *files, "--models", *MODELS]
+    common = ["--queries", jsonl_file(tmp / "queries.jsonl", queries), "--generations", *files, "--models", *MODELS]
     common += ["--judges", json.dumps(judges), "--estimate", str(tmp / "cost_estimate.json")]
     return common, estimate["total"]
 

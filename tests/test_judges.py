@@ -12,8 +12,9 @@ from conftest import REPO
 
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
+from definemed.io import read_jsonl
 from definemed.judges.client import judge_name
-from definemed.judges.generation import generation_models, instruct_base, read_jsonl
+from definemed.judges.generation import generation_models, instruct_base
 from definemed.judges.prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
 from definemed.judges.requests import generation_weights
 from definemed.judges.stats import failure_mode_counts, wilson, winrate_matrix

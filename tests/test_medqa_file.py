@@ -16,6 +16,7 @@ from conftest import BIN, copy_repo, snakemake
 
 from definemed.config import load
 from definemed.evaluation.medqa import COLUMNS
+from definemed.io import write_jsonl
 
 
 def medqa_rows(n):
@@ -24,10 +25,6 @@ def medqa_rows(n):
         | {f"ending{j}": f"Antwort {j} zu {i}" for j in range(4)}
         for i in range(n)
     ]
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
 def test_medqa_de_from_a_file_replaces_sample_and_translation(tmp_path):

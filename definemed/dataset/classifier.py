@@ -3,7 +3,6 @@ labels, choosing the decision threshold, and scoring FineWeb2 shards at scale.""
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -148,13 +147,6 @@ def without_timings(history: list[dict]) -> list[dict]:
     return [
         {k: v for k, v in row.items() if not k.endswith(TIMING_SUFFIXES) and k not in PROCESS_KEYS} for row in history
     ]
-
-
-def write_jsonl(path, rows) -> None:
-    from definemed.io import write_text
-
-    # sorted keys: a resumed Trainer restores its log from a checkpoint's (sorted) trainer_state.json
-    write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
 def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_dir, seed: int) -> dict:

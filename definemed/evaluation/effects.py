@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from definemed.evaluation.benchmarks import sample_scores
+from definemed.io import read_jsonl
 
 HOLDS, WITHIN_NOISE, CONTRADICTED = "holds", "within noise", "contradicted"
 
@@ -61,7 +62,7 @@ def item_scores(results_dir, model: str, tasks: dict[str, dict]) -> list[float]:
         path = Path(results_dir) / "benchmarks" / model / f"{key}.samples.jsonl"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no per-sample log of {model} on {key}")
-        samples = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        samples = read_jsonl(path)
         by_task: dict[str, list[dict]] = {}
         for s in samples:
             by_task.setdefault(s.get("task", key), []).append(s)

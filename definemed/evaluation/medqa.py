@@ -3,8 +3,6 @@ to German or supplied by the user, in the column layout lm-eval's medqa_4options
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 COLUMNS = ("id", "sent1", "ending0", "ending1", "ending2", "ending3", "label")
@@ -35,18 +33,6 @@ def check_rows(rows: list[dict], source: str) -> None:
         empty = [c for c in COLUMNS[1:6] if not str(row[c]).strip()]
         if empty:
             raise ValueError(f"{source}: row {i + 1} has empty {empty}")
-
-
-def read_jsonl(path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}: line {n} is not JSON ({e})") from None
-    return rows
 
 
 def seeded_sample(rows: list[dict], size: int, seed: int) -> list[dict]:

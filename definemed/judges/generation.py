@@ -12,7 +12,6 @@ instruct bases of the CPT runs on FineMed-de and those runs' SLERP merges, in fa
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -69,15 +68,6 @@ def generation_settings(config: dict, name: str) -> dict:
 
 
 # -- queries --------------------------------------------------------------------------------------
-def read_jsonl(path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def jsonl_text(rows) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
 def fixture_queries() -> list[dict]:
     """Miniature: German questions of the fixture's medical facts, as a user would supply them
     (context = the reference answer, as for MedAlpaca-de)."""

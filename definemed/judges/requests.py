@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import itertools
 
+from definemed.io import read_jsonl
 from definemed.judges.client import JudgeRequest
-from definemed.judges.generation import read_jsonl
 from definemed.judges.prompts import (
     MODE_NAMES,
     PAIRWISE_SCHEMA,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from definemed.io import claim_work_dir, drop_load_flags, sha256_file
+from definemed.io import claim_work_dir, drop_load_flags, read_jsonl, sha256_file
 from definemed.training.packing import open_packed
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 CHECKPOINTS_KEPT = 2
 # one line per start of the job in its work folder: from which checkpoint it resumed (record_attempt)
 HISTORY_FILE = "history.jsonl"
+# one line per logged optimizer step in the work folder (throughput_callback; training_log reads it)
+THROUGHPUT_FILE = "throughput.jsonl"
 
 
 class PackedDataset:
@@ -402,6 +404,15 @@ def load_callbacks(paths) -> list[type]:
     return classes
 
 
+def training_log(work_dir) -> list[dict]:
+    """The run's per-step log, one row per step in step order: steps logged after the last
+    checkpoint of a killed job were redone on resume, and the redone row is kept."""
+    rows = {}
+    for row in read_jsonl(Path(work_dir) / THROUGHPUT_FILE):
+        rows[row["step"]] = row
+    return [rows[k] for k in sorted(rows)]
+
+
 def throughput_callback(path, tokens_per_step: int, n_params: int, peak_flops: float | None, world_size: int):
     """A TrainerCallback appending step, loss, learning rate, tokens/s per device and MFU to JSONL."""
     from transformers import TrainerCallback
@@ -534,7 +545,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         train_dataset=data,
         callbacks=[
             throughput_callback(
-                Path(work_dir) / "throughput.jsonl", tokens_per_step, n_params, peak * 1e12 if peak else None, world
+                Path(work_dir) / THROUGHPUT_FILE, tokens_per_step, n_params, peak * 1e12 if peak else None, world
             ),
             time_limit,
             rotary,
