@@ -9,6 +9,7 @@ import json
 
 from _cli import set_torch_threads, setup_logging
 from definemed.config import validated
+from definemed.dataset.labelling import LabellingSettings
 from definemed.io import atomic_dir
 from definemed.miniature.tiny_models import build_tiny_model
 
@@ -31,7 +32,7 @@ with atomic_dir(args.out) as tmp:
         validated(json.loads(args.spec), "model"),
         tmp,
         args.seed,
-        labelling=json.loads(args.labelling) if args.labelling else None,
+        labelling=LabellingSettings.from_json(args.labelling) if args.labelling else None,
         fixture=json.loads(args.fixture) if args.fixture else None,
         log=log.info,
         start_dir=args.start_from,

@@ -14,14 +14,14 @@ it before the launch): a measurement never resumes, old steps would mix into the
 """
 
 import argparse
-import json
+import dataclasses
 import os
 import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
 from definemed.io import read_jsonl, write_json
-from definemed.training.cpt import THROUGHPUT_FILE, train
+from definemed.training.cpt import THROUGHPUT_FILE, CptSettings, train
 from definemed.training.scaling import throughput
 
 log = setup_logging()
@@ -40,10 +40,10 @@ p.add_argument("--threads", type=int, default=None, help="torch threads per proc
 args = p.parse_args()
 
 set_torch_threads(args.threads)
-settings = {**json.loads(args.settings), "max_steps": args.steps, "save_steps": args.steps}
+settings = dataclasses.replace(CptSettings.from_json(args.settings), save_steps=args.steps)
 rank0 = int(os.environ.get("RANK", "0")) == 0
 work = Path(args.work_dir)
-summary = train(args.packed, args.base, work / "model", work / "trainer", settings, args.seed)
+summary = train(args.packed, args.base, work / "model", work / "trainer", settings, args.seed, max_steps=args.steps)
 if rank0:
     rows = read_jsonl(work / "trainer" / THROUGHPUT_FILE)
     result = {

@@ -6,13 +6,19 @@
 """
 
 import argparse
-import json
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from _cli import setup_logging
-from definemed.dataset.classifier import Scorer, choose_threshold, fbeta, precision_recall, threshold_curve
+from definemed.dataset.classifier import (
+    ClassifierSettings,
+    Scorer,
+    choose_threshold,
+    fbeta,
+    precision_recall,
+    threshold_curve,
+)
 from definemed.io import write_json
 
 log = setup_logging()
@@ -25,18 +31,16 @@ p.add_argument("--out-metrics", required=True)
 p.add_argument("--out-curve", required=True)
 args = p.parse_args()
 
-settings = json.loads(args.settings)
+settings = ClassifierSettings.from_json(args.settings)
 val = pq.read_table(args.validation)
 chosen = choose_threshold(
-    settings["threshold"],
+    settings.threshold,
     np.array(val.column("label").to_pylist()),
     np.array(val.column("score").to_pylist()),
 )
 test = pq.read_table(args.test)
 labels = np.array(test.column("label").to_pylist())
-scores = Scorer(args.model, settings["max_length"], settings["max_tokens_per_batch"]).score(
-    test.column("text").to_pylist()
-)
+scores = Scorer(args.model, settings.max_length, settings.max_tokens_per_batch).score(test.column("text").to_pylist())
 precision, recall = precision_recall(labels, scores, chosen["threshold"])
 metrics = {
     "split": "test",
@@ -46,7 +50,7 @@ metrics = {
     "precision": precision,
     "recall": recall,
     "f1": fbeta(precision, recall, 1.0),
-    f"f{settings['fbeta']}": fbeta(precision, recall, settings["fbeta"]),
+    f"f{settings.fbeta}": fbeta(precision, recall, settings.fbeta),
 }
 write_json(args.out_metrics, metrics)
 write_json(

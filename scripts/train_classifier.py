@@ -7,13 +7,12 @@
 """
 
 import argparse
-import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from _cli import set_torch_threads, setup_logging
-from definemed.dataset.classifier import Scorer, train_classifier
+from definemed.dataset.classifier import ClassifierSettings, Scorer, train_classifier
 from definemed.io import atomic_dir, write_jsonl, write_parquet
 
 log = setup_logging()
@@ -29,14 +28,14 @@ p.add_argument("--out-validation", required=True)
 p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
-settings = json.loads(args.settings)
+settings = ClassifierSettings.from_json(args.settings)
 set_torch_threads(args.threads)
 with atomic_dir(args.out_model) as tmp:
     result = train_classifier(pq.read_table(args.train), settings, args.base_model, tmp, args.work_dir, args.seed)
 # sorted keys: a resumed Trainer restores its log from a checkpoint's (sorted) trainer_state.json
 write_jsonl(args.out_log, result["history"], sort_keys=True, ensure_ascii=True)
 val = result["validation"]
-scorer = Scorer(args.out_model, settings["max_length"], settings["max_tokens_per_batch"])
+scorer = Scorer(args.out_model, settings.max_length, settings.max_tokens_per_batch)
 scores = scorer.score(val.column("text").to_pylist())
 write_parquet(
     args.out_validation,

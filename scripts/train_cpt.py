@@ -16,7 +16,7 @@ from pathlib import Path
 from _cli import set_torch_threads, setup_logging
 from definemed.io import atomic_dir, read_json, write_json, write_jsonl, write_text
 from definemed.training.card import model_card
-from definemed.training.cpt import train, training_log
+from definemed.training.cpt import CptSettings, train, training_log
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -30,13 +30,14 @@ p.add_argument("--out", required=True)
 p.add_argument("--out-log", required=True)
 p.add_argument("--out-summary", required=True)
 p.add_argument("--threads", type=int, default=None)
+p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (default: the epochs)")
 args = p.parse_args()
 
 set_torch_threads(args.threads)
-settings = json.loads(args.settings)
+settings = CptSettings.from_json(args.settings)
 rank0 = int(os.environ.get("RANK", "0")) == 0
 with atomic_dir(args.out, owner=rank0) as tmp:  # the main process writes and renames; the others only train
-    summary = train(args.packed, args.base, tmp, args.work_dir, settings, args.seed)
+    summary = train(args.packed, args.base, tmp, args.work_dir, settings, args.seed, max_steps=args.max_steps)
     if rank0:
         packed = read_json(Path(args.packed) / "stats.json")
         summary.update(

@@ -78,6 +78,15 @@ def build_tiny_cpt_inputs(root: Path, dtype=None) -> Path:
 CONDA_STANDIN = REPO / "tests" / "conda_standin" / "bin"
 
 
+def cpt_job_settings(config: dict | None = None, **changes) -> dict:
+    """The cpt section as rules/cpt.smk hands it to a training job (its runs and resources left
+    out), from `config` (default: the miniature's), with `changes`."""
+    from definemed.config import load
+
+    config = config or load(REPO / "config" / "miniature.yaml")
+    return {k: v for k, v in config["cpt"].items() if k not in ("runs", "resources")} | changes
+
+
 def conda_args() -> tuple[list[str], list[Path]]:
     """DEFINEMED_MINIATURE_SDM=conda (CI): the miniature runs through Snakemake's own conda
     deployment (`--sdm conda`), each env created once under DEFINEMED_CONDA_PREFIX (default

@@ -162,27 +162,27 @@ def test_generation_prompts_are_the_same_in_both_backends(tiny_model, monkeypatc
 
 
 def test_labelling_prompts_are_the_same_in_both_backends(tiny_model, miniature_config, tmp_path, monkeypatch):
-    from definemed.dataset.labelling import TransformersScorer, VLLMScorer, label_documents
+    from definemed.dataset.labelling import LabellingSettings, TransformersScorer, VLLMScorer, label_documents
 
     folder = tiny_model("tiny-mixtral-instruct")
-    settings = miniature_config["labelling"]
+    settings = LabellingSettings.from_config(
+        {**miniature_config["labelling"], "chat_template_date": DATE, "chunk_size": 10, "batch_size": 2}
+    )
     sample = pa.table({"id": ["a", "b"], "text": ["Die Mitralklappe schließt.", HOSTILE]})
     request = {"model": {"name": "tiny-mixtral-instruct"}, "chat_template_date": DATE}
 
     def run(scorer, work):
-        return label_documents(
-            sample, scorer, settings["prompt"], settings["max_document_tokens"], DATE, 10, tmp_path / work, request
-        )
+        return label_documents(sample, scorer, settings, tmp_path / work, request)
 
-    local = run(TransformersScorer(folder, settings["answer_words"], batch_size=2), "local")
+    local = run(TransformersScorer(folder, settings.answer_words, settings.batch_size), "local")
     tok = load_tokenizer(folder)
     fake = FakeVLLM([])
     fake.install(monkeypatch)
-    scorer = VLLMScorer(folder, settings["answer_words"], max_model_len=512, dtype="float32")
+    scorer = VLLMScorer(folder, settings.answer_words, max_model_len=512, dtype="float32")
     fake.logprobs = {i: -0.1 for i in scorer.yes_ids} | {i: -3.0 for i in scorer.no_ids}  # "yes"
     served = run(scorer, "served")
 
-    assert scorer.yes_ids == TransformersScorer(folder, settings["answer_words"]).yes_ids
+    assert scorer.yes_ids == TransformersScorer(folder, settings.answer_words, settings.batch_size).yes_ids
     assert [prompt_sha256(ids) for ids in fake.received] == local.column("rendered_prompt_sha256").to_pylist()
     assert served.column("rendered_prompt_sha256").equals(local.column("rendered_prompt_sha256"))
     assert served.column("label").to_pylist() == [1, 1]
@@ -192,11 +192,11 @@ def test_labelling_prompts_are_the_same_in_both_backends(tiny_model, miniature_c
     assert fake.engine_args[0]["logprobs_mode"] == "processed_logprobs"  # logprobs after the mask
     # generation restricted to the yes/no tokens of the answer words, one token, greedy, a
     # logprob for each allowed token
-    words = TransformersScorer(folder, settings["answer_words"])
+    words = TransformersScorer(folder, settings.answer_words, settings.batch_size)
     allowed = words.yes_ids + words.no_ids
     assert words.yes_ids and words.no_ids and not set(words.yes_ids) & set(words.no_ids)
     for ids, key in ((words.yes_ids, "yes"), (words.no_ids, "no")):  # each the first piece of one of its words
-        prefixes = [v for w in settings["answer_words"][key] for v in (w, " " + w)]
+        prefixes = [v for w in settings.answer_words[key] for v in (w, " " + w)]
         assert all(any(p.startswith(tok.decode([i])) for p in prefixes) for i in ids), (key, ids)
     assert len(fake.sampling) == 1
     assert fake.sampling[0] == {

@@ -1,5 +1,6 @@
 """Threshold choice, length-sorted batching, and the miniature's classifier and FineMed."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -109,7 +110,7 @@ def test_a_classifier_that_never_calls_a_document_medical_is_an_error(tiny_model
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from definemed.dataset.classifier import train_classifier
+    from definemed.dataset.classifier import ClassifierSettings, train_classifier
 
     src = tiny_model("tiny-xlm-roberta")
     model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=2)
@@ -118,17 +119,22 @@ def test_a_classifier_that_never_calls_a_document_medical_is_an_error(tiny_model
     model.save_pretrained(tmp_path / "base")
     AutoTokenizer.from_pretrained(src).save_pretrained(tmp_path / "base")
     table = pa.table({"id": [f"d{i}" for i in range(40)], "text": ["Ein Text."] * 40, "label": [0, 1] * 20})
-    settings = {
-        "max_length": 16,
-        "epochs": 1,
-        "batch_size": 8,
-        "learning_rate": 0.0,
-        "weight_decay": 0.0,
-        "validation_fraction": 0.25,
-        "fbeta": 0.5,
-        "eval_steps": 1,
-        "early_stopping_patience": 1,
-    }
+    settings = ClassifierSettings.from_config(
+        {
+            "model": "tiny-xlm-roberta",
+            "max_length": 16,
+            "epochs": 1,
+            "batch_size": 8,
+            "learning_rate": 1e-3,
+            "weight_decay": 0.0,
+            "validation_fraction": 0.25,
+            "fbeta": 0.5,
+            "eval_steps": 1,
+            "early_stopping_patience": 1,
+            "threshold": {"rule": "min_precision", "precision": 0.9},  # checkpoints compared at 0.5
+        }
+    )
+    settings = dataclasses.replace(settings, learning_rate=0.0)  # past the schema's check: the head must not move
     with pytest.raises(ValueError, match="validation F-beta at threshold 0.5 stayed 0 for 2 steps"):
         train_classifier(table, settings, tmp_path / "base", tmp_path / "out", tmp_path / "work", seed=0)
     assert not (tmp_path / "out").exists()

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from definemed.miniature.fixtures import generate_documents
 
 SETTINGS = {
+    "model": "tiny-xlm-roberta",
     "max_length": 64,
     "epochs": 3,
     "batch_size": 8,

@@ -4,7 +4,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from conftest import REPO
+from conftest import REPO, cpt_job_settings
 
 SETTINGS_WITH = {"callbacks": ["tests.stall_callback:StallAfterFirstCheckpoint"]}
 
@@ -35,11 +35,12 @@ def test_a_callback_that_does_not_load_names_the_key_and_the_path(path, why):
 
 
 def test_training_refuses_a_bad_callback_before_it_loads_anything(tmp_path):
-    from definemed.training.cpt import train
+    from definemed.training.cpt import CptSettings, train
 
+    settings = CptSettings.from_config(cpt_job_settings(callbacks=["nope:Nope"]))
     with pytest.raises(ValueError, match="cpt.callbacks: 'nope:Nope'"):
         inputs = [tmp_path / name for name in ("packed", "base", "out", "work")]
-        train(*inputs, {"callbacks": ["nope:Nope"]}, seed=1)
+        train(*inputs, settings, seed=1)
 
 
 def test_the_schema_checks_the_form_and_defaults_to_none():
@@ -138,13 +139,13 @@ def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops
     """Adding a tracker (or renaming the site, changing the time-limit margin) to a running CPT keeps
     its checkpoints for the rerun; a setting that shapes the weights starts the run over."""
     from definemed.io import claim_work_dir
-    from definemed.training.cpt import weight_settings
+    from definemed.training.cpt import CptSettings
 
-    cpt = miniature_config["cpt"]
+    cpt = cpt_job_settings(miniature_config)
     work = tmp_path / "work"
 
     def claim(settings):
-        return claim_work_dir(work, {"settings": weight_settings(settings), "seed": 0})
+        return claim_work_dir(work, {"settings": CptSettings.from_config(settings).weight_settings(), "seed": 0})
 
     assert claim(cpt) is False
     (work / "checkpoint-5").mkdir()
@@ -154,6 +155,7 @@ def test_a_changed_callback_keeps_the_checkpoints_a_changed_hyperparameter_drops
         cluster="another site",
         save_before_time_limit_minutes=cpt["save_before_time_limit_minutes"] + 5,
         peak_tflops_per_device=312,
+        launcher="accelerate launch",
     )
     assert claim(kept) is True and (work / "checkpoint-5").is_dir()
     for key, value in (("learning_rate", cpt["learning_rate"] * 2), ("epochs", cpt["epochs"] + 1)):

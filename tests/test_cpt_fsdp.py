@@ -3,6 +3,7 @@ writes under FSDP, the consolidated final model, the memory settings and the che
 Slurm's time limit. The layouts come from accelerate's own writers in a CPU FSDP1 process
 (tests/fsdp_cpu_run.py); file names from the libraries' constants."""
 
+import dataclasses
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, build_tiny_cpt_inputs
+from conftest import REPO, build_tiny_cpt_inputs, cpt_job_settings
 from safetensors.torch import load_file
 
 
@@ -175,11 +176,11 @@ def test_fsdp_training_arguments_reduce_every_micro_batch_and_checkpoint_in_fsdp
     from transformers import TrainingArguments
 
     from definemed.config import load
-    from definemed.training.cpt import fsdp_launch, memory_arguments
+    from definemed.training.cpt import CptSettings, fsdp_launch, memory_arguments
 
-    settings = load(REPO / "config.yaml")["cpt"]
+    settings = CptSettings.from_config(cpt_job_settings(load(REPO / "config.yaml")))
     assert fsdp_launch({}) is None
-    assert memory_arguments(settings, None) == {"activation_checkpointing": settings["gradient_checkpointing"]}
+    assert memory_arguments(settings, None) == {"activation_checkpointing": settings.gradient_checkpointing}
     for config_file in sorted((REPO / "accelerate").glob("*.yaml")):
         fsdp_config = yaml.safe_load(config_file.read_text())["fsdp_config"]
         # the environment accelerate launch exports from the file (accelerate utils/launch.py)
@@ -192,18 +193,18 @@ def test_fsdp_training_arguments_reduce_every_micro_batch_and_checkpoint_in_fsdp
         args = TrainingArguments(output_dir="unused", report_to=[], use_cpu=True, **kwargs)
         assert args.activation_checkpointing is False, config_file.name  # transformers refuses both
         assert args.accelerator_config.gradient_accumulation_kwargs == {"sync_each_batch": True}
-        assert fsdp_config["fsdp_activation_checkpointing"] is settings["gradient_checkpointing"]
+        assert fsdp_config["fsdp_activation_checkpointing"] is settings.gradient_checkpointing
     env["FSDP_ACTIVATION_CHECKPOINTING"] = "false"
     with pytest.raises(ValueError, match="fsdp_activation_checkpointing"):
-        memory_arguments(dict(settings, gradient_checkpointing=True), fsdp_launch(env))
+        memory_arguments(dataclasses.replace(settings, gradient_checkpointing=True), fsdp_launch(env))
 
 
 def test_deadline_is_the_slurm_end_less_the_margin():
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    from definemed.training.cpt import save_before_time_limit_callback, slurm_deadline
+    from definemed.training.cpt import CptSettings, save_before_time_limit_callback, slurm_deadline
 
-    settings = {"save_before_time_limit_minutes": 15}
+    settings = CptSettings.from_config(cpt_job_settings(save_before_time_limit_minutes=15))
     assert slurm_deadline(settings, {}) is None
     assert slurm_deadline(settings, {"DEFINEMED_JOB_END_TIME": "10000"}) == 10000 - 900
     args = TrainingArguments(output_dir="unused", report_to=[], use_cpu=True)
@@ -226,10 +227,8 @@ def tiny_cpt_inputs(tmp_path_factory):
 def start_cpt(inputs, work, out):
     """scripts/train_cpt.py in 2 CPU processes (data parallel over gloo) through accelerate launch,
     as tests/slurm_overlay.yaml launches it."""
-    from definemed.config import load
 
-    settings = dict(
-        load(REPO / "config" / "miniature.yaml")["cpt"],
+    settings = cpt_job_settings(
         epochs=1,
         effective_batch_sequences=4,
         micro_batch_size=1,

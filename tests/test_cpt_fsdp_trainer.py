@@ -18,7 +18,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO, build_tiny_cpt_inputs
+from conftest import REPO, build_tiny_cpt_inputs, cpt_job_settings
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
@@ -46,15 +46,11 @@ def bf16_inputs(tmp_path_factory):
 
 
 def settings(**extra) -> dict:
-    from definemed.config import load
-
-    return dict(
-        load(REPO / "config" / "miniature.yaml")["cpt"],
+    return cpt_job_settings(
         epochs=1,
         effective_batch_sequences=4,
         micro_batch_size=1,
         save_steps=SAVE_STEPS,
-        max_steps=STEPS,
         warmup_steps=1,
         learning_rate=1e-3,
         gradient_checkpointing=True,  # FSDP's, from the accelerate config
@@ -79,7 +75,7 @@ def launch(inputs, layout, work, out, record=None, callbacks=()):
         cmd += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
         cmd += [str(REPO / "tests" / "fsdp_trainer_run.py")]
         cmd += ["--run", "t", "--packed", str(inputs / "packed"), "--base", str(inputs / "base")]
-        cmd += ["--settings", json.dumps(settings(callbacks=list(callbacks))), "--seed", "3"]
+        cmd += ["--settings", json.dumps(settings(callbacks=list(callbacks))), "--seed", "3", "--max-steps", str(STEPS)]
         cmd += ["--work-dir", str(work), "--out", str(out / "model"), "--out-log", str(out / "log.jsonl")]
         cmd += ["--out-summary", str(out / "summary.json"), "--threads", "1"]
         log = open(out / f"launch-{machine}.log", "a")  # noqa: SIM115 (closed with the process)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, cpt_job_settings
 from safetensors.torch import load_file
 
 from definemed.config import load
@@ -144,8 +144,8 @@ def test_miniature_merges_exist_in_float16_and_cpt_lowers_medical_perplexity(min
 
 
 def run_cpt(miniature, config, packed, work, out):
-    settings = dict(
-        config["cpt"], epochs=2, effective_batch_sequences=4, micro_batch_size=2, save_steps=3, warmup_steps=2
+    settings = cpt_job_settings(
+        config, epochs=2, effective_batch_sequences=4, micro_batch_size=2, save_steps=3, warmup_steps=2
     )
     cmd = [
         sys.executable,

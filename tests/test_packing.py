@@ -100,21 +100,21 @@ def test_train_refuses_a_truncated_corpus_instead_of_resuming_from_its_checkpoin
     """tokens.u32 cut at a sequence boundary with checkpoints in the work folder: train() stops
     naming the file rather than resuming (the resume fingerprint hashes stats.json and
     lengths.u32, not the tokens); the checkpoints stay for the rerun after the corpus is packed again."""
-    from conftest import REPO, build_tiny_cpt_inputs
+    from conftest import build_tiny_cpt_inputs, cpt_job_settings
 
-    from definemed.config import load
-    from definemed.training.cpt import train
+    from definemed.training.cpt import CptSettings, train
     from definemed.training.packing import DamagedPackedCorpus
 
     root = build_tiny_cpt_inputs(tmp_path)
-    settings = dict(load(REPO / "config" / "miniature.yaml")["cpt"], epochs=1, effective_batch_sequences=2,
-                    micro_batch_size=1, save_steps=1, max_steps=2, warmup_steps=1)  # fmt: skip
+    settings = CptSettings.from_config(
+        cpt_job_settings(epochs=1, effective_batch_sequences=2, micro_batch_size=1, save_steps=1, warmup_steps=1)
+    )
     work = tmp_path / "work"
-    train(root / "packed", root / "base", tmp_path / "out", work, settings, seed=0)
+    train(root / "packed", root / "base", tmp_path / "out", work, settings, seed=0, max_steps=2)
     assert (work / "checkpoint-2" / "trainer_state.json").exists()
     tokens = root / "packed" / "tokens.u32"
     with open(tokens, "r+b") as f:
         f.truncate(tokens.stat().st_size - 64 * 4)  # one sequence of 64 tokens fewer
     with pytest.raises(DamagedPackedCorpus, match=f"{tokens}: .* truncated .* Delete the folder"):
-        train(root / "packed", root / "base", tmp_path / "out2", work, settings, seed=0)
+        train(root / "packed", root / "base", tmp_path / "out2", work, settings, seed=0, max_steps=2)
     assert (work / "checkpoint-2" / "trainer_state.json").exists()

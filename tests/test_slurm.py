@@ -355,15 +355,13 @@ def test_save_before_time_limit_in_a_slurm_job(slurm_host, tmp_path):
     2, writes a complete checkpoint and stops about a minute in (its end less 2 minutes, read from
     Slurm), long before Slurm would kill it: the job ends by itself (not TIMEOUT) and says to rerun.
     About 90 s (a tiny base built in seconds, then the minute of training)."""
-    from conftest import build_tiny_cpt_inputs
+    from conftest import build_tiny_cpt_inputs, cpt_job_settings
 
-    from definemed.config import load
     from definemed.training.cpt import last_complete_checkpoint
 
     subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
     inputs = build_tiny_cpt_inputs(tmp_path)
-    settings = dict(
-        load(REPO / "config" / "miniature.yaml")["cpt"],
+    settings = cpt_job_settings(
         epochs=100_000,  # hours of steps: only the time limit ends this run
         effective_batch_sequences=4,
         micro_batch_size=1,

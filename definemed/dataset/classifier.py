@@ -3,15 +3,38 @@ labels, choosing the decision threshold, and scoring FineWeb2 shards at scale.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 
+from definemed.config import Settings
 from definemed.dataset.fineweb import iter_shard_batches
 from definemed.io import drop_load_flags
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierSettings(Settings):
+    """The classifier section: fine-tuning, the threshold rule and scoring batches."""
+
+    SECTION: ClassVar[str] = "classifier"
+    model: str
+    max_length: int
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    validation_fraction: float
+    fbeta: float
+    eval_steps: int
+    early_stopping_patience: int
+    max_tokens_per_batch: int
+    threshold: dict
+    resources: dict
 
 
 def fbeta(precision: float, recall: float, beta: float) -> float:
@@ -149,7 +172,7 @@ def without_timings(history: list[dict]) -> list[dict]:
     ]
 
 
-def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_dir, seed: int) -> dict:
+def train_classifier(train: pa.Table, settings: ClassifierSettings, model_dir, out_dir, work_dir, seed: int) -> dict:
     """Fine-tune a sequence classifier on (text, label); early stopping on validation F-beta
     (beta < 1 weights precision, as the paper). Returns the validation predictions and history."""
     import torch
@@ -167,23 +190,23 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
     from definemed.io import claim_work_dir, sha256_text
     from definemed.training.cpt import last_complete_checkpoint
 
-    fit, val = split(train, settings["validation_fraction"], seed, stratify=True)
+    fit, val = split(train, settings.validation_fraction, seed, stratify=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
 
     def encode(table):
         ds = Dataset.from_dict({"text": table.column("text").to_pylist(), "label": table.column("label").to_pylist()})
         return ds.map(
-            lambda b: tokenizer(b["text"], truncation=True, max_length=settings["max_length"]),
+            lambda b: tokenizer(b["text"], truncation=True, max_length=settings.max_length),
             batched=True,
             remove_columns=["text"],
         )
 
-    beta = settings["fbeta"]
+    beta = settings.fbeta
     # checkpoints are compared at the threshold the filter will use: a model that is right at 0.5
     # but never sure enough for a fixed 0.9 would pass no document into FineMed
-    rule = settings.get("threshold", {})
-    at = choose_threshold(rule)["threshold"] if rule.get("rule") == "fixed" else 0.5
+    rule = settings.threshold
+    at = choose_threshold(rule)["threshold"] if rule["rule"] == "fixed" else 0.5
 
     def metrics(pred):
         p = torch.softmax(torch.tensor(pred.predictions), -1)[:, 1].numpy()
@@ -194,28 +217,28 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         "train_ids": sha256_text("\n".join(train.column("id").to_pylist())),
         "train_labels": sha256_text(",".join(map(str, train.column("label").to_pylist()))),
         "base": str(model_dir),
-        "settings": {k: v for k, v in settings.items() if k != "resources"},
+        "settings": {k: v for k, v in settings.to_dict().items() if k != "resources"},
         "seed": seed,
     }
     reuse = claim_work_dir(work_dir, request)  # a killed job continues from its checkpoint
     args = TrainingArguments(
         output_dir=str(work_dir),
-        num_train_epochs=settings["epochs"],
-        per_device_train_batch_size=settings["batch_size"],
-        per_device_eval_batch_size=settings["batch_size"],
-        learning_rate=settings["learning_rate"],
-        weight_decay=settings["weight_decay"],
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
         lr_scheduler_type="linear",
         optim="adamw_torch",
         eval_strategy="steps",
-        eval_steps=settings["eval_steps"],
+        eval_steps=settings.eval_steps,
         save_strategy="steps",
-        save_steps=settings["eval_steps"],
+        save_steps=settings.eval_steps,
         save_total_limit=2,
         load_best_model_at_end=True,
         metric_for_best_model="fbeta",
         greater_is_better=True,
-        logging_steps=max(1, settings["eval_steps"] // 5),
+        logging_steps=max(1, settings.eval_steps // 5),
         bf16=torch.cuda.is_available(),
         seed=seed,
         data_seed=seed,
@@ -229,14 +252,14 @@ def train_classifier(train: pa.Table, settings: dict, model_dir, out_dir, work_d
         eval_dataset=encode(val),
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=metrics,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=settings["early_stopping_patience"])],
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)],
     )
     trainer.train(resume_from_checkpoint=last_complete_checkpoint(work_dir) if reuse else None)
     if not trainer.state.best_metric:  # every later stage would get an empty FineMed
         raise ValueError(
             f"classifier: validation F-beta at threshold {at} stayed 0 for {trainer.state.global_step} steps"
-            f" (no document called medical); early stopping after {settings['early_stopping_patience']} evaluations"
-            f" every {settings['eval_steps']} steps ended training before it learned: raise"
+            f" (no document called medical); early stopping after {settings.early_stopping_patience} evaluations"
+            f" every {settings.eval_steps} steps ended training before it learned: raise"
             " classifier.early_stopping_patience, classifier.epochs or classifier.learning_rate"
         )
     trainer.save_model(str(out_dir))

@@ -14,21 +14,55 @@ and ends with the labels an uninterrupted run gives.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
+from definemed.config import Settings
 from definemed.io import parquet_metadata, sha256_text, write_parquet
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = "<DOCUMENT>"
 SOURCE_FILE = "definemed-source.json"  # written into every model folder by fetch/build rules
+
+
+@dataclasses.dataclass(frozen=True)
+class LabellingSettings(Settings):
+    """The labelling section as its jobs read it (rules/labelling.smk), with the day chat
+    templates print."""
+
+    SECTION: ClassVar[str] = "labelling"
+    sample_size: int
+    model: str
+    backend: str
+    prompt: str
+    answer_words: dict[str, list[str]]
+    max_document_tokens: int
+    chunk_size: int
+    batch_size: int
+    vllm: dict
+    resources: dict
+    chat_template_date: str = dataclasses.field(metadata={"schema": "chat_template_date"})
+
+    def request(self, model_dir) -> dict:
+        """Everything besides the documents that shapes a label: a finished chunk is reused only
+        for the same request."""
+        return {
+            "model": model_fingerprint(model_dir),
+            "backend": self.backend,
+            "prompt_sha256": sha256_text(self.prompt),
+            "answer_words": self.answer_words,
+            "max_document_tokens": self.max_document_tokens,
+            "chat_template_date": self.chat_template_date,
+        }
 
 
 def model_fingerprint(model_dir) -> dict:
@@ -89,7 +123,7 @@ def decide(logits: np.ndarray, yes_ids, no_ids) -> tuple[np.ndarray, np.ndarray]
 class TransformersScorer:
     """CPU (or single-GPU) backend: one forward pass per length-sorted batch, left padding."""
 
-    def __init__(self, model_dir, answer_words, batch_size=16, device=None, dtype=None):
+    def __init__(self, model_dir, answer_words, batch_size: int, device=None, dtype=None):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -176,29 +210,21 @@ class VLLMScorer:
         return decide(logits, self.yes_ids, self.no_ids)
 
 
-def make_scorer(backend: str, model_dir, answer_words, batch_size=16, vllm_args=None):
-    if backend == "transformers":
-        return TransformersScorer(model_dir, answer_words, batch_size=batch_size)
-    if backend == "vllm":
-        return VLLMScorer(model_dir, answer_words, **(vllm_args or {}))
-    raise ValueError(f"unknown labelling backend {backend!r} (expected 'vllm' or 'transformers')")
+def make_scorer(settings: LabellingSettings, model_dir):
+    if settings.backend == "transformers":
+        return TransformersScorer(model_dir, settings.answer_words, batch_size=settings.batch_size)
+    if settings.backend == "vllm":
+        return VLLMScorer(model_dir, settings.answer_words, **settings.vllm)
+    raise ValueError(f"unknown labelling backend {settings.backend!r} (expected 'vllm' or 'transformers')")
 
 
-def label_documents(
-    sample: pa.Table,
-    scorer,
-    prompt: str,
-    max_document_tokens: int,
-    template_date: str,
-    chunk_size: int,
-    work_dir,
-    request: dict,
-) -> pa.Table:
+def label_documents(sample: pa.Table, scorer, settings: LabellingSettings, work_dir, request: dict) -> pa.Table:
     """Label every row of `sample` (columns id, text), chunk by chunk, reusing finished chunks.
 
-    `request` is everything besides the documents that shapes a label (model fingerprint, prompt,
-    cut, template date, answer words); a chunk is reused only if its request and document ids
-    match. Each row keeps the hash of the token ids its label was read from."""
+    `request` is everything besides the documents that shapes a label (settings.request: model
+    fingerprint, prompt, cut, template date, answer words); a chunk is reused only if its request
+    and document ids match. Each row keeps the hash of the token ids its label was read from."""
+    prompt, chunk_size = settings.prompt, settings.chunk_size
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     for stale in work_dir.glob(".chunk-*.tmp"):  # left by a job killed while writing
@@ -218,7 +244,10 @@ def label_documents(
         t0 = time.perf_counter()
         prompts = [
             render_prompt(
-                scorer.tokenizer, prompt, truncate_document(scorer.tokenizer, t, max_document_tokens), template_date
+                scorer.tokenizer,
+                prompt,
+                truncate_document(scorer.tokenizer, t, settings.max_document_tokens),
+                settings.chat_template_date,
             )
             for t in texts[start : start + chunk_size]
         ]

@@ -15,6 +15,7 @@ import numpy as np
 
 from definemed.dataset.labelling import (
     SOURCE_FILE,
+    LabellingSettings,
     answer_token_ids,
     model_fingerprint,
     render_prompt,
@@ -137,7 +138,7 @@ def build_tiny_model(
     spec: dict,
     out_dir,
     seed: int,
-    labelling: dict | None = None,
+    labelling: LabellingSettings | None = None,
     fixture: dict | None = None,
     log=print,
     start_dir=None,
@@ -194,8 +195,8 @@ def _build_and_fit_base(name, spec, family, seed, labelling, fixture, log):
     )
     texts = [d["text"] for d in docs]
     if labelling:  # real tokenizers know English too: let the instruction's words become tokens
-        texts += [labelling["prompt"]] * 20
-        texts += [" ".join(w for ws in labelling["answer_words"].values() for w in ws)] * 50
+        texts += [labelling.prompt] * 20
+        texts += [" ".join(w for ws in labelling.answer_words.values() for w in ws)] * 50
     if tiny.get("judge_prompts"):  # a judge reads the English A.7 prompts and writes their JSON keys
         from definemed.judges.prompts import judge_prompt_texts
 
@@ -209,7 +210,7 @@ def _build_and_fit_base(name, spec, family, seed, labelling, fixture, log):
     if tiny.get("fit_base"):
         if labelling is None:
             raise ValueError(f"models.{name}.tiny.fit_base needs the labelling section (its chat_template_date)")
-        fitted = fit_base(model, tokenizer, tiny["fit_base"], seed, labelling["chat_template_date"], log)
+        fitted = fit_base(model, tokenizer, tiny["fit_base"], seed, labelling.chat_template_date, log)
     return model, tokenizer, fitted
 
 
@@ -317,7 +318,7 @@ def fitting_optimizer(model, fit: dict, warmup: int):
     return opt, sched
 
 
-def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixture: dict, log=print):
+def fit_labeller(model, tokenizer, labelling: LabellingSettings, fit: dict, seed: int, fixture: dict, log=print):
     """Miniature only: teach a random tiny LLM to answer the labelling prompt, on fixture documents
     from a seed stream disjoint from the shards. Loss on the answer token alone."""
     import torch
@@ -325,19 +326,19 @@ def fit_labeller(model, tokenizer, labelling: dict, fit: dict, seed: int, fixtur
     docs = generate_documents(
         seed, fit["documents"], fixture["medical_share"], fixture["hard_negative_share"], stream="labeller"
     )
-    yes_ids, no_ids = answer_token_ids(tokenizer, labelling["answer_words"])
+    yes_ids, no_ids = answer_token_ids(tokenizer, labelling.answer_words)
     prompts = [
         render_prompt(
             tokenizer,
-            labelling["prompt"],
-            truncate_document(tokenizer, d["text"], labelling["max_document_tokens"]),
-            labelling["chat_template_date"],
+            labelling.prompt,
+            truncate_document(tokenizer, d["text"], labelling.max_document_tokens),
+            labelling.chat_template_date,
         )
         for d in docs
     ]
     # the first yes/no word as the model's own tokenizer spells it
-    yes_tok = tokenizer(labelling["answer_words"]["yes"][0], add_special_tokens=False)["input_ids"][0]
-    no_tok = tokenizer(labelling["answer_words"]["no"][0], add_special_tokens=False)["input_ids"][0]
+    yes_tok = tokenizer(labelling.answer_words["yes"][0], add_special_tokens=False)["input_ids"][0]
+    no_tok = tokenizer(labelling.answer_words["no"][0], add_special_tokens=False)["input_ids"][0]
     targets = [yes_tok if d["is_medical"] else no_tok for d in docs]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rng = np.random.default_rng([seed, 99])

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from definemed.io import read_json
+from definemed.training.cpt import CptSettings
 
 
-def model_card(run: str, base, packed, summary: dict, settings) -> str:
+def model_card(run: str, base, packed, summary: dict, settings: CptSettings) -> str:
     """`base` and `packed` are the folders of the instruct base and the packed corpus; the card
     names the base's Hub repo where its fetch recorded one (definemed-source.json)."""
     stats = read_json(Path(packed) / "stats.json")
@@ -24,8 +25,8 @@ Continual pre-training of `{base}` on `{packed}` (DeFineMed workflow, paper sect
 - data: {stats["documents"]} documents, {stats["tokens"]} tokens, packed into {stats["sequences"]} sequences of
   {stats["sequence_length"]} tokens (EOS between documents; padding {100 * stats["padding_share"]:.2f}%)
 - training: {summary["steps"]} optimizer steps of {summary["tokens_per_step"]} tokens ({summary["tokens_seen"]} tokens),
-  {settings["epochs"]} epochs, AdamW lr {settings["learning_rate"]} with linear decay after {settings["warmup_steps"]}
-  warm-up steps, weight decay {settings["weight_decay"]}
+  {settings.epochs} epochs, AdamW lr {settings.learning_rate} with linear decay after {settings.warmup_steps}
+  warm-up steps, weight decay {settings.weight_decay}
 - hardware: {summary["world_size"]} x {summary["device"]}, attention {summary["attention"]}
   ({summary["attention_kernel"]} in {summary["compute_dtype"]})
 - FSDP mixed precision: {summary["fsdp_mixed_precision"]}

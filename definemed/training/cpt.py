@@ -14,15 +14,18 @@ writes one and stops. The final model is gathered from whatever sharding into sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import os
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from definemed.config import Settings
 from definemed.io import claim_work_dir, drop_load_flags, read_jsonl, sha256_file
 from definemed.training.packing import open_packed
 
@@ -33,6 +36,47 @@ CHECKPOINTS_KEPT = 2
 HISTORY_FILE = "history.jsonl"
 # one line per logged optimizer step in the work folder (throughput_callback; training_log reads it)
 THROUGHPUT_FILE = "throughput.jsonl"
+
+
+def _not_weights():
+    """A setting that does not shape the trained weights: changing it (a tracker callback, the site
+    name, the time-limit margin) keeps a run's checkpoints, so the rerun resumes instead of
+    restarting."""
+    return dataclasses.field(metadata={"shapes_weights": False})
+
+
+@dataclasses.dataclass(frozen=True)
+class CptSettings(Settings):
+    """The cpt section as a training job reads it (without its runs and resources)."""
+
+    SECTION: ClassVar[str] = "cpt"
+    sequence_length: int
+    heldout_fraction: float
+    pack_window_documents: int
+    epochs: float
+    effective_batch_sequences: int
+    micro_batch_size: int
+    learning_rate: float
+    weight_decay: float
+    adam_beta1: float
+    adam_beta2: float
+    warmup_steps: int
+    gradient_checkpointing: bool
+    reduce_dtype: str
+    attention: str
+    document_masking: bool
+    save_steps: int
+    save_before_time_limit_minutes: float = _not_weights()
+    peak_tflops_per_device: float | None = _not_weights()
+    cluster: str = _not_weights()
+    launcher: str = _not_weights()
+    callbacks: list[str] = _not_weights()
+
+    def weight_settings(self) -> dict:
+        """The settings a checkpoint belongs to (its work folder's fingerprint)."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("shapes_weights", True)
+        }
 
 
 class PackedDataset:
@@ -293,7 +337,7 @@ def rank0_loads_only(env=None) -> bool:
     return fsdp_launch(env) is not None and env.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "false").lower() == "true"
 
 
-def memory_arguments(settings: dict, fsdp: dict | None) -> dict:
+def memory_arguments(settings: CptSettings, fsdp: dict | None) -> dict:
     """TrainingArguments for activation checkpointing and gradient accumulation.
 
     Under FSDP, activation checkpointing is FSDP's own (the Trainer's would all-gather every layer
@@ -301,8 +345,8 @@ def memory_arguments(settings: dict, fsdp: dict | None) -> dict:
     after every micro batch (`sync_each_batch`): FSDP1's `no_sync`, which the Trainer enters between
     accumulation steps otherwise, keeps full unsharded gradients on every GPU."""
     if fsdp is None:
-        return {"activation_checkpointing": settings["gradient_checkpointing"]}
-    if settings["gradient_checkpointing"] and not fsdp["activation_checkpointing"]:
+        return {"activation_checkpointing": settings.gradient_checkpointing}
+    if settings.gradient_checkpointing and not fsdp["activation_checkpointing"]:
         raise ValueError(
             "cpt.gradient_checkpointing is true, but the accelerate config this job was launched with "
             "(cpt.launcher) does not set fsdp_config.fsdp_activation_checkpointing: true"
@@ -313,14 +357,14 @@ def memory_arguments(settings: dict, fsdp: dict | None) -> dict:
     }
 
 
-def slurm_deadline(settings: dict, env=None) -> float | None:
+def slurm_deadline(settings: CptSettings, env=None) -> float | None:
     """The time (epoch seconds) at which to checkpoint and stop: the Slurm job's end, which
     scripts/launch_cpt.sh exports as DEFINEMED_JOB_END_TIME, less cpt.save_before_time_limit_minutes."""
     env = os.environ if env is None else env
     end = env.get("DEFINEMED_JOB_END_TIME")
     if not end:
         return None
-    return float(end) - 60 * settings["save_before_time_limit_minutes"]
+    return float(end) - 60 * settings.save_before_time_limit_minutes
 
 
 def save_before_time_limit_callback(deadline: float | None, signum: int | None = None):
@@ -361,24 +405,6 @@ def save_before_time_limit_callback(deadline: float | None, signum: int | None =
 
 class StoppedForTimeLimit(RuntimeError):
     """Training stopped early with a complete checkpoint; a rerun of the job resumes from it."""
-
-
-# cpt settings that do not shape the trained weights: changing them (a tracker callback, the site
-# name, the time-limit margin) keeps a run's checkpoints, so the rerun resumes instead of restarting
-NOT_WEIGHT_SETTINGS = (
-    "resources",
-    "launcher",
-    "runs",
-    "callbacks",
-    "cluster",
-    "save_before_time_limit_minutes",
-    "peak_tflops_per_device",
-)
-
-
-def weight_settings(settings: dict) -> dict:
-    """The cpt settings a checkpoint belongs to (its work folder's fingerprint)."""
-    return {k: v for k, v in settings.items() if k not in NOT_WEIGHT_SETTINGS}
 
 
 def load_callbacks(paths) -> list[type]:
@@ -464,11 +490,14 @@ def precision_summary(policy) -> dict | None:
     return {k: str(getattr(policy, k)).removeprefix("torch.") for k in ("param_dtype", "reduce_dtype", "buffer_dtype")}
 
 
-def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) -> dict:
+def train(
+    packed_dir, base_model, out_dir, work_dir, settings: CptSettings, seed: int, max_steps: int | None = None
+) -> dict:
+    """Train; `max_steps` stops early (the scaling measurements of Figure 5), None: the epochs decide."""
     import torch
     from transformers import AutoConfig, AutoTokenizer, TrainingArguments, set_seed
 
-    extra_callbacks = load_callbacks(settings["callbacks"])  # a bad path fails before the model loads
+    extra_callbacks = load_callbacks(settings.callbacks)  # a bad path fails before the model loads
     set_seed(seed)
     gpu = torch.cuda.is_available()
     fsdp = fsdp_launch()
@@ -477,19 +506,20 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     bf16 = gpu or fsdp is not None
     compute_dtype = torch.bfloat16 if bf16 else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(base_model)
-    attn = settings["attention"] if gpu else "sdpa"
-    if settings["document_masking"] and attn != "flash_attention_2":
+    attn = settings.attention if gpu else "sdpa"
+    if settings.document_masking and attn != "flash_attention_2":
         raise ValueError("cpt.document_masking needs attention: flash_attention_2 (GPU)")
-    data = PackedDataset(packed_dir, settings["document_masking"], tokenizer.eos_token_id)
+    data = PackedDataset(packed_dir, settings.document_masking, tokenizer.eos_token_id)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    micro = settings["micro_batch_size"]
-    accumulation = max(1, settings["effective_batch_sequences"] // (micro * world))
+    micro = settings.micro_batch_size
+    accumulation = max(1, settings.effective_batch_sequences // (micro * world))
     request = {
         "packed": json.loads((Path(packed_dir) / "stats.json").read_text()),
         "packed_lengths": sha256_file(Path(packed_dir) / "lengths.u32"),
         "base": json.loads((Path(base_model) / "definemed-source.json").read_text()),
-        "settings": weight_settings(settings),
+        "settings": settings.weight_settings(),
+        **({"max_steps": max_steps} if max_steps else {}),  # the schedule decays over max_steps
         "seed": seed,
         "world_size": world,
         "fsdp": fsdp,  # checkpoints of another sharding or state-dict type do not load
@@ -503,14 +533,14 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         output_dir=str(work_dir),
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation,
-        num_train_epochs=settings["epochs"],
-        max_steps=settings.get("max_steps") or -1,  # scaling benchmarks (paper Figure 5) stop early
-        learning_rate=settings["learning_rate"],
-        weight_decay=settings["weight_decay"],
-        adam_beta1=settings["adam_beta1"],
-        adam_beta2=settings["adam_beta2"],
+        num_train_epochs=settings.epochs,
+        max_steps=max_steps or -1,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
+        adam_beta1=settings.adam_beta1,
+        adam_beta2=settings.adam_beta2,
         lr_scheduler_type="linear",
-        warmup_steps=settings["warmup_steps"],
+        warmup_steps=settings.warmup_steps,
         optim="adamw_torch_fused" if gpu else "adamw_torch",
         bf16=bf16,
         # without it transformers ignores torchrun's process group on CPU and every process trains
@@ -518,7 +548,7 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
         use_cpu=not gpu,
         **memory_arguments(settings, fsdp),
         save_strategy="steps",
-        save_steps=settings["save_steps"],
+        save_steps=settings.save_steps,
         save_total_limit=CHECKPOINTS_KEPT,
         logging_steps=1,
         seed=seed,
@@ -531,15 +561,15 @@ def train(packed_dir, base_model, out_dir, work_dir, settings: dict, seed: int) 
     # fsdp_cpu_ram_efficient_loading only rank 0 holds the base's weights in CPU memory
     log.info("process %d of %d on %s", rank, world, args.device)
     model = load_base_model(base_model, compute_dtype, attn, weights=not (rank0_loads_only() and rank != 0))
-    steps = math.ceil(len(data) / (micro * world * accumulation)) * settings["epochs"]
-    if settings.get("max_steps"):
-        steps = min(steps, settings["max_steps"])
+    steps = math.ceil(len(data) / (micro * world * accumulation)) * settings.epochs
+    if max_steps:
+        steps = min(steps, max_steps)
     n_params = sum(p.numel() for p in model.parameters())
     tokens_per_step = micro * world * accumulation * data.tokens.shape[1]
-    peak = settings.get("peak_tflops_per_device")
+    peak = settings.peak_tflops_per_device
     time_limit = save_before_time_limit_callback(slurm_deadline(settings))
     rotary = rotary_dtype_callback()
-    trainer = cpt_trainer_class(settings["reduce_dtype"])(
+    trainer = cpt_trainer_class(settings.reduce_dtype)(
         model=model,
         args=args,
         train_dataset=data,
