@@ -7,12 +7,11 @@
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
 from definemed.io import atomic_dir, write_json, write_text
-from definemed.training.merge import check_merged, run_slerp
+from definemed.training.merge import MergeSettings, check_merged, run_slerp
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -28,10 +27,10 @@ args = p.parse_args()
 import yaml  # noqa: E402
 
 set_torch_threads(args.threads)
-settings = json.loads(args.settings)
+settings = MergeSettings.from_json(args.settings)
 with atomic_dir(args.out) as tmp:
     cfg = run_slerp(args.base, args.cpt, tmp, settings, name=Path(args.out).name)
-    check = check_merged(args.base, tmp, settings["dtype"], settings["chat_template_date"])
+    check = check_merged(args.base, tmp, settings.dtype, settings.chat_template_date)
 write_text(args.out_config, yaml.safe_dump(cfg, sort_keys=False))
 write_json(args.out_check, {"base": args.base, "cpt": args.cpt, **check})
 log.info("merged %s into %s -> %s (%s)", args.cpt, args.base, args.out, check["dtype"])

@@ -297,13 +297,13 @@ def test_sigusr1_to_one_rank_checkpoints_all_ranks_and_the_rerun_resumes_to_equa
     b = load_file(tmp_path / "run" / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # the saved model is what the merge takes (mergekit, paper A.4)
-    from definemed.training.merge import run_slerp
+    from definemed.training.merge import MergeSettings, run_slerp
 
     run_slerp(
         tiny_cpt_inputs / "base",
         tmp_path / "run" / "model",
         tmp_path / "merged",
-        {"t": [{"value": 0.5}], "dtype": "float16"},
+        MergeSettings.from_config({"t": [{"value": 0.5}], "dtype": "float16"}),
     )
     merged = load_file(tmp_path / "merged" / "model.safetensors")
     assert merged.keys() == b.keys() and {t.dtype for t in merged.values()} == {torch.float16}

@@ -176,7 +176,7 @@ def test_final_model_is_gathered_in_the_base_dtype_loads_with_the_same_logits_an
 ):
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from definemed.training.merge import run_slerp
+    from definemed.training.merge import MergeSettings, run_slerp
 
     layout, root = reference
     final = root / "out" / "model"
@@ -197,7 +197,12 @@ def test_final_model_is_gathered_in_the_base_dtype_loads_with_the_same_logits_an
     ids = torch.randint(0, 400, (2, 48), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, built(ids).logits)
-    run_slerp(bf16_inputs / "base", final, tmp_path / "merged", {"t": [{"value": 0.5}], "dtype": "float16"})
+    run_slerp(
+        bf16_inputs / "base",
+        final,
+        tmp_path / "merged",
+        MergeSettings.from_config({"t": [{"value": 0.5}], "dtype": "float16"}),
+    )
     merged = load_file(tmp_path / "merged" / "model.safetensors")
     assert merged.keys() == saved.keys() and {t.dtype for t in merged.values()} == {torch.float16}
 

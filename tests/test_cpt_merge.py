@@ -13,7 +13,7 @@ from conftest import REPO, cpt_job_settings
 from safetensors.torch import load_file
 
 from definemed.config import load
-from definemed.training.merge import check_compatible, layer_t, run_slerp
+from definemed.training.merge import MergeSettings, check_compatible, layer_t, run_slerp
 
 # the A.4 schedule as config.yaml gives it to the merge rule
 A4 = load(REPO / "config.yaml")["merge"]["t"]
@@ -54,7 +54,7 @@ def test_merged_tensors_follow_the_a4_schedule(tiny_model, tmp_path):
     from mergekit.merge_methods.slerp import slerp
 
     base, cpt = tiny_pair(tiny_model, tmp_path)
-    run_slerp(base, cpt, tmp_path / "merged", {"t": A4, "dtype": "float32"})
+    run_slerp(base, cpt, tmp_path / "merged", MergeSettings.from_config({"t": A4, "dtype": "float32"}))
     a, b = load_file(base / "model.safetensors"), load_file(cpt / "model.safetensors")
     m = load_file(tmp_path / "merged" / "model.safetensors")
     for i in range(9):
@@ -88,7 +88,7 @@ def test_a_truncated_safetensors_file_is_named_with_its_model_folder(tiny_model,
     with open(weights, "r+b") as f:
         f.truncate(weights.stat().st_size // 2)
     with pytest.raises(ValueError) as e:
-        run_slerp(base, cpt, tmp_path / "merged", {"t": A4, "dtype": "float32"})
+        run_slerp(base, cpt, tmp_path / "merged", MergeSettings.from_config({"t": A4, "dtype": "float32"}))
     message = str(e.value)
     assert f"damaged model folder {folder}: model.safetensors does not open" in message, message
     assert f"Delete the folder {folder} and rerun" in message, message
@@ -107,7 +107,7 @@ def test_merged_model_card_names_the_model_its_base_and_the_merged_models_in_a_s
     cards = []
     for k in range(2):
         out = tmp_path / f"run{k}" / "mymodel-slerp.partial"
-        run_slerp(base, cpt, out, {"t": A4, "dtype": "float32"}, name="mymodel-slerp")
+        run_slerp(base, cpt, out, MergeSettings.from_config({"t": A4, "dtype": "float32"}), name="mymodel-slerp")
         cards.append((out / "README.md").read_text())
     assert cards[0] == cards[1]
     card = cards[0]

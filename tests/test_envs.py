@@ -274,7 +274,7 @@ def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from definemed.miniature.tiny_models import build_tiny_model
-    from definemed.training.merge import run_slerp
+    from definemed.training.merge import MergeSettings, run_slerp
 
     reader = rule_venvs() / "vllm-transformers" / "bin" / "python"
     if not reader.exists():
@@ -290,7 +290,9 @@ def test_vllm_env_transformers_reads_merged_models_of_the_training_stack(family,
             p.add_(0.02 * torch.randn_like(p))
     model.save_pretrained(tmp_path / "cpt")
     AutoTokenizer.from_pretrained(tmp_path / "base").save_pretrained(tmp_path / "cpt")
-    run_slerp(tmp_path / "base", tmp_path / "cpt", tmp_path / "merged", miniature_config["merge"])
+    run_slerp(
+        tmp_path / "base", tmp_path / "cpt", tmp_path / "merged", MergeSettings.from_config(miniature_config["merge"])
+    )
 
     prompt = "Welche Symptome hat eine Lungenentzündung?"
     tok = AutoTokenizer.from_pretrained(tmp_path / "merged")

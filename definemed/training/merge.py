@@ -4,14 +4,30 @@ chat template, the model loads and generates)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
+
+from definemed.config import Settings
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
-def merge_config(base: str, cpt: str, num_layers: int, settings: dict) -> dict:
+@dataclasses.dataclass(frozen=True)
+class MergeSettings(Settings):
+    """The merge section (A.4), with the day chat templates print (the merged model's check
+    renders a prompt)."""
+
+    SECTION: ClassVar[str] = "merge"
+    t: list[dict]
+    dtype: str
+    resources: dict
+    chat_template_date: str = dataclasses.field(metadata={"schema": "chat_template_date"})
+
+
+def merge_config(base: str, cpt: str, num_layers: int, settings: MergeSettings) -> dict:
     """The A.4 configuration with the models and depth filled in."""
     return {
         "slices": [
@@ -24,10 +40,10 @@ def merge_config(base: str, cpt: str, num_layers: int, settings: dict) -> dict:
         ],
         "merge_method": "slerp",
         "base_model": base,
-        "parameters": {"t": settings["t"]},
-        "dtype": settings["dtype"],
+        "parameters": {"t": settings.t},
+        "dtype": settings.dtype,
         # mergekit writes float32 unless told otherwise (seen here); the paper's dtype is meant
-        "out_dtype": settings["dtype"],
+        "out_dtype": settings.dtype,
     }
 
 
@@ -143,7 +159,7 @@ def model_card(name: str, base, cpt, cfg: dict) -> str:
     )
 
 
-def run_slerp(base, cpt, out_dir, settings: dict, name: str | None = None) -> dict:
+def run_slerp(base, cpt, out_dir, settings: MergeSettings, name: str | None = None) -> dict:
     """Merge `cpt` into `base` in out_dir; `name`: the model's final name for its card (default the
     folder's name)."""
     from mergekit.config import MergeConfiguration
