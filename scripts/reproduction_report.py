@@ -37,8 +37,8 @@ p.add_argument("--effects", help="results/effects.json: effects between rows wit
 p.add_argument("--out", required=True)
 args = p.parse_args()
 
-settings = json.loads(args.settings)
-index = rp.display_index(json.loads(args.display), settings["display_prefix"])
+settings = rp.ReportSettings.from_json(args.settings)
+index = rp.display_index(json.loads(args.display), settings.display_prefix)
 specs = json.loads(args.benchmark_tables)
 results = Path(f"{args.root}results")
 titles = {
@@ -56,17 +56,17 @@ for table in ("table4", "table8", "table9", "table11"):
                 read_json(results / "cpt" / run / "summary.json"),
                 [json.loads(x) for x in (results / "cpt" / run / "training_log.jsonl").read_text().splitlines() if x],
             )
-            for run in settings["table8"]["runs"]
+            for run in settings.table8["runs"]
         }
         clusters = json.loads(args.clusters)
-        sections[table] = rp.compare_table8(reported, runs, index, settings["relative_tolerance"], clusters)
+        sections[table] = rp.compare_table8(reported, runs, index, settings.relative_tolerance, clusters)
     elif table in specs:
-        columns = settings["reported_columns"][table]
+        columns = settings.reported_columns[table]
         tasks = [t for t in columns.values() if t in specs[table]["columns"]]
         data = {
             m: {t: read_json(results / "benchmarks" / m / f"{t}.json") for t in tasks} for m in specs[table]["rows"]
         }
-        sections[table] = rp.compare_benchmark(table, reported, columns, data, index, settings["flag_sigma"])
+        sections[table] = rp.compare_benchmark(table, reported, columns, data, index, settings.flag_sigma)
     else:
         sections[table] = []
         notes[table] = (
@@ -76,8 +76,8 @@ for table in ("table4", "table8", "table9", "table11"):
 text = rp.render(
     sections,
     args.miniature,
-    settings["flag_sigma"],
-    settings["relative_tolerance"],
+    settings.flag_sigma,
+    settings.relative_tolerance,
     titles,
     notes,
     corpus=rp.corpus_note(read_json(args.inputs)),
@@ -142,15 +142,15 @@ if args.claims:
         t: rp.read_reported(rp.reported_path(args.reported_dir, t)) for t in ("table4", "table9", "table11")
     }
     # the paper's side: its own columns (a miniature may leave one out) and its own names
-    paper_columns = settings["reported_columns"]
+    paper_columns = settings.reported_columns
     paper_evidence = cl.Evidence(
         **{
             **common,
             "medical_tasks": list(paper_columns["table4"].values()),
             "general_tasks": list(paper_columns["table11"].values()),
-            "display": {k: v.removeprefix(settings["display_prefix"]) for k, v in display.items()},
+            "display": {k: v.removeprefix(settings.display_prefix) for k, v in display.items()},
         },
-        benchmarks=cl.reported_benchmarks(reported_tables, settings["reported_columns"], index),
+        benchmarks=cl.reported_benchmarks(reported_tables, settings.reported_columns, index),
         absent=cl.REPORTED_ABSENT,
     )
     text += "\n" + cl.render_claims(cl.evaluate_claims(evidence), cl.evaluate_claims(paper_evidence), args.miniature)

@@ -16,7 +16,14 @@ import shutil
 from pathlib import Path
 
 from _cli import set_torch_threads, setup_logging
-from definemed.evaluation.benchmarks import check_locked_revisions, evaluate, stable_json, task_leaves, task_summary
+from definemed.evaluation.benchmarks import (
+    BenchmarkSettings,
+    check_locked_revisions,
+    evaluate,
+    stable_json,
+    task_leaves,
+    task_summary,
+)
 from definemed.io import atomic_path, write_json, write_text
 from definemed.model_facts import weights_sha256
 
@@ -42,7 +49,7 @@ p.add_argument("--threads", type=int, default=None)
 args = p.parse_args()
 
 set_torch_threads(args.threads)
-settings = json.loads(args.settings)
+settings = BenchmarkSettings.from_json(args.settings)
 tasks = json.loads(args.tasks)
 local = {Path(f).name.removesuffix(".jsonl"): f for f in args.data}
 for key, spec in tasks.items():
@@ -58,7 +65,7 @@ if args.lm_eval_data:  # before the model loads: the lock's dataset revisions an
         os.environ.get("HF_DATASETS_CACHE") or datasets.config.HF_DATASETS_CACHE,
     )
 shutil.rmtree(args.work_dir, ignore_errors=True)  # generated task YAMLs only: cheap to remake
-results = evaluate(args.model_dir, tasks, settings, settings["backend"], args.work_dir)
+results = evaluate(args.model_dir, tasks, settings, args.work_dir)
 
 out = Path(args.out_dir)
 weights = weights_sha256(args.model_dir)  # which weights this row evaluated (Tables 4, 9, 11)

@@ -2,6 +2,7 @@
 the lock's revision (offline, datasets would take the newest cached copy of any revision), and chat
 templates that print the date rendered on the configured day wherever lm-eval renders them."""
 
+import dataclasses
 import datetime
 import json
 import subprocess
@@ -11,8 +12,9 @@ import pytest
 from conftest import REPO
 
 from definemed.chat import load_tokenizer, template_prints_date
+from definemed.config import subschema
 from definemed.evaluation import benchmarks
-from definemed.evaluation.benchmarks import cached_dataset_copies, check_locked_revisions, lm_eval_template_day
+from definemed.evaluation.benchmarks import cached_dataset_copies, check_locked_revisions
 
 LOCKED = "a" * 40
 OTHER = "b" * 40
@@ -54,7 +56,8 @@ def test_the_benchmark_job_checks_the_records_before_loading_the_model(tmp_path)
     record.write_text(json.dumps({"repo": "openai/MMMLU", "revision": LOCKED, "configs": []}))
     proc = subprocess.run(
         [sys.executable, "scripts/run_benchmarks.py", "--model", "m", "--model-dir", str(tmp_path / "no-model"),
-         "--tasks", "{}", "--settings", "{}", "--lm-eval-data", str(record), "--work-dir", str(tmp_path / "w"),
+         "--tasks", "{}", "--settings", '{"backend": "hf", "seed": 0}', "--lm-eval-data", str(record),
+         "--work-dir", str(tmp_path / "w"),
          "--out-dir", str(tmp_path / "o"), "--out-full", str(tmp_path / "o.json")],
         cwd=REPO, capture_output=True, text=True, timeout=120,
         env={"PATH": "", "HF_DATASETS_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"},
@@ -77,19 +80,21 @@ def test_lm_eval_renders_date_printing_templates_on_the_configured_day(tiny_mode
     import lm_eval
 
     monkeypatch.setattr(lm_eval, "simple_evaluate", fake_simple_evaluate)
-    settings = {"dtype": "float32", "batch_size": 1, "apply_chat_template": True, "seed": 0}
-    benchmarks.evaluate(folder, {}, {**settings, "chat_template_date": DATE}, "hf", tmp_path / "w")
+    settings = benchmarks.BenchmarkSettings.from_config(
+        {"backend": "hf", "dtype": "float32", "batch_size": 1, "apply_chat_template": True, "seed": 0}
+    )
+    assert settings.chat_template_date == subschema("chat_template_date")["default"]  # a date whatever the caller gave
+    benchmarks.evaluate(folder, {}, dataclasses.replace(settings, chat_template_date=DATE), tmp_path / "w")
     assert f"The current date is {DATE}." in seen["prompt"]
     today = f"The current date is {datetime.date.today():%Y-%m-%d}."
-    benchmarks.evaluate(folder, {}, {**settings, "apply_chat_template": False}, "hf", tmp_path / "w")
+    benchmarks.evaluate(folder, {}, dataclasses.replace(settings, apply_chat_template=False), tmp_path / "w")
     assert today in seen["prompt"]  # no chat template applied: the clock is left alone
-    with pytest.raises(ValueError, match="prints the date .* no chat_template_date"):
-        lm_eval_template_day(folder, settings)
 
 
 def test_the_benchmark_settings_carry_the_date_when_lm_eval_applies_templates():
     helper = (REPO / "rules" / "helpers" / "benchmarks.smk").read_text()
     assert 'bench["chat_template_date"] = config["chat_template_date"]' in helper
+    assert "chat_template_date" in {f.name for f in dataclasses.fields(benchmarks.BenchmarkSettings)}
 
 
 def test_the_benchmarks_env_carries_every_backend_it_names():
@@ -130,5 +135,10 @@ def test_data_parallel_is_refused_before_any_job_starts():
     assert 'check_backend_settings(config["benchmarks"])' in helper
     with pytest.raises(ValueError, match="data_parallel_size"):
         benchmarks.evaluate(
-            "m", {}, {"model_args": {"data_parallel_size": 4}, "apply_chat_template": False}, "vllm", "w"
+            "m",
+            {},
+            benchmarks.BenchmarkSettings.from_config(
+                {"backend": "vllm", "model_args": {"data_parallel_size": 4}, "seed": 0}
+            ),
+            "w",
         )

@@ -214,18 +214,16 @@ def test_paper_mmlu_column_is_german_mmmlu_with_every_subject(tmp_path):
 def test_german_mmmlu_group_runs_offline_on_the_fixture(tmp_path, miniature):
     """The miniature's MMLU column: the shipped group's 57 subject filters over one local file in
     MMMLU's layout; lm-eval's group accuracy is the mean over all items, its n their sum."""
-    from definemed.evaluation.benchmarks import evaluate, task_leaves, task_summary
+    from definemed.evaluation.benchmarks import BenchmarkSettings, evaluate, task_leaves, task_summary
 
     rows = fixture_items("mmmlu", seed=3, area="all", count=2)
     data = tmp_path / "mmlu.jsonl"
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     spec = {"lm_eval_task": "mmmlu_de_de", "group": "general", "metric": "acc", "filter": "none",
             "items": len(rows), "data": str(data)}  # fmt: skip
-    settings = {"backend": "hf", "dtype": "float32", "batch_size": 8, "num_fewshot": None,
-                "apply_chat_template": False, "seed": 1}  # fmt: skip
-    results = evaluate(
-        miniature / "models" / "tiny-qwen2.5-7b-instruct", {"mmlu": spec}, settings, "hf", tmp_path / "w"
-    )
+    settings = BenchmarkSettings.from_config({"backend": "hf", "dtype": "float32", "batch_size": 8, "num_fewshot": None,
+                                              "apply_chat_template": False, "seed": 1})  # fmt: skip
+    results = evaluate(miniature / "models" / "tiny-qwen2.5-7b-instruct", {"mmlu": spec}, settings, tmp_path / "w")
     summary = task_summary(results, "mmlu", spec, "tiny", settings)
     # the 110 general facts round-robin over the 54 general subjects, 2 items for each of the 3 medical ones
     assert summary["n"] == len(rows) == 116

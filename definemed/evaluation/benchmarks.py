@@ -8,14 +8,18 @@ with a `data` file run the shipped definition over that local JSONL through an `
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import math
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
+
+from definemed.config import Settings
 
 # --- which models make which table (derived from config, never listed in rules) -------------
 
@@ -254,6 +258,24 @@ def check_locked_revisions(records: list[dict], cache_dir) -> None:
 # --- running and summarising -----------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSettings(Settings):
+    """The benchmarks section as one model's evaluation job reads it (rules/helpers/benchmarks.smk:
+    without its tasks, baselines and resources; the workflow's seed and chat template day added, and
+    model_args.tensor_parallel_size under vLLM)."""
+
+    SECTION: ClassVar[str] = "benchmarks"
+    backend: str
+    dtype: str
+    batch_size: int | str
+    model_args: dict
+    num_fewshot: int | None
+    apply_chat_template: bool
+    tensor_parallel: dict
+    seed: int = dataclasses.field(metadata={"schema": "seed"})
+    chat_template_date: str = dataclasses.field(metadata={"schema": "chat_template_date"})
+
+
 def check_backend_settings(bench: dict) -> None:
     """Refuse, before any job starts, what envs/benchmarks.yaml cannot run: lm-eval's vLLM data
     parallelism (model_args.data_parallel_size > 1) dispatches through ray, which the env does not
@@ -274,17 +296,14 @@ def check_backend_settings(bench: dict) -> None:
         )
 
 
-def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> dict:
+def evaluate(model_dir, tasks: dict, settings: BenchmarkSettings, work_dir) -> dict:
     """Run lm-eval on `tasks` ({key: spec with resolved `data` paths}) and return its results dict
     (with per-sample logs). Local-data tasks go through generated include-overrides."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     check_backend_settings(
-        {
-            **settings,
-            "model_args": {k: v for k, v in settings.get("model_args", {}).items() if k != "tensor_parallel_size"},
-        }
+        {"model_args": {k: v for k, v in settings.model_args.items() if k != "tensor_parallel_size"}}
     )
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -304,51 +323,43 @@ def evaluate(model_dir, tasks: dict, settings: dict, backend: str, work_dir) -> 
             hub_tasks = True
     # Indexing lm-eval's own tasks costs ~30 s: only when a task is taken from it unchanged.
     manager = TaskManager(include_path=str(work_dir), include_defaults=hub_tasks)
-    model_args = {"pretrained": str(model_dir), "dtype": settings["dtype"], **settings.get("model_args", {})}
+    backend = settings.backend
+    model_args = {"pretrained": str(model_dir), "dtype": settings.dtype, **settings.model_args}
     if backend == "hf":
         model_args.setdefault("device", "cuda" if _cuda() else "cpu")
-    with lm_eval_template_day(model_dir, settings):
+    with lm_eval_template_day(settings):
         results = lm_eval.simple_evaluate(
             model=backend,
             model_args=model_args,
             tasks=[names[k] for k in tasks],
-            num_fewshot=settings.get("num_fewshot"),
-            batch_size=settings["batch_size"],
-            apply_chat_template=settings["apply_chat_template"],
-            fewshot_as_multiturn=settings["apply_chat_template"],
+            num_fewshot=settings.num_fewshot,
+            batch_size=settings.batch_size,
+            apply_chat_template=settings.apply_chat_template,
+            fewshot_as_multiturn=settings.apply_chat_template,
             task_manager=manager,
             log_samples=True,
-            random_seed=settings["seed"],
-            numpy_random_seed=settings["seed"],
-            torch_random_seed=settings["seed"],
-            fewshot_random_seed=settings["seed"],
+            random_seed=settings.seed,
+            numpy_random_seed=settings.seed,
+            torch_random_seed=settings.seed,
+            fewshot_random_seed=settings.seed,
         )
     results["definemed_task_names"] = names
     return results
 
 
-def lm_eval_template_day(model_dir, settings: dict):
+def lm_eval_template_day(settings: BenchmarkSettings):
     """The clock lm-eval's chat templates read while it evaluates: with apply_chat_template, lm-eval
     renders each prompt itself (its hf and vllm backends call the tokenizer's apply_chat_template
     in this process), and a template that prints the date (Mistral-Small-3's `strftime_now`) would
     print today's. Rendered on definemed.chat's clock at `chat_template_date` instead, as labelling
-    and generation are; refused when the settings carry no date for such a template."""
+    and generation are."""
     import contextlib
 
-    from definemed.chat import template_clock, template_prints_date
+    from definemed.chat import template_clock
 
-    if not settings.get("apply_chat_template"):
+    if not settings.apply_chat_template:
         return contextlib.nullcontext()
-    date = settings.get("chat_template_date")
-    if date is None:
-        if template_prints_date(model_dir):
-            raise ValueError(
-                f"benchmarks.apply_chat_template: the chat template of {model_dir} prints the date "
-                "(strftime_now) and the settings carry no chat_template_date: lm-eval would write the day "
-                "it runs into every prompt"
-            )
-        return contextlib.nullcontext()
-    return template_clock(date)
+    return template_clock(settings.chat_template_date)
 
 
 def _cuda() -> bool:
@@ -357,7 +368,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def task_summary(results: dict, key: str, spec: dict, model: str, settings: dict) -> dict:
+def task_summary(results: dict, key: str, spec: dict, model: str, settings: BenchmarkSettings) -> dict:
     """One table cell: accuracy and standard error as lm-eval computed them, with everything that
     shapes the number (task hash, few-shot count, chat template, lm-eval version)."""
     name = results["definemed_task_names"][key]
@@ -387,10 +398,10 @@ def task_summary(results: dict, key: str, spec: dict, model: str, settings: dict
         "n": n,
         "items_expected": spec.get("items"),
         "num_fewshot": results["n-shot"].get(name, shots.pop() if len(shots) == 1 else None),
-        "apply_chat_template": settings["apply_chat_template"],
-        **({"chat_template_date": settings.get("chat_template_date")} if settings["apply_chat_template"] else {}),
-        "backend": settings["backend"],
-        "dtype": settings["dtype"],
+        "apply_chat_template": settings.apply_chat_template,
+        **({"chat_template_date": settings.chat_template_date} if settings.apply_chat_template else {}),
+        "backend": settings.backend,
+        "dtype": settings.dtype,
         "lm_eval_version": lm_eval_version(),
         "task_hash": task_hash,
         "task_config_sha256": _digest(configs),

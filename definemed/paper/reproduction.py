@@ -19,8 +19,24 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from definemed.config import Settings
 from definemed.paper.tables import average, table8_values
+
+
+@dataclass(frozen=True)
+class ReportSettings(Settings):
+    """The paper section as the reproduction report reads it (without the scaling figure's part)."""
+
+    SECTION: ClassVar[str] = "paper"
+    display_prefix: str
+    table8: dict
+    reported_columns: dict[str, dict[str, str]]
+    claims: dict
+    flag_sigma: float
+    relative_tolerance: float
+
 
 MINIATURE_NOTE = (
     "**Miniature run: these numbers are not comparable to the paper's.** The miniature trains tiny "

@@ -43,8 +43,7 @@ def benchmark_settings(name):
     bench = dict(config["benchmarks"], seed=config["seed"])
     bench.pop("tasks"), bench.pop("baselines"), bench.pop("resources")
     # lm-eval renders the chat templates itself: the day they print (definemed/chat.py)
-    if bench["apply_chat_template"]:
-        bench["chat_template_date"] = config["chat_template_date"]
+    bench["chat_template_date"] = config["chat_template_date"]
     if bench["backend"] == "vllm":
         bench["model_args"] = {
             **bench["model_args"],
