@@ -88,7 +88,8 @@ lock-envs: $(STAMP)
 # DEFINEMED_RULE_VENVS=$(RULE_VENVS)), and the vLLM env's transformers on CPU torch, which
 # tests/test_envs.py and tests/test_chat.py load merged models and render prompts with.
 # CI runs the miniature through Snakemake's own conda deployment instead (--sdm conda, the conda
-# stand-in tests/conda_standin creates each env as a venv the same way: README "Environments").
+# stand-in tests/support/overlays/conda_standin creates each env as a venv the same way: README
+# "Environments").
 RULE_VENVS ?= .envs
 CPU_ENVS := data hub judge paper merge transformers train
 rule-venvs: $(STAMP) vllm-reader

@@ -372,8 +372,8 @@ NO_ENV = {"env": None, "prefix": None, "built": None, "python": None}
 def conda_prefixes(conda_prefix: Path) -> dict[str, dict]:
     """Env file content -> the env Snakemake created from it under `conda_prefix` (its
     `<hash>_.yaml` copy, `<hash>_/`): {"env", "prefix", "built", "python"}. `built` and `python`
-    come from the conda stand-in's record in the prefix (tests/conda_standin); with a real conda
-    there is none: built, the prefix's python."""
+    come from the conda stand-in's record in the prefix (tests/support/overlays/conda_standin); with
+    a real conda there is none: built, the prefix's python."""
     import json
 
     out = {}

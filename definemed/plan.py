@@ -250,7 +250,7 @@ NORM_TEMPORARIES_BYTES = 1 * GIB
 # backward adds the fp32 gradient of the log-probabilities (4) and of the logits (4): 12 bytes. The
 # Trainer drops the model's output (the bf16 logits, and accelerate's fp32 copy of them under mixed
 # precision) before the backward; code that holds the output through it peaks at 14. Measured on CPU
-# for a bf16 Qwen2: 12.0 and 14.0 (tests/test_cpt_memory_plan.py). The 10 used before was the
+# for a bf16 Qwen2: 12.0 and 14.0 (tests/training/test_cpt_memory_plan.py). The 10 used before was the
 # forward's peak (bf16 logits, fp32 upcast, fp32 log-softmax).
 LOGITS_BYTES_PER_ENTRY = 12
 # A run is tight when its estimate leaves less than a quarter of the card free: allocator

@@ -1,8 +1,8 @@
 """A CPU venv from a conda env file of envs/ (uv), with PyTorch's CPU build asked for by name.
 
 Used by `scripts/envs.py build` (make rule-venvs) and by the conda stand-in of CI
-(tests/conda_standin: `conda env create --file <env>.yaml --prefix <dir>`), so both install the
-same way:
+(tests/support/overlays/conda_standin: `conda env create --file <env>.yaml --prefix <dir>`), so both
+install the same way:
 - torch is asked for as `torch==<pin>+cpu`. A `+cpu` version exists only on PyTorch's CPU index
   (`torch_index`, default CPU_TORCH_INDEX) or in a local wheel directory of pip's configuration:
   no index can hand out the Linux CUDA build that `torch==<pin>` names on PyPI (13 nvidia packages,

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A single-node Slurm cluster with accounting (slurmdbd + MariaDB) and eight fake A100 GPUs, for
-# tests/test_slurm.py and CI: Debian, as root, no systemd. Idempotent: rerun it to (re)start
+# tests/workflow/test_slurm.py and CI: Debian, as root, no systemd. Idempotent: rerun it to (re)start
 # whatever is not running; a finished set-up returns in a second.
 #
-#   sudo scripts/install_slurm.sh            # then: sinfo; sacct; tests/test_slurm.py
+#   sudo scripts/install_slurm.sh            # then: sinfo; sacct; tests/workflow/test_slurm.py
 #
 # Environment: SLURM_TEST_CLUSTER (definemed), SLURM_TEST_ACCOUNT (definemed),
 # SLURM_TEST_PARTITION (gpu), SLURM_TEST_CPUS (8), SLURM_TEST_MEM_MB (16000).

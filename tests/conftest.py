@@ -75,7 +75,7 @@ def build_tiny_cpt_inputs(root: Path, dtype=None) -> Path:
     return root
 
 
-CONDA_STANDIN = REPO / "tests" / "conda_standin" / "bin"
+CONDA_STANDIN = REPO / "tests" / "support" / "overlays" / "conda_standin" / "bin"
 
 
 def cpt_job_settings(config: dict | None = None, **changes) -> dict:
@@ -90,7 +90,8 @@ def cpt_job_settings(config: dict | None = None, **changes) -> dict:
 def conda_args() -> tuple[list[str], list[Path]]:
     """DEFINEMED_MINIATURE_SDM=conda (CI): the miniature runs through Snakemake's own conda
     deployment (`--sdm conda`), each env created once under DEFINEMED_CONDA_PREFIX (default
-    .envs/conda) by the conda stand-in (tests/conda_standin), which goes first on PATH."""
+    .envs/conda) by the conda stand-in (tests/support/overlays/conda_standin), which goes first on
+    PATH."""
     if os.environ.get("DEFINEMED_MINIATURE_SDM") != "conda":
         return [], []
     return ["--sdm", "conda", "--conda-prefix", str(conda_prefix())], [CONDA_STANDIN]

@@ -222,9 +222,10 @@ def test_miniature_jobs_ran_in_their_rule_envs(miniature, rules):
 
 
 def test_conda_standin_answers_snakemake(tmp_path):
-    """The conda stand-in (tests/conda_standin) answers what Snakemake's conda deployment calls
-    (snakemake/deployment/conda.py): its version check, `conda info --json` (the prefix whose
-    bin/activate jobs source), `conda env create --file --prefix`; activation puts the env first."""
+    """The conda stand-in (tests/support/overlays/conda_standin) answers what Snakemake's conda
+    deployment calls (snakemake/deployment/conda.py): its version check, `conda info --json` (the
+    prefix whose bin/activate jobs source), `conda env create --file --prefix`; activation puts the
+    env first."""
     import json
 
     from conftest import BIN, CONDA_STANDIN

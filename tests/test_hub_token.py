@@ -1,8 +1,8 @@
 """HF_TOKEN never reaches a log or output: the scripts that download from the Hub, run against a
-loopback Hub (tests/hub_server.py, HF_ENDPOINT) with a canary token and huggingface_hub's debug
-logging, once where the downloads succeed and once where the server refuses them with an error that
-quotes the token. The server must have seen the token (it was in play); no file written, no log and
-no cache holds it."""
+loopback Hub (tests/support/servers/hub_server.py, HF_ENDPOINT) with a canary token and
+huggingface_hub's debug logging, once where the downloads succeed and once where the server refuses
+them with an error that quotes the token. The server must have seen the token (it was in play); no
+file written, no log and no cache holds it."""
 
 import hashlib
 import io
@@ -14,9 +14,9 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 from conftest import REPO
-from hub_server import HubServer
 
 from definemed.dataset.fineweb import SCHEMA
+from tests.support.servers.hub_server import HubServer
 
 CANARY = "hf_canary9d2e7b4a1c6f8e0b3d5a7c9e1f-DO-NOT-LEAK"
 

@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import BIN, REPO, copy_repo, snakemake
-from hub_server import HubServer
 
 from definemed.config import load
 from definemed.inputs import OFFLINE_ENV, hub_inputs, is_commit, lm_eval_datasets
 from definemed.paper.reproduction import corpus_note, render
 from definemed.plan import parse_dry_run
+from tests.support.servers.hub_server import HubServer
 
 PAPER = load(REPO / "config.yaml")
 ONLINE = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}

@@ -20,7 +20,7 @@ LETTERS = "ABCD"
 MMMLU_AREAS = ("anatomy", "clinical_knowledge", "college_medicine")
 LAYOUTS = ("mmmlu", "medqa", "mmlu", "arc", "hellaswag", "gsm8k")
 # MMLU's 57 subjects, as OpenAI's MMMLU names them in its Subject column (lm-eval's
-# openai-mmmlu/subjects.json; tests/test_benchmarks.py holds the two equal)
+# openai-mmmlu/subjects.json; tests/evaluation/test_benchmarks.py holds the two equal)
 MMLU_SUBJECTS = (
     "abstract_algebra anatomy astronomy business_ethics clinical_knowledge college_biology college_chemistry"
     " college_computer_science college_mathematics college_medicine college_physics computer_security"

@@ -223,7 +223,7 @@ def init_optimizer_state(model, optimizer) -> None:
     accelerate's load_fsdp_optimizer (FSDP1, SHARDED_STATE_DICT) reads the DCP folder into the
     template FSDP.optim_state_dict(model, optimizer) gives; the Trainer loads before the first
     step, when AdamW has no state yet, so the template has no moments and none are read: the run
-    would resume with fresh AdamW moments and step counts (tests/test_cpt_fsdp.py shows it)."""
+    would resume with fresh AdamW moments and step counts (tests/training/test_cpt_fsdp.py shows it)."""
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
     get_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer))

@@ -1,7 +1,7 @@
 """Continual pre-training under FSDP (paper 4.2, A.3): resuming from the checkpoints the Trainer
 writes under FSDP, the consolidated final model, the memory settings and the checkpoint before
 Slurm's time limit. The layouts come from accelerate's own writers in a CPU FSDP1 process
-(tests/fsdp_cpu_run.py); file names from the libraries' constants."""
+(tests/support/harnesses/fsdp_cpu_run.py); file names from the libraries' constants."""
 
 import dataclasses
 import json
@@ -33,7 +33,7 @@ def fsdp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fsdp-cpu")
     env = dict(os.environ, MASTER_PORT=str(free_port()), OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "fsdp_cpu_run.py"), str(out)],
+        [sys.executable, str(REPO / "tests" / "support" / "harnesses" / "fsdp_cpu_run.py"), str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -226,7 +226,7 @@ def tiny_cpt_inputs(tmp_path_factory):
 
 def start_cpt(inputs, work, out):
     """scripts/train_cpt.py in 2 CPU processes (data parallel over gloo) through accelerate launch,
-    as tests/slurm_overlay.yaml launches it."""
+    as tests/support/overlays/slurm_overlay.yaml launches it."""
 
     settings = cpt_job_settings(
         epochs=1,

@@ -1,8 +1,8 @@
 """scripts/train_cpt.py under FSDP1 on CPU over gloo, as `accelerate launch --config_file
-accelerate/<file>.yaml` runs it on GPUs (tests/test_cpt_fsdp_trainer.py launches it):
+accelerate/<file>.yaml` runs it on GPUs (tests/training/test_cpt_fsdp_trainer.py launches it):
 
     accelerate launch --config_file accelerate/fsdp_full_shard.yaml --num_machines 1 --num_processes 2 \
-        tests/fsdp_trainer_run.py <scripts/train_cpt.py arguments>
+        tests/support/harnesses/fsdp_trainer_run.py <scripts/train_cpt.py arguments>
 
 Test-only switches, each because accelerate or torch ties a step to an accelerator device, none of
 which changes what the Trainer, accelerate's FSDP wrapping or checkpointing do:
@@ -29,10 +29,10 @@ import runpy
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "tests"))  # cpt.callbacks of the tests (stall_callback)
+sys.path.insert(0, str(REPO / "tests" / "support" / "harnesses"))  # cpt.callbacks of the tests (stall_callback)
 
 import torch  # noqa: E402
 import torch.distributed.fsdp._init_utils as fsdp_init  # noqa: E402

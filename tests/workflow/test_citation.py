@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CFF = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
 README = (REPO / "README.md").read_text(encoding="utf-8")
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

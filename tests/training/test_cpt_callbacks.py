@@ -6,12 +6,12 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO, cpt_job_settings
 
-SETTINGS_WITH = {"callbacks": ["tests.stall_callback:StallAfterFirstCheckpoint"]}
+SETTINGS_WITH = {"callbacks": ["tests.support.harnesses.stall_callback:StallAfterFirstCheckpoint"]}
 
 
 def test_callbacks_load_by_import_path():
     from definemed.training.cpt import load_callbacks
-    from tests.stall_callback import StallAfterFirstCheckpoint
+    from tests.support.harnesses.stall_callback import StallAfterFirstCheckpoint
 
     assert load_callbacks([]) == []
     assert load_callbacks(SETTINGS_WITH["callbacks"]) == [StallAfterFirstCheckpoint]
@@ -21,9 +21,9 @@ def test_callbacks_load_by_import_path():
     "path, why",
     [
         ("tests.no_such_module:Callback", "does not import: No module named 'tests.no_such_module'"),
-        ("tests.stall_callback:NoSuchClass", "does not import"),
+        ("tests.support.harnesses.stall_callback:NoSuchClass", "does not import"),
         ("definemed.training.cpt:PackedDataset", "is not a transformers TrainerCallback class"),
-        ("tests.stall_callback", "is not a 'module:Class' import path"),
+        ("tests.support.harnesses.stall_callback", "is not a 'module:Class' import path"),
     ],
 )
 def test_a_callback_that_does_not_load_names_the_key_and_the_path(path, why):
@@ -51,8 +51,8 @@ def test_the_schema_checks_the_form_and_defaults_to_none():
 
     config = yaml.safe_load((REPO / "config" / "miniature.yaml").read_text())
     assert validated(config)["cpt"]["callbacks"] == []
-    config["cpt"]["callbacks"] = ["tests/stall_callback.py"]
-    with pytest.raises(jsonschema.ValidationError, match="tests/stall_callback.py"):
+    config["cpt"]["callbacks"] = ["tests/support/harnesses/stall_callback.py"]
+    with pytest.raises(jsonschema.ValidationError, match="tests/support/harnesses/stall_callback.py"):
         validated(config)
 
 
@@ -75,7 +75,7 @@ class Stalled(Exception):
 @pytest.fixture
 def stall(monkeypatch):
     """The stall callback with its endless wait replaced by an exception, and its args/state."""
-    import tests.stall_callback as module
+    import tests.support.harnesses.stall_callback as module
 
     def stall_forever():
         raise Stalled
@@ -91,7 +91,7 @@ def stall(monkeypatch):
 
 
 def run(callback, work, start_step, save_step, rank=0):
-    import tests.stall_callback as module
+    import tests.support.harnesses.stall_callback as module
 
     args = SimpleNamespace(output_dir=str(work), world_size=2, process_index=rank)
     first_attempt = module.first_attempt

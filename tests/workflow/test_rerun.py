@@ -161,7 +161,7 @@ def test_cheap_rules_rerun_in_another_folder_give_the_same_bytes(miniature, tmp_
 
 # the expensive stages, one job each (the cheapest of its rule in the miniature), by target: what a
 # forced rerun of that job writes must be byte-identical to the finished run's. The CPT and its merge
-# are tests/test_chaos.py's: it reruns a CPT job (killed, then resumed) and its merge in another
+# are tests/workflow/test_chaos.py's: it reruns a CPT job (killed, then resumed) and its merge in another
 # folder and compares their outputs, weights and cards byte for byte (the CPT here would add ~110 s)
 EXPENSIVE_JOBS = {
     "label_documents": "results/labels/llm_labels.parquet",  # labelling: ~20 s
@@ -174,7 +174,7 @@ EXPENSIVE_JOBS = {
 
 def expensive_stages_rerun(miniature, tmp_path):
     """Determinism beyond the cheap rules: one job of each expensive rule (labelling, classifier,
-    scoring, generation, lm-eval; EXPENSIVE_JOBS; CPT and merge: tests/test_chaos.py) rerun, forced
+    scoring, generation, lm-eval; EXPENSIVE_JOBS; CPT and merge: tests/workflow/test_chaos.py) rerun, forced
     and alone, in a copy of the finished miniature at another path (work/ left out: no labelling
     chunk to resume from) gives the same bytes: every file under data/, results/ and paper/ tables
     and figures (timings excepted by name, definemed.determinism) and the classifier. CI cost:

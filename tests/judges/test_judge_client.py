@@ -1,5 +1,6 @@
 """The judge client's OpenAI path against a real HTTP server on loopback with injected 429s, 500s and
-timeouts on about a third of the requests (tests/judge_server.py), and the API key's secrecy."""
+timeouts on about a third of the requests (tests/support/servers/judge_server.py), and the API key's
+secrecy."""
 
 import json
 import logging
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from judge_server import JudgeServer
 
 from definemed.config import validated
 from definemed.judges.client import FatalJudgeError, JudgeClient, JudgeRequest
 from definemed.judges.prompts import PAIRWISE_SCHEMA, messages, parse_answer
+from tests.support.servers.judge_server import JudgeServer
 
 CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e-DO-NOT-LEAK"
 

@@ -3,8 +3,8 @@
 In a scratch copy of the finished miniature (its work/ left out: no checkpoints, no judge cache),
 one judge job and one CPT job are forced again, and Snakemake's whole process group is killed
 (SIGKILL) during each: the judge after K answers were committed to its cache (a sitecustomize on
-PYTHONPATH stalls the judge there, tests/chaos_site/), the CPT once its first checkpoint is complete
-on disk (the CPT has ~90 steps left then). Both moments are read from the files, not from the
+PYTHONPATH stalls the judge there, tests/support/overlays/chaos_site/), the CPT once its first
+checkpoint is complete on disk (the CPT has ~90 steps left then). Both moments are read from the files, not from the
 clock. After `snakemake --unlock` the same command runs again; the test asserts that the kill
 landed mid-job (outputs absent, the cache or the steps short of the end), that the rerun resumed
 (from the cache: K cached; from the checkpoint: the work folder's history), and that the outputs,
@@ -132,7 +132,7 @@ def killed_and_resumed(miniature: Path, tmp_path: Path) -> None:
     )
     cache = mini / "work" / "judges" / "failure_modes.sqlite"
     stalled = tmp_path / "judge-stalled.pid"
-    stall = {"PYTHONPATH": f"{work / 'tests' / 'chaos_site'}{os.pathsep}{work}",
+    stall = {"PYTHONPATH": f"{work / 'tests' / 'support' / 'overlays' / 'chaos_site'}{os.pathsep}{work}",
              "DEFINEMED_CHAOS_JUDGE_STALL_AFTER": str(K), "DEFINEMED_CHAOS_JUDGE_STALLED": str(stalled)}  # fmt: skip
     proc = start(work, tmp_path / "judge.log", *judge_args, **stall)
     wait_until(lambda: stalled.exists() and cache_rows(cache) >= K, proc, tmp_path / "judge.log")

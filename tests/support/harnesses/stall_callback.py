@@ -1,4 +1,5 @@
-"""A TrainerCallback for tests/test_slurm.py, set by tests/slurm_overlay.yaml (cpt.callbacks).
+"""A TrainerCallback for tests/workflow/test_slurm.py, set by tests/support/overlays/slurm_overlay.yaml
+(cpt.callbacks).
 
 The first attempt of the CPT job (Snakemake's `attempt` 1) stalls for good, on every rank, once its
 first checkpoint is complete on disk for all ranks, and then cuts its own Slurm time limit to the
@@ -27,7 +28,7 @@ from transformers import TrainerCallback
 
 from definemed.training.cpt import checkpoint_problem
 
-OVERLAY = Path(__file__).with_name("slurm_overlay.yaml")
+OVERLAY = Path(__file__).resolve().parents[1] / "overlays" / "slurm_overlay.yaml"
 
 
 def slurm_job() -> dict[str, str]:
@@ -66,7 +67,7 @@ class StallAfterFirstCheckpoint(TrainerCallback):
         self.first = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        # outside a Slurm job (tests/test_cpt_fsdp_trainer.py) a fresh run is the first attempt and
+        # outside a Slurm job (tests/training/test_cpt_fsdp_trainer.py) a fresh run is the first attempt and
         # a resumed run a later one
         self.first = first_attempt() if "SLURM_JOB_ID" in os.environ else state.global_step == 0
 

@@ -13,11 +13,11 @@ from conftest import REPO, copy_repo
 README = REPO / "README.md"
 
 SLURM_RUN = (
-    "a Slurm cluster with conda: tests/test_slurm.py plans the paper run through this profile "
+    "a Slurm cluster with conda: tests/workflow/test_slurm.py plans the paper run through this profile "
     "(`-n --sdm env-modules`: no conda here) and runs a part of the miniature through a local Slurm"
 )
 AFTER_RESULTS = (
-    "needs the paper run's results (it redraws from them): tests/test_paper.py runs the same "
+    "needs the paper run's results (it redraws from them): tests/paper/test_paper.py runs the same "
     "--allowed-rules commands on the miniature's"
 )
 # command (as the README writes it, comment stripped) -> why it does not run here

@@ -1,6 +1,6 @@
 """scripts/train_cpt.py with the Trainer under FSDP1, on CPU over gloo, launched by `accelerate launch`
-with the repository's own accelerate configs (tests/fsdp_trainer_run.py says what it switches
-to run FSDP on CPU): FULL_SHARD on 2 ranks (accelerate/fsdp_full_shard.yaml) and HYBRID_SHARD on
+with the repository's own accelerate configs (tests/support/harnesses/fsdp_trainer_run.py says what it
+switches to run FSDP on CPU): FULL_SHARD on 2 ranks (accelerate/fsdp_full_shard.yaml) and HYBRID_SHARD on
 2 "nodes" x 2 ranks (accelerate/fsdp_hybrid.yaml, two launches), a bf16 base, bf16 mixed
 precision with the precision policy of definemed.training.cpt, FSDP's activation checkpointing,
 sync_each_batch, sharded state dicts, rank-0-only loading.
@@ -64,7 +64,7 @@ def launch(inputs, layout, work, out, record=None, callbacks=()):
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEFINEMED_JOB_END")}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "tests"))
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "tests" / "support" / "harnesses"))
     if record:
         env["DEFINEMED_TEST_FSDP_RECORD"] = str(record)
     procs = []
@@ -73,7 +73,7 @@ def launch(inputs, layout, work, out, record=None, callbacks=()):
         cmd += ["--num_machines", str(machines), "--machine_rank", str(machine)]
         cmd += ["--num_processes", str(machines * per_machine)]
         cmd += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
-        cmd += [str(REPO / "tests" / "fsdp_trainer_run.py")]
+        cmd += [str(REPO / "tests" / "support" / "harnesses" / "fsdp_trainer_run.py")]
         cmd += ["--run", "t", "--packed", str(inputs / "packed"), "--base", str(inputs / "base")]
         cmd += ["--settings", json.dumps(settings(callbacks=list(callbacks))), "--seed", "3", "--max-steps", str(STEPS)]
         cmd += ["--work-dir", str(work), "--out", str(out / "model"), "--out-log", str(out / "log.jsonl")]
@@ -211,8 +211,9 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_weights_and_
     reference, bf16_inputs, tmp_path
 ):
     """SIGKILL of every process once the first checkpoint is complete (the run stalls there by
-    tests/stall_callback.py), then the same command: it resumes and ends where the uninterrupted
-    run ended, bitwise: final model, the last checkpoint's sharded weights and AdamW's moments."""
+    tests/support/harnesses/stall_callback.py), then the same command: it resumes and ends where the
+    uninterrupted run ended, bitwise: final model, the last checkpoint's sharded weights and AdamW's
+    moments."""
     from definemed.training.cpt import last_complete_checkpoint
 
     layout, ref = reference

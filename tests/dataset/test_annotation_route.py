@@ -12,9 +12,9 @@ import shutil
 
 import yaml
 from conftest import REPO, copy_repo, snakemake
-from test_paper_tables import _md_rows
 
 from definemed.dataset.annotation import excerpt
+from tests.paper.test_paper_tables import _md_rows
 
 PROFILE = ("--profile", "profiles/miniature")
 ANNOTATION = "miniature/results/labels/annotation"

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from identify.identify import tags_from_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
 
 # what `make lint` ran before it ran the hooks, in its order; each reads the whole tree

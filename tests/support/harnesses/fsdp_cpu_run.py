@@ -1,4 +1,4 @@
-"""One CPU process of FSDP1 over gloo (tests/test_cpt_fsdp.py runs it as a subprocess): a tiny
+"""One CPU process of FSDP1 over gloo (tests/training/test_cpt_fsdp.py runs it as a subprocess): a tiny
 Qwen2 wrapped by decoder layer as accelerate's TRANSFORMER_BASED_WRAP does, with FSDP's activation
 checkpointing as accelerate applies it, two optimizer steps,
 then for each state-dict type
@@ -9,11 +9,12 @@ then for each state-dict type
 
 and reference.safetensors: the full parameters as FSDP's summon_full_params gives them.
 
-    python tests/fsdp_cpu_run.py OUT_DIR
+    python tests/support/harnesses/fsdp_cpu_run.py OUT_DIR
 
 One process: FSDP1 silently makes FULL_SHARD a NO_SHARD here (torch/distributed/fsdp/_init_utils.py),
 so this checks layouts and readers, not sharding. The Trainer itself runs under FSDP with 2 and 2 x 2
-ranks in tests/test_cpt_fsdp_trainer.py (tests/fsdp_trainer_run.py switches accelerate to FSDP on CPU).
+ranks in tests/training/test_cpt_fsdp_trainer.py (tests/support/harnesses/fsdp_trainer_run.py
+switches accelerate to FSDP on CPU).
 """
 
 import functools
@@ -23,7 +24,7 @@ import sys
 import types
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import torch  # noqa: E402
 from accelerate.utils import (  # noqa: E402

@@ -1,9 +1,10 @@
-"""For tests/test_chaos.py: with this folder on PYTHONPATH and DEFINEMED_CHAOS_JUDGE_STALL_AFTER=k
-in the environment, the judge script (scripts/judge_failure_modes.py) stalls for good once k
-answers are committed to its cache, writing its pid to DEFINEMED_CHAOS_JUDGE_STALLED. The rubric
-judge answers 60 requests in a second; stalled after k answers, the job can only end by the
-test's kill, mid-job however fast the machine, as tests/stall_callback.py does for the CPT. Every
-other Python process (Snakemake itself, other jobs) is left alone.
+"""For tests/workflow/test_chaos.py: with this folder on PYTHONPATH and
+DEFINEMED_CHAOS_JUDGE_STALL_AFTER=k in the environment, the judge script
+(scripts/judge_failure_modes.py) stalls for good once k answers are committed to its cache, writing
+its pid to DEFINEMED_CHAOS_JUDGE_STALLED. The rubric judge answers 60 requests in a second; stalled
+after k answers, the job can only end by the test's kill, mid-job however fast the machine, as
+tests/support/harnesses/stall_callback.py does for the CPT. Every other Python process (Snakemake
+itself, other jobs) is left alone.
 """
 
 import os

@@ -251,7 +251,8 @@ class SlurmPart:
             src, dst = miniature / rel, self.work / "miniature" / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-        args = ["--profile", "profiles/slurm", "--configfile", "config/miniature.yaml", "tests/slurm_overlay.yaml"]
+        args = ["--profile", "profiles/slurm", "--configfile", "config/miniature.yaml"]
+        args += ["tests/support/overlays/slurm_overlay.yaml"]
         args += ["--replace-workflow-config", "--sdm", "env-modules"]  # no conda: the CPU venv runs the jobs
         args += ["--jobs", "3", "--latency-wait", "10"]
         # no --retries: the profile's own `retries` resubmit the CPT after its TIMEOUT; the copied
@@ -330,13 +331,13 @@ def test_miniature_part_through_slurm(slurm_host, started, capsys):
     cpt_ids = sorted(jobs["train_cpt"], key=int)
     # exactly two attempts: the first stalled (Snakemake attempt 1), the retry trained to the end
     assert len(cpt_ids) == 2 and states[cpt_ids[0]][0] == "TIMEOUT", states
-    # its first attempt stalled on both ranks after its first checkpoint (tests/stall_callback.py,
-    # set in the overlay's cpt.callbacks), Slurm ended those processes at the time limit, and the
-    # retry resumed from that checkpoint
+    # its first attempt stalled on both ranks after its first checkpoint
+    # (tests/support/harnesses/stall_callback.py, set in the overlay's cpt.callbacks), Slurm ended
+    # those processes at the time limit, and the retry resumed from that checkpoint
     stalled = {f.name: int(f.read_text()) for f in (work / "miniature/work/cpt" / RUN).glob("stalled-*.pid")}
     assert set(stalled) == {"stalled-0.pid", "stalled-1.pid"}, stalled
     assert not [pid for pid in stalled.values() if still_training(pid)], "Slurm left the stalled attempt"
-    save_steps = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["save_steps"]
+    save_steps = yaml.safe_load((REPO / "tests/support/overlays/slurm_overlay.yaml").read_text())["cpt"]["save_steps"]
     summary = json.loads((work / "miniature/results/cpt" / RUN / "summary.json").read_text())
     history = (work / "miniature/work/cpt" / RUN / "history.jsonl").read_text().splitlines()
     starts = [json.loads(line)["resumed_from"] for line in history]
@@ -416,13 +417,14 @@ def test_save_before_time_limit_in_a_slurm_job(slurm_host, tmp_path):
 
 
 def test_stall_callback_tells_snakemakes_first_attempt_by_its_time_limit(monkeypatch):
-    """tests/stall_callback.py stalls only in Snakemake's attempt 1 of the CPT job, which the overlay
-    gives `runtime` minutes and later attempts `retry_runtime`; Slurm's durations parse in minutes."""
-    import stall_callback
+    """tests/support/harnesses/stall_callback.py stalls only in Snakemake's attempt 1 of the CPT job,
+    which the overlay gives `runtime` minutes and later attempts `retry_runtime`; Slurm's durations
+    parse in minutes."""
+    import tests.support.harnesses.stall_callback as stall_callback
 
     assert stall_callback.minutes("00:10:00") == 10 and stall_callback.minutes("20:00") == 20
     assert stall_callback.minutes("1-02:03:30") == 24 * 60 + 2 * 60 + 3.5
-    resources = yaml.safe_load((REPO / "tests" / "slurm_overlay.yaml").read_text())["cpt"]["resources"]
+    resources = yaml.safe_load((REPO / "tests/support/overlays/slurm_overlay.yaml").read_text())["cpt"]["resources"]
     for limit, first in ((resources["runtime"], True), (resources["retry_runtime"], False)):
         hours, mins = divmod(limit, 60)
         monkeypatch.setattr(stall_callback, "slurm_job", lambda h=hours, m=mins: {"TimeLimit": f"{h:02d}:{m:02d}:00"})

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 from conftest import REPO
-from judge_server import JudgeServer
 from test_judge_client import CANARY, judge_settings
 
 from definemed.io import write_jsonl
 from definemed.judges.cost import cost_estimate, estimate_stage
 from definemed.judges.requests import translation_requests
+from tests.support.servers.judge_server import JudgeServer
 
 PRICES = {"gpt-4.1-mini": {"input": 0.40, "output": 1.60, "batch_discount": 0.5}}
 MODELS = ("m1", "m2")
