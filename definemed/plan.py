@@ -627,7 +627,7 @@ def gpu_fit_jobs(config: dict, repo_root) -> list[dict]:
     stage's resources.gpu_memory_gb, DEFAULT_GPU_MEMORY_GB where it names none; a vLLM job must fit
     within gpu_memory_utilization of it. Jobs of stages with no GPU (gpu: 0) are left out."""
     from definemed.evaluation.benchmarks import group_models, group_tasks
-    from definemed.judges.generation import generation_models, tensor_parallel
+    from definemed.judges.generation import GenerationSettings, generation_models, generation_settings
 
     jobs = []
     lab = config["labelling"]
@@ -693,24 +693,16 @@ def gpu_fit_jobs(config: dict, repo_root) -> list[dict]:
     if gen and "judges" in config and int(res.get("gpu", 0)):
         for name in generation_models(config):
             shape = evaluated_shape(config, name)
-            if gen["backend"] == "vllm":
-                v = gen.get("vllm", {})
-                tp = tensor_parallel(config, name)
-                mem = vllm_memory(shape, tp, v.get("max_model_len", 4096), DTYPE_BYTES.get(v.get("dtype"), 2))
+            job = GenerationSettings.from_config(generation_settings(config, name))  # as the job reads it
+            if job.backend == "vllm":
+                v = job.vllm
+                tp = v.tensor_parallel_size
+                mem = vllm_memory(shape, tp, v.max_model_len, DTYPE_BYTES.get(v.dtype, 2))
                 jobs.append(
-                    _job(
-                        "generate_responses",
-                        f"model={name}",
-                        "vllm",
-                        tp,
-                        tp,
-                        res,
-                        mem,
-                        v.get("gpu_memory_utilization", 0.9),
-                    )
+                    _job("generate_responses", f"model={name}", "vllm", tp, tp, res, mem, v.gpu_memory_utilization)
                 )
             else:
-                mem = hf_inference_memory(shape, 1024 + gen["max_new_tokens"], gen.get("batch_size", 16))
+                mem = hf_inference_memory(shape, 1024 + job.max_new_tokens, job.batch_size)
                 jobs.append(_job("generate_responses", f"model={name}", "transformers", int(res["gpu"]), 1, res, mem))
     bench = config["benchmarks"]
     res = bench.get("resources", {})

@@ -15,8 +15,8 @@ import json
 
 from _cli import setup_logging
 from definemed.io import read_jsonl, write_json
-from definemed.judges.cost import cost_estimate, plan_cost
-from definemed.judges.requests import load_generations
+from definemed.judges.cost import JudgesSettings, cost_estimate, plan_cost
+from definemed.judges.requests import JudgeStageSettings, load_generations
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,10 +43,10 @@ if args.plan:
     )
     estimate["plan"]["config"] = args.config
 else:
-    judges = json.loads(args.judges)
+    judges = JudgesSettings.from_json(args.judges)
     translation = None
     if args.translation_sample:
-        translation = (read_jsonl(args.translation_sample), json.loads(args.translation))
+        translation = (read_jsonl(args.translation_sample), JudgeStageSettings.from_json(args.translation))
     estimate = cost_estimate(
         read_jsonl(args.queries), load_generations(args.generations), args.models, judges, translation
     )

@@ -7,11 +7,10 @@
 """
 
 import argparse
-import json
 
 from _cli import set_torch_threads, setup_logging
 from definemed.io import read_jsonl, write_jsonl
-from definemed.judges.generation import generate
+from definemed.judges.generation import GenerationSettings, generate
 from definemed.model_facts import weights_sha256
 
 log = setup_logging()
@@ -20,17 +19,23 @@ p.add_argument("--model", required=True)
 p.add_argument("--model-dir", required=True)
 p.add_argument("--template-dir", required=True, help="the base instruct model whose chat template is used")
 p.add_argument("--queries", required=True)
-p.add_argument("--settings", required=True)
-p.add_argument("--seed", type=int, required=True)
+p.add_argument("--settings", required=True, help="the generation section as the model's job reads it, JSON")
+p.add_argument("--seed", type=int, required=True, help="config seed")
 p.add_argument("--display", default=None)
 p.add_argument("--threads", type=int, default=None)
 p.add_argument("--out", required=True)
 args = p.parse_args()
 
 set_torch_threads(args.threads)
-settings = {**json.loads(args.settings), "seed": args.seed}
+settings = GenerationSettings.from_json(args.settings)
 rows = generate(
-    args.model, args.model_dir, args.template_dir, read_jsonl(args.queries), settings, args.display or args.model
+    args.model,
+    args.model_dir,
+    args.template_dir,
+    read_jsonl(args.queries),
+    settings,
+    args.seed,
+    args.display or args.model,
 )
 weights = weights_sha256(args.model_dir)  # which weights wrote these responses (judged in 5.2, 5.3)
 write_jsonl(args.out, ({**r, "model_weights_sha256": weights} for r in rows))

@@ -9,15 +9,20 @@ one JSONL per model. Failed calls and schema-invalid answers are kept with their
 """
 
 import argparse
-import json
 import os
 from collections import Counter
 
 from _cli import set_torch_threads, setup_logging
 from definemed.io import read_json, read_jsonl, write_json, write_jsonl
 from definemed.judges.client import JudgeClient, judge_name
-from definemed.judges.cost import check_budget
-from definemed.judges.requests import failure_mode_requests, failure_mode_row, generation_weights, load_generations
+from definemed.judges.cost import JudgesSettings, check_budget
+from definemed.judges.requests import (
+    JudgeStageSettings,
+    failure_mode_requests,
+    failure_mode_row,
+    generation_weights,
+    load_generations,
+)
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -25,7 +30,7 @@ p.add_argument("--queries", required=True)
 p.add_argument("--generations", nargs="+", required=True)
 p.add_argument("--models", nargs="+", required=True)
 p.add_argument("--settings", required=True, help="config judges.failure_modes as JSON")
-p.add_argument("--judges", default="{}", help="config judges section as JSON (budget)")
+p.add_argument("--judges", required=True, help="config judges section as JSON (budget)")
 p.add_argument("--estimate", required=True, help="the cost estimate written before any call")
 p.add_argument("--cache", required=True)
 p.add_argument("--model-dir", default=None)
@@ -35,23 +40,23 @@ p.add_argument("--out-stats", required=True)
 args = p.parse_args()
 
 set_torch_threads(args.threads)
-stage = json.loads(args.settings)
+settings, judges = JudgeStageSettings.from_json(args.settings), JudgesSettings.from_json(args.judges)
 estimate = read_json(args.estimate)
 log.info(
     "cost estimate: %.2f USD in total, failure modes %.2f USD",
     estimate["total"],
     estimate["calls"]["failure_modes"]["cost"],
 )
-check_budget(estimate["total"], json.loads(args.judges), f"the judge run ({args.estimate})")
+check_budget(estimate["total"], judges.max_cost_usd, f"the judge run ({args.estimate})")
 requests = failure_mode_requests(read_jsonl(args.queries), load_generations(args.generations), args.models)
-client = JudgeClient(stage["judge"], args.cache, model_dir=args.model_dir)
+client = JudgeClient(settings.judge, args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)
-judge = judge_name(stage["judge"])
+judge = judge_name(settings.judge)
 rows = [failure_mode_row(r, records[r.custom_id], judge) for r in requests]
 for m in args.models:
     write_jsonl(os.path.join(args.out_dir, f"{m}.jsonl"), (r for r in rows if r["model"] == m))
 status = Counter(r["status"] for r in rows)
-write_json(args.out_stats, {"judge": judge, "backend": stage["judge"]["backend"], "responses": len(rows),
+write_json(args.out_stats, {"judge": judge, "backend": settings.judge.backend, "responses": len(rows),
                             "status": dict(status),
                             "model_weights_sha256": generation_weights(args.generations)})  # fmt: skip
 log.info("%d responses judged %s -> %s (%s)", len(rows), dict(status), args.out_dir, stats.as_dict())

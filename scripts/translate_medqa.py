@@ -1,7 +1,7 @@
 """Machine-translate the MedQA sample to German through the judge client (5.1; cached, resumable).
 
     python scripts/translate_medqa.py --sample data/benchmarks/medqa_en_sample.jsonl \\
-        --settings '<medqa_de.translation as JSON>' --judges '<judges section as JSON>' \\
+        --settings '<medqa_de.translation as JSON>' --judges '<judges.prices and max_cost_usd as JSON>' \\
         --cache work/benchmarks/medqa_translation.sqlite --out data/benchmarks/medqa_de.jsonl \\
         --out-stats results/benchmarks/medqa_de_translation.json
 MedQA-de must hold every sampled question: a question whose translation failed or broke the schema
@@ -10,34 +10,37 @@ an answer that broke the schema stays cached (supply the question by hand throug
 """
 
 import argparse
+import dataclasses
 import json
 
 from _cli import setup_logging
 from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, translated_row, translation_requests
 from definemed.io import read_jsonl, write_json, write_text
 from definemed.judges.client import JudgeClient
-from definemed.judges.cost import check_budget, estimate_stage
+from definemed.judges.cost import JudgeBudgetSettings, check_budget, estimate_stage
 from definemed.judges.prompts import parse_answer
+from definemed.judges.requests import JudgeStageSettings
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--sample", required=True)
 p.add_argument("--settings", required=True, help="config medqa_de.translation as JSON")
-p.add_argument("--judges", required=True, help="config judges section as JSON (prices, budget)")
+p.add_argument("--judges", required=True, help="config judges.prices and judges.max_cost_usd as JSON")
 p.add_argument("--cache", required=True)
 p.add_argument("--model-dir", default=None, help="local backend: the model folder")
 p.add_argument("--out", required=True)
 p.add_argument("--out-stats", required=True)
 args = p.parse_args()
 
-stage, judges = json.loads(args.settings), json.loads(args.judges)
+settings, budget = JudgeStageSettings.from_json(args.settings), JudgeBudgetSettings.from_json(args.judges)
 rows = read_jsonl(args.sample)
 requests = translation_requests(rows)
-estimate = estimate_stage("medqa_translation", requests, stage["judge"], judges["prices"], stage["output_tokens"])
+estimate = estimate_stage("medqa_translation", requests, settings.judge, budget.prices, settings.output_tokens)
 log.info("cost estimate before any call: %s", json.dumps(estimate))
-check_budget(estimate["cost"], judges, f"{estimate['stage']} ({estimate['calls']} calls)")
+check_budget(estimate["cost"], budget.max_cost_usd, f"{estimate['stage']} ({estimate['calls']} calls)")
 # a recorded failure is sent again on a rerun: MedQA-de needs every question
-client = JudgeClient({**stage["judge"], "retry_failed": True}, args.cache, model_dir=args.model_dir)
+judge = dataclasses.replace(settings.judge, retry_failed=True)
+client = JudgeClient(judge, args.cache, model_dir=args.model_dir)
 records, stats = client.run(requests)
 out, failed = [], []
 for row, req in zip(rows, requests):

@@ -2,6 +2,7 @@
 model's Jinja chat template, the configured date, message text encoded as text, and the hash of
 the rendered ids recorded with every label and response."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -124,33 +125,36 @@ class FakeVLLM:
 
 
 def test_generation_prompts_are_the_same_in_both_backends(tiny_model, monkeypatch):
-    from definemed.judges.generation import generate
+    from definemed.judges.generation import GenerationSettings, generate
 
     folder = tiny_model("tiny-mistral-small-24b-instruct")
     tok = load_tokenizer(folder)
     queries = [{"id": "q1", "query": "Was hilft bei Migräne?"}, {"id": "q2", "query": HOSTILE}]
-    settings = {
-        "backend": "transformers",
-        "max_new_tokens": 3,
-        "temperature": 0.0,
-        "top_p": 1.0,
-        "seed": 0,
-        "batch_size": 2,
-        "chat_template_date": DATE,
-        "vllm": {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.9, "max_model_len": 512, "dtype": "float32"},
-    }
-    local = generate("m", folder, folder, queries, settings, "M")
+    vllm = {"tensor_parallel_size": 1, "gpu_memory_utilization": 0.9, "max_model_len": 512, "dtype": "float32"}
+    settings = GenerationSettings.from_config(
+        {
+            "backend": "transformers",
+            "max_new_tokens": 3,
+            "temperature": 0.0,
+            "top_p": 1.0,
+            "batch_size": 2,
+            "chat_template_date": DATE,
+            "vllm": vllm,
+        }
+    )
+    seed = 0
+    local = generate("m", folder, folder, queries, settings, seed, "M")
 
     answer = tok("Kopfschmerz", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     fake = FakeVLLM(answer)
     fake.install(monkeypatch)
-    served = generate("m", folder, folder, queries, dict(settings, backend="vllm"), "M")
+    served = generate("m", folder, folder, queries, dataclasses.replace(settings, backend="vllm"), seed, "M")
 
     expected = [user_prompt_ids(tok, q["query"], DATE) for q in queries]
     assert fake.received == expected
     assert fake.engine_args[0]["tokenizer_mode"] == "hf"
-    assert fake.engine_args[0]["seed"] == settings["seed"]
-    assert {k: fake.engine_args[0][k] for k in settings["vllm"]} == settings["vllm"]
+    assert fake.engine_args[0]["seed"] == seed
+    assert {k: fake.engine_args[0][k] for k in vllm} == vllm == settings.vllm.to_dict()
     # the sampling arguments the transformers backend uses (greedy, the same budget and seed)
     assert fake.sampling == [{"temperature": 0.0, "top_p": 1.0, "max_tokens": 3, "seed": 0}]
     for a, b, ids in zip(local, served, expected):

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 from definemed.config import load
-from definemed.judges.generation import generation_settings, tensor_parallel
+from definemed.judges.generation import GenerationSettings, generation_settings, tensor_parallel
 from definemed.plan import (
     HUB_ENCODER_SHAPES,
     HUB_MODEL_SHAPES,
@@ -51,6 +51,7 @@ def test_generation_runs_the_24b_family_tensor_parallel():
     for name in (SMALL_24B, "definemed-mistral-small-24b-slerp"):
         assert tensor_parallel(PAPER, name) == 2
         assert generation_settings(PAPER, name)["vllm"]["tensor_parallel_size"] == 2
+        assert GenerationSettings.from_config(generation_settings(PAPER, name)).vllm.tensor_parallel_size == 2
     assert tensor_parallel(PAPER, "definemed-qwen2.5-7b-slerp") == 1
     settings = generation_settings(PAPER, "qwen2.5-7b-instruct")
     assert settings["vllm"]["tensor_parallel_size"] == 1 and "tensor_parallel" not in settings

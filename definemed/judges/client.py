@@ -43,6 +43,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from definemed.config import Settings
+from definemed.judges.local import LocalJudgeSettings
 from definemed.judges.records import completion_record, failed_record
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,31 @@ BATCH_MAX_REQUESTS = 50000  # OpenAI's per-file limit
 
 class FatalJudgeError(RuntimeError):
     """A failure of the set-up (bad key, no permission): no answer is recorded, the run stops."""
+
+
+@dataclass(frozen=True)
+class JudgeSettings(Settings):
+    """One judge (or translator) as the config writes it ($defs.judge): backend and model, the
+    endpoint and its key's variable, decoding, limits, retries and batching (defaults: the schema)."""
+
+    SECTION = "$defs.judge"
+    backend: str
+    model: str
+    base_url: str | None
+    api_key_env: str
+    api_version: str | None
+    temperature: float
+    max_tokens: int
+    seed: int | None
+    concurrency: int
+    max_retries: int
+    backoff_initial_s: float
+    backoff_max_s: float
+    timeout_s: float
+    batch_api: bool
+    batch_poll_s: float
+    retry_failed: bool
+    local: LocalJudgeSettings
 
 
 @dataclass(frozen=True)
@@ -112,34 +139,34 @@ def strict_schema(schema: dict) -> dict:
     return _with_each_node(schema, close)
 
 
-def request_body(req: JudgeRequest, settings: dict, model_id: str | None = None) -> dict:
-    """The chat-completions body of `req` under the judge `settings` (a config judge section)."""
+def request_body(req: JudgeRequest, settings: JudgeSettings, model_id: str | None = None) -> dict:
+    """The chat-completions body of `req` under the judge `settings`."""
     schema = strict_schema(req.schema)
-    if settings["backend"] == "local":
-        schema = add_max_length(schema, settings["local"]["max_string_chars"])
+    if settings.backend == "local":
+        schema = add_max_length(schema, settings.local.max_string_chars)
     body = {
-        "model": model_id or settings["model"],
+        "model": model_id or settings.model,
         "messages": [dict(m) for m in req.messages],
         "response_format": {
             "type": "json_schema",
             "json_schema": {"name": req.schema_name, "schema": schema, "strict": True},
         },
-        "temperature": settings["temperature"],
-        "max_completion_tokens": settings["max_tokens"],
+        "temperature": settings.temperature,
+        "max_completion_tokens": settings.max_tokens,
     }
-    if settings.get("seed") is not None:
-        body["seed"] = settings["seed"]
+    if settings.seed is not None:
+        body["seed"] = settings.seed
     return body
 
 
-def judge_name(settings: dict) -> str:
-    """How results, figures and the report name the judge of a config judge section: the model, or
-    for the rubric backend its name and rules."""
-    if settings["backend"] == "rubric":
+def judge_name(settings: JudgeSettings) -> str:
+    """How results, figures and the report name a judge: the model, or for the rubric backend its
+    name and rules."""
+    if settings.backend == "rubric":
         from definemed.judges.rubric import RULES_SUMMARY
 
-        return f"{settings['model']} (no model; rules: {RULES_SUMMARY})"
-    return settings["model"]
+        return f"{settings.model} (no model; rules: {RULES_SUMMARY})"
+    return settings.model
 
 
 def body_key(body: dict) -> str:
@@ -232,26 +259,26 @@ def history_path(cache_path) -> Path:
 class JudgeClient:
     """Run judge requests through the cache and one backend (see the module docstring).
 
-    `settings` is a judge section of the config; `cache_path` the SQLite file (keep it outside the
-    rule's declared outputs so that it survives a failed job); `model_dir` the local model for the
-    local backend. Secrets are read from the environment variable `settings["api_key_env"]` and
-    never written anywhere."""
+    `settings` is the judge's settings; `cache_path` the SQLite file (keep it outside the rule's
+    declared outputs so that it survives a failed job); `model_dir` the local model for the local
+    backend. Secrets are read from the environment variable `settings.api_key_env` and never
+    written anywhere."""
 
-    def __init__(self, settings: dict, cache_path, model_dir=None, sleep=time.sleep):
+    def __init__(self, settings: JudgeSettings, cache_path, model_dir=None, sleep=time.sleep):
         self.settings = settings
-        self.backend = settings["backend"]
+        self.backend = settings.backend
         self.cache = ResponseCache(cache_path)
         self.history_path = history_path(cache_path)
         self.sleep = sleep
         self._secrets: list[str] = []
         self._client = None
         self._local = None
-        self.model_id = settings["model"]
+        self.model_id = settings.model
         if self.backend == "rubric":
             from definemed.judges.rubric import rubric_digest
 
             # the rules' identity is their code and vocabulary: changed rules are not served from the cache
-            self.model_id = f"rubric:{settings['model']}@{rubric_digest()}"
+            self.model_id = f"rubric:{settings.model}@{rubric_digest()}"
         if self.backend == "local":
             if model_dir is None:
                 raise ValueError("the local judge backend needs model_dir")
@@ -260,11 +287,11 @@ class JudgeClient:
             src = Path(model_dir) / "definemed-source.json"
             if src.exists():
                 digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-                self.model_id = f"local:{settings['model']}@{digest}"
+                self.model_id = f"local:{settings.model}@{digest}"
 
     # -- backends -------------------------------------------------------------------------------
     def _api_key(self) -> str:
-        env = self.settings.get("api_key_env") or "OPENAI_API_KEY"
+        env = self.settings.api_key_env
         key = os.environ.get(env)
         if not key:
             raise FatalJudgeError(f"environment variable {env} is not set (the judge's API key)")
@@ -276,21 +303,21 @@ class JudgeClient:
         if self._client is None:
             import openai
 
-            common = dict(api_key=self._api_key(), max_retries=0, timeout=self.settings["timeout_s"])
+            common = dict(api_key=self._api_key(), max_retries=0, timeout=self.settings.timeout_s)
             if self.backend == "azure":
                 self._client = openai.AzureOpenAI(
-                    azure_endpoint=self.settings["base_url"], api_version=self.settings["api_version"], **common
+                    azure_endpoint=self.settings.base_url, api_version=self.settings.api_version, **common
                 )
             else:
-                self._client = openai.OpenAI(base_url=self.settings.get("base_url"), **common)
+                self._client = openai.OpenAI(base_url=self.settings.base_url, **common)
         return self._client
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         s = self.settings
-        delay = min(s["backoff_max_s"], s["backoff_initial_s"] * 2 ** (attempt - 1))
+        delay = min(s.backoff_max_s, s.backoff_initial_s * 2 ** (attempt - 1))
         delay *= 0.5 + random.random()  # full jitter around the exponential schedule
         if retry_after is not None:
-            delay = max(delay, min(retry_after, s["backoff_max_s"]))
+            delay = max(delay, min(retry_after, s.backoff_max_s))
         return delay
 
     def _call(self, body: dict, stats: RunStats, stats_lock) -> dict:
@@ -321,7 +348,7 @@ class JudgeClient:
                 except (TypeError, ValueError):
                     retry_after = None
             error = _scrub(error, self._secrets)
-            if attempts > self.settings["max_retries"]:
+            if attempts > self.settings.max_retries:
                 return failed_record(
                     f"gave up after {attempts} attempts; last: {error}", attempts, time.monotonic() - start
                 )
@@ -331,7 +358,7 @@ class JudgeClient:
 
     def _run_online(self, todo: dict[str, dict], stats: RunStats, on_done) -> None:
         lock = threading.Lock()
-        with ThreadPoolExecutor(max_workers=self.settings["concurrency"]) as pool:
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             futures = {pool.submit(self._call, body, stats, lock): key for key, body in todo.items()}
             try:
                 for fut in as_completed(futures):
@@ -345,7 +372,7 @@ class JudgeClient:
         if self._local is None:
             from definemed.judges.local import LocalJudge
 
-            self._local = LocalJudge(self.model_dir, self.settings["local"])
+            self._local = LocalJudge(self.model_dir, self.settings.local)
         for key, record in self._local.complete(todo):
             stats.http_calls += 1
             on_done(key, record)
@@ -384,7 +411,7 @@ class JudgeClient:
                 if batch.status in ("completed", "failed", "expired", "cancelled"):
                     break
                 log.info("batch %s: %s %s", batch_id, batch.status, batch.request_counts)
-                self.sleep(self.settings["batch_poll_s"])
+                self.sleep(self.settings.batch_poll_s)
             seen = set()
             for file_id in (batch.output_file_id, batch.error_file_id):
                 if not file_id:
@@ -425,7 +452,7 @@ class JudgeClient:
         todo: dict[str, dict] = {}
         for key, body in unique.items():
             rec = self.cache.get(key)
-            if rec is not None and (rec["status"] == "ok" or not self.settings["retry_failed"]):
+            if rec is not None and (rec["status"] == "ok" or not self.settings.retry_failed):
                 done[key] = rec
                 stats.cached += 1
             else:
@@ -434,7 +461,7 @@ class JudgeClient:
         if todo:
             log.info(
                 "%d requests: %d unique, %d cached, %d to send (%s backend, model %s)",
-                stats.requests, stats.unique, stats.cached, stats.sent, self.backend, self.settings["model"],
+                stats.requests, stats.unique, stats.cached, stats.sent, self.backend, self.settings.model,
             )  # fmt: skip
         progress = {"n": 0, "t": time.monotonic()}
 
@@ -457,7 +484,7 @@ class JudgeClient:
                 self._run_local(todo, stats, on_done)
             elif self.backend == "rubric":
                 self._run_rubric(todo, stats, on_done)
-            elif self.settings["batch_api"]:
+            elif self.settings.batch_api:
                 self._run_batch(todo, stats, on_done)
             else:
                 self._run_online(todo, stats, on_done)

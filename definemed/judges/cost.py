@@ -7,9 +7,41 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
-from definemed.judges.client import JudgeRequest
-from definemed.judges.requests import failure_mode_requests, pairwise_requests, translation_requests
+from definemed.config import Settings
+from definemed.judges.client import JudgeRequest, JudgeSettings
+from definemed.judges.requests import (
+    JudgeStageSettings,
+    PairwiseSettings,
+    failure_mode_requests,
+    pairwise_requests,
+    translation_requests,
+)
+
+
+@dataclass(frozen=True)
+class JudgesSettings(Settings):
+    """The judges section: both judge stages, the price table and the budget guard of the cost
+    estimate, and the stages' cluster resources."""
+
+    SECTION = "judges"
+    pairwise: PairwiseSettings
+    failure_modes: JudgeStageSettings
+    prices: dict
+    price_source: str
+    max_cost_usd: float | None
+    resources: dict
+
+
+@dataclass(frozen=True)
+class JudgeBudgetSettings(Settings):
+    """The part of the judges section a translation reads: the price table and the budget guard
+    (the rules pass only these, so that other judge settings do not rerun a translation)."""
+
+    SECTION = "judges"
+    prices: dict
+    max_cost_usd: float | None
 
 
 def estimate_tokens(text: str) -> int:
@@ -39,30 +71,33 @@ def price_of(prices: dict, model: str) -> dict:
 
 
 def call_cost(n_calls: int, input_tokens: int, output_tokens: int, price: dict, batch: bool) -> float:
-    """USD for `n_calls` calls with these token totals (prices per million tokens)."""
-    factor = price.get("batch_discount", 0.5) if batch else 1.0
+    """USD for `n_calls` calls with these token totals (prices per million tokens; `price` an entry
+    of the settings' judges.prices, its batch_discount filled in from the schema)."""
+    factor = price["batch_discount"] if batch else 1.0
     return factor * (input_tokens * price["input"] + output_tokens * price["output"]) / 1e6
 
 
-def estimate_stage(name: str, requests: list[JudgeRequest], judge: dict, prices: dict, output_tokens: int) -> dict:
+def estimate_stage(
+    name: str, requests: list[JudgeRequest], judge: JudgeSettings, prices: dict, output_tokens: int
+) -> dict:
     """Cost of one judge stage: counted prompt tokens, `output_tokens` per answer assumed (the
     answer is not known before the call). Local and rubric backends cost nothing."""
     input_tokens = sum(request_input_tokens(r) for r in requests)
     out_tokens = output_tokens * len(requests)
     entry = {
         "stage": name,
-        "backend": judge["backend"],
-        "model": judge["model"],
+        "backend": judge.backend,
+        "model": judge.model,
         "calls": len(requests),
         "input_tokens": input_tokens,
         "output_tokens_assumed": out_tokens,
         "output_tokens_per_call_assumed": output_tokens,
-        "batch_api": bool(judge.get("batch_api")),
+        "batch_api": judge.batch_api,
     }
-    if judge["backend"] in ("local", "rubric"):
+    if judge.backend in ("local", "rubric"):
         entry.update(price=None, cost=0.0)
     else:
-        price = price_of(prices, judge["model"])
+        price = price_of(prices, judge.model)
         entry.update(price=price, cost=call_cost(len(requests), input_tokens, out_tokens, price, entry["batch_api"]))
     return entry
 
@@ -71,8 +106,8 @@ def cost_estimate(
     queries: list[dict],
     generations: dict[str, dict[str, str]],
     models: list[str],
-    judges: dict,
-    translation: tuple[list[dict], dict] | None = None,
+    judges: JudgesSettings,
+    translation: tuple[list[dict], JudgeStageSettings] | None = None,
 ) -> dict:
     """The cost of every judge call of a run, from the real prompts (token counts) and the config's
     price table, before any call: {"currency", "calls": {stage: ...}, "total", ...}."""
@@ -80,23 +115,23 @@ def cost_estimate(
     if translation is not None:
         rows, stage = translation
         stages["translation"] = estimate_stage(
-            "translation", translation_requests(rows), stage["judge"], judges["prices"], stage["output_tokens"]
+            "translation", translation_requests(rows), stage.judge, judges.prices, stage.output_tokens
         )
-    pw = judges["pairwise"]
+    pw = judges.pairwise
     stages["pairwise"] = estimate_stage(
         "pairwise",
-        pairwise_requests(queries, generations, models, pw["both_orders"]),
-        pw["judge"],
-        judges["prices"],
-        pw["output_tokens"],
+        pairwise_requests(queries, generations, models, pw.both_orders),
+        pw.judge,
+        judges.prices,
+        pw.output_tokens,
     )
-    fm = judges["failure_modes"]
+    fm = judges.failure_modes
     stages["failure_modes"] = estimate_stage(
         "failure_modes",
         failure_mode_requests(queries, generations, models),
-        fm["judge"],
-        judges["prices"],
-        fm["output_tokens"],
+        fm.judge,
+        judges.prices,
+        fm.output_tokens,
     )
     return {
         "currency": "USD",
@@ -104,7 +139,7 @@ def cost_estimate(
         "total": sum(s["cost"] for s in stages.values()),
         "models": list(models),
         "queries": len(queries),
-        "price_source": judges.get("price_source", ""),
+        "price_source": judges.price_source,
         "token_counting": "tiktoken o200k_base" if estimate_tokens("a b") != 1 else "~4 characters per token",
         "note": "input tokens counted on the rendered prompts and schemas; output tokens assumed per call "
         "(config output_tokens); cached answers are not subtracted",
@@ -131,7 +166,7 @@ def plan_cost(
     from definemed.evaluation.medqa import translation_requests as medqa_requests
     from definemed.judges.generation import generation_models
 
-    judges, models = config["judges"], generation_models(config)
+    judges, models = JudgesSettings.from_config(config["judges"]), generation_models(config)
     n = config["medalpaca"]["sample_size"]
     queries = [{"id": f"q{i}", "query": plan_text(query_chars), "context": plan_text(context_chars)} for i in range(n)]
     response = plan_text(response_tokens * 4)  # the estimate counts ~4 characters per token
@@ -140,7 +175,7 @@ def plan_cost(
     if config["medalpaca"]["source"] == "hub":
         half = translation_chars // 2
         rows = [{"id": f"q{i}", "question": plan_text(half), "answer": plan_text(half)} for i in range(n)]
-        translation = (rows, config["medalpaca"]["translation"])
+        translation = (rows, JudgeStageSettings.from_config(config["medalpaca"]["translation"]))
     estimate = cost_estimate(queries, generations, models, judges, translation)
     medqa = config.get("medqa_de", {})
     reads_medqa = any(t.get("data") == "medqa_de" for t in config.get("benchmarks", {}).get("tasks", {}).values())
@@ -150,9 +185,9 @@ def plan_cost(
             {"id": f"m{i}", "sent1": plan_text(medqa_chars), **{f"ending{j}": option for j in range(4)}}
             for i in range(medqa["sample"])
         ]
-        stage = medqa["translation"]
+        stage = JudgeStageSettings.from_config(medqa["translation"])
         estimate["calls"]["medqa_translation"] = estimate_stage(
-            "medqa_translation", medqa_requests(rows), stage["judge"], judges["prices"], stage["output_tokens"]
+            "medqa_translation", medqa_requests(rows), stage.judge, judges.prices, stage.output_tokens
         )
         estimate["total"] = sum(s["cost"] for s in estimate["calls"].values())
     estimate["plan"] = {
@@ -165,10 +200,9 @@ def plan_cost(
     return estimate
 
 
-def check_budget(cost_usd: float, judges: dict, what: str) -> None:
-    """Stop before the first paid call of a stage when its estimate is above judges.max_cost_usd
-    (None: no limit). `what` names the estimate in the message."""
-    limit = judges.get("max_cost_usd")
+def check_budget(cost_usd: float, limit: float | None, what: str) -> None:
+    """Stop before the first paid call of a stage when its estimate is above `limit`, the config's
+    judges.max_cost_usd (None: no limit). `what` names the estimate in the message."""
     if limit is not None and cost_usd > limit:
         raise SystemExit(
             f"estimated cost of {what} is {cost_usd:.2f} USD, above judges.max_cost_usd = {limit}: "

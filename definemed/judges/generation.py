@@ -2,8 +2,8 @@
 
 Each model answers each query as the single user turn of its base instruct model's chat template,
 with no system prompt, rendered by definemed.chat the same way for both backends; each response
-records the hash of the prompt's token ids. Decoding settings come from config and are recorded
-with every response.
+records the hash of the prompt's token ids. Decoding settings come from config (a job reads them
+as GenerationSettings) and are recorded with every response.
 Models (5.2: "the base instruction-tuned models and the final merged checkpoints"): by default the
 instruct bases of the CPT runs on FineMed-de and those runs' SLERP merges, in family order
 (base, merge); the FineWeb2 ablation (A.5, evaluated on benchmarks only) is left out unless
@@ -15,17 +15,49 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
+from definemed.config import Settings, subschema
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VllmGenerationSettings(Settings):
+    """The vLLM engine of one generation job: generation.vllm with the model's tensor-parallel
+    degree (generation.tensor_parallel of its instruct base)."""
+
+    SECTION = "generation.vllm"
+    gpu_memory_utilization: float
+    max_model_len: int
+    dtype: str
+    tensor_parallel_size: int = field(metadata={"schema": "$defs.tensor_parallel_size"})
+
+
+@dataclass(frozen=True)
+class GenerationSettings(Settings):
+    """The generation section as one model's job reads it (generation_settings): decoding, batch,
+    engine, and the day chat templates print."""
+
+    SECTION = "generation"
+    models: list[str] | None
+    corpora: list[str]
+    backend: str
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    batch_size: int
+    vllm: VllmGenerationSettings
+    resources: dict
+    chat_template_date: str = field(metadata={"schema": "chat_template_date"})
 
 
 def generation_models(config: dict) -> list[str]:
     """The models of Figures 2 and 3, in plot order."""
     gen = config["generation"]
-    if gen.get("models"):
+    if gen["models"]:
         return list(gen["models"])
     out: list[str] = []
     for run, spec in config["cpt"]["runs"].items():
@@ -53,17 +85,19 @@ def tensor_parallel(config: dict, name: str) -> int:
     `generation.tensor_parallel` of its instruct base (a base, its CPT runs and their merges share
     one shape), 1 where the base is not listed; the transformers backend: 1."""
     gen = config["generation"]
+    single = subschema("$defs.tensor_parallel_size")["default"]
     if gen["backend"] != "vllm":
-        return 1
-    return int(gen.get("tensor_parallel", {}).get(instruct_base(config, name), 1))
+        return single
+    return int(gen["tensor_parallel"].get(instruct_base(config, name), single))
 
 
 def generation_settings(config: dict, name: str) -> dict:
-    """The generation section as `name`'s job reads it: with the day chat templates print and,
-    under vllm, the model's tensor-parallel degree as `vllm.tensor_parallel_size`."""
+    """The generation section as `name`'s job reads it (the JSON its rule passes, read there as
+    GenerationSettings): with the day chat templates print and, under vllm, the model's
+    tensor-parallel degree as `vllm.tensor_parallel_size`."""
     gen = {k: v for k, v in config["generation"].items() if k != "tensor_parallel"}
     if gen["backend"] == "vllm":
-        gen["vllm"] = {**gen.get("vllm", {}), "tensor_parallel_size": tensor_parallel(config, name)}
+        gen["vllm"] = {**gen["vllm"], "tensor_parallel_size": tensor_parallel(config, name)}
     return {**gen, "chat_template_date": config["chat_template_date"]}
 
 
@@ -115,7 +149,9 @@ def check_queries(rows: list[dict]) -> list[dict]:
 
 
 # -- generation -----------------------------------------------------------------------------------
-def generate_transformers(model_dir, tokenizer, encoded: list[list[int]], settings: dict) -> list[dict]:
+def generate_transformers(
+    model_dir, tokenizer, encoded: list[list[int]], settings: GenerationSettings, seed: int
+) -> list[dict]:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -128,12 +164,12 @@ def generate_transformers(model_dir, tokenizer, encoded: list[list[int]], settin
     eos = tokenizer.eos_token_id
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     results: list[dict | None] = [None] * len(encoded)
-    temperature = settings["temperature"]
+    temperature = settings.temperature
     sampling = {"do_sample": False} if temperature == 0 else {"do_sample": True, "temperature": temperature}
-    if temperature and settings.get("top_p") is not None:
-        sampling["top_p"] = settings["top_p"]
-    torch.manual_seed(settings["seed"])
-    bs = settings["batch_size"]
+    if temperature:
+        sampling["top_p"] = settings.top_p
+    torch.manual_seed(seed)
+    bs = settings.batch_size
     for start in range(0, len(order), bs):
         idx = order[start : start + bs]
         width = max(len(encoded[i]) for i in idx)
@@ -146,7 +182,7 @@ def generate_transformers(model_dir, tokenizer, encoded: list[list[int]], settin
             out = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
-                max_new_tokens=settings["max_new_tokens"],
+                max_new_tokens=settings.max_new_tokens,
                 pad_token_id=pad,
                 eos_token_id=eos,
                 **({"top_p": None, "top_k": None} if temperature == 0 else {}),
@@ -166,28 +202,30 @@ def generate_transformers(model_dir, tokenizer, encoded: list[list[int]], settin
     return results
 
 
-def generate_vllm(model_dir, tokenizer, encoded: list[list[int]], settings: dict) -> list[dict]:
+def generate_vllm(
+    model_dir, tokenizer, encoded: list[list[int]], settings: GenerationSettings, seed: int
+) -> list[dict]:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
-    v = settings["vllm"]
+    v = settings.vllm
     llm = LLM(
         model=str(model_dir),
         # prompts arrive as token ids and responses are decoded below with the same tokenizer as
         # the transformers backend; "hf" keeps vLLM's own (stop tokens) off mistral-common
         tokenizer=tokenizer.name_or_path,
         tokenizer_mode="hf",
-        tensor_parallel_size=v["tensor_parallel_size"],
-        gpu_memory_utilization=v["gpu_memory_utilization"],
-        max_model_len=v["max_model_len"],
-        dtype=v["dtype"],
-        seed=settings["seed"],
+        tensor_parallel_size=v.tensor_parallel_size,
+        gpu_memory_utilization=v.gpu_memory_utilization,
+        max_model_len=v.max_model_len,
+        dtype=v.dtype,
+        seed=seed,
     )
     params = SamplingParams(
-        temperature=settings["temperature"],
-        top_p=settings.get("top_p") or 1.0,
-        max_tokens=settings["max_new_tokens"],
-        seed=settings["seed"],
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=settings.max_new_tokens,
+        seed=seed,
     )
     outs = llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in encoded], params, use_tqdm=False)
     return [
@@ -201,14 +239,29 @@ def generate_vllm(model_dir, tokenizer, encoded: list[list[int]], settings: dict
     ]
 
 
-def generate(model: str, model_dir, template_dir, queries: list[dict], settings: dict, display: str) -> list[dict]:
-    """One row per query: {id, query, response, model, display, ...} with the decoding settings."""
+def generate(
+    model: str,
+    model_dir,
+    template_dir,
+    queries: list[dict],
+    settings: GenerationSettings,
+    seed: int,
+    display: str,
+) -> list[dict]:
+    """One row per query: {id, query, response, model, display, ...} with the decoding settings and
+    `seed` (the run's seed)."""
     t0 = time.monotonic()
-    backend = generate_vllm if settings["backend"] == "vllm" else generate_transformers
+    backend = generate_vllm if settings.backend == "vllm" else generate_transformers
     tokenizer = load_tokenizer(template_dir)
-    encoded = [user_prompt_ids(tokenizer, q["query"], settings["chat_template_date"]) for q in queries]
-    results = backend(Path(model_dir), tokenizer, encoded, settings)
-    decoding = {k: settings[k] for k in ("backend", "max_new_tokens", "temperature", "top_p", "seed")}
+    encoded = [user_prompt_ids(tokenizer, q["query"], settings.chat_template_date) for q in queries]
+    results = backend(Path(model_dir), tokenizer, encoded, settings, seed)
+    decoding = {
+        "backend": settings.backend,
+        "max_new_tokens": settings.max_new_tokens,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "seed": seed,
+    }
     log.info("%s: %d responses in %.1f s", model, len(queries), time.monotonic() - t0)
     return [
         {
@@ -218,7 +271,7 @@ def generate(model: str, model_dir, template_dir, queries: list[dict], settings:
             "model": model,
             "display": display,
             "chat_template_of": str(template_dir),
-            "chat_template_date": settings["chat_template_date"],
+            "chat_template_date": settings.chat_template_date,
             "prompt_sha256": prompt_sha256(ids),
             "decoding": decoding,
         }

@@ -8,10 +8,21 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 
+from definemed.config import Settings
 from definemed.judges.records import completion_record, failed_record
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LocalJudgeSettings(Settings):
+    """The local backend's own settings of a judge ($defs.judge.local)."""
+
+    SECTION = "$defs.judge.local"
+    max_string_chars: int
+    batch_size: int
 
 
 def render_chat(tokenizer, messages: list[dict]) -> list[int]:
@@ -30,7 +41,7 @@ def render_chat(tokenizer, messages: list[dict]) -> list[int]:
 
 
 class LocalJudge:
-    def __init__(self, model_dir, settings: dict, device: str | None = None):
+    def __init__(self, model_dir, settings: LocalJudgeSettings, device: str | None = None):
         import torch
         import xgrammar as xgr
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -42,7 +53,7 @@ class LocalJudge:
         info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
         self.compiler = xgr.GrammarCompiler(info)
         self.compiled: dict[str, object] = {}
-        self.batch_size = settings["batch_size"]
+        self.batch_size = settings.batch_size
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id

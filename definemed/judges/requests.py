@@ -9,9 +9,11 @@ winning model, a tie, or nothing (failed call or schema-invalid answer: counted 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
+from definemed.config import Settings
 from definemed.io import read_jsonl
-from definemed.judges.client import JudgeRequest
+from definemed.judges.client import JudgeRequest, JudgeSettings
 from definemed.judges.prompts import (
     MODE_NAMES,
     PAIRWISE_SCHEMA,
@@ -20,6 +22,27 @@ from definemed.judges.prompts import (
     messages,
     parse_answer,
 )
+
+
+@dataclass(frozen=True)
+class JudgeStageSettings(Settings):
+    """A stage of judge calls ($defs.judge_stage: the failure modes, either translation): its judge
+    and the answer tokens per call its cost estimate assumes."""
+
+    SECTION = "$defs.judge_stage"
+    judge: JudgeSettings
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class PairwiseSettings(Settings):
+    """The pairwise stage (judges.pairwise): a judge stage that may judge each pair in both
+    presentation orders."""
+
+    SECTION = "judges.pairwise"
+    judge: JudgeSettings
+    output_tokens: int
+    both_orders: bool
 
 
 def model_pairs(models: list[str]) -> list[tuple[str, str]]:

@@ -13,8 +13,8 @@ from conftest import REPO
 from test_judge_client import CANARY, judge_settings
 
 from definemed.io import write_jsonl
-from definemed.judges.cost import cost_estimate, estimate_stage
-from definemed.judges.requests import translation_requests
+from definemed.judges.cost import JudgesSettings, cost_estimate, estimate_stage
+from definemed.judges.requests import JudgeStageSettings, translation_requests
 from tests.support.servers.judge_server import JudgeServer
 
 PRICES = {"gpt-4.1-mini": {"input": 0.40, "output": 1.60, "batch_discount": 0.5}}
@@ -27,7 +27,7 @@ def jsonl_file(path, rows) -> str:
 
 
 def judges_section(server, limit):
-    stage = {"judge": judge_settings(server, max_retries=0), "output_tokens": 300}
+    stage = {"judge": judge_settings(server, max_retries=0).to_dict(), "output_tokens": 300}
     return {
         "pairwise": {**stage, "both_orders": True},
         "failure_modes": stage,
@@ -36,12 +36,18 @@ def judges_section(server, limit):
     }
 
 
+def budget(judges) -> str:
+    """What the rules pass a translation as --judges: the prices and the budget only."""
+    return json.dumps({k: judges[k] for k in ("prices", "max_cost_usd")})
+
+
 def translate_medalpaca(tmp, server, judges):
     rows = [{"id": f"q{i}", "question": f"What helps against headache {i}?", "answer": "Rest."} for i in range(4)]
     stage = {"judge": judges["pairwise"]["judge"], "output_tokens": 300}
-    estimate = estimate_stage("translation", translation_requests(rows), stage["judge"], PRICES, 300)["cost"]
+    judge = JudgeStageSettings.from_config(stage).judge
+    estimate = estimate_stage("translation", translation_requests(rows), judge, PRICES, 300)["cost"]
     args = ["translate_queries.py", "--sample", jsonl_file(tmp / "sample_en.jsonl", rows)]
-    args += ["--settings", json.dumps(stage), "--judges", json.dumps(judges), "--cache", str(tmp / "t.sqlite")]
+    args += ["--settings", json.dumps(stage), "--judges", budget(judges), "--cache", str(tmp / "t.sqlite")]
     return args + ["--out", str(tmp / "queries.jsonl"), "--out-stats", str(tmp / "stats.json")], estimate
 
 
@@ -58,9 +64,10 @@ def translate_medqa(tmp, server, judges):
         for i in range(4)
     ]
     stage = {"judge": judges["pairwise"]["judge"], "output_tokens": 300}
-    estimate = estimate_stage("medqa_translation", medqa_requests(rows), stage["judge"], PRICES, 300)["cost"]
+    judge = JudgeStageSettings.from_config(stage).judge
+    estimate = estimate_stage("medqa_translation", medqa_requests(rows), judge, PRICES, 300)["cost"]
     args = ["translate_medqa.py", "--sample", jsonl_file(tmp / "medqa_en.jsonl", rows)]
-    args += ["--settings", json.dumps(stage), "--judges", json.dumps(judges), "--cache", str(tmp / "m.sqlite")]
+    args += ["--settings", json.dumps(stage), "--judges", budget(judges), "--cache", str(tmp / "m.sqlite")]
     return args + ["--out", str(tmp / "medqa_de.jsonl"), "--out-stats", str(tmp / "stats.json")], estimate
 
 
@@ -77,7 +84,7 @@ def judge_inputs(tmp, judges):
         )
         for m in MODELS
     ]
-    estimate = cost_estimate(queries, gens, list(MODELS), judges)
+    estimate = cost_estimate(queries, gens, list(MODELS), JudgesSettings.from_config(judges))
     (tmp / "cost_estimate.json").write_text(json.dumps(estimate))
     common = ["--queries", jsonl_file(tmp / "queries.jsonl", queries), "--generations", *files, "--models", *MODELS]
     common += ["--judges", json.dumps(judges), "--estimate", str(tmp / "cost_estimate.json")]

@@ -2,6 +2,7 @@
 timeouts on about a third of the requests (tests/support/servers/judge_server.py), and the API key's
 secrecy."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import pytest
 from conftest import REPO
 
 from definemed.config import validated
-from definemed.judges.client import FatalJudgeError, JudgeClient, JudgeRequest
+from definemed.judges.client import FatalJudgeError, JudgeClient, JudgeRequest, JudgeSettings
 from definemed.judges.prompts import PAIRWISE_SCHEMA, messages, parse_answer
 from tests.support.servers.judge_server import JudgeServer
 
@@ -28,26 +29,22 @@ CLIENT_TIMEOUT_S = 5.0
 HOLD_S = CLIENT_TIMEOUT_S + 2.5
 
 
-def judge_settings(server, **over):
-    stage = validated(
+def judge_settings(server, **over) -> JudgeSettings:
+    return JudgeSettings.from_config(
         {
-            "judge": {
-                "backend": "openai",
-                "model": "gpt-4.1-mini",
-                "base_url": server.base_url,
-                "api_key_env": "DEFINEMED_TEST_JUDGE_KEY",
-                "concurrency": 6,
-                "max_retries": 3,
-                "backoff_initial_s": 0.01,
-                "backoff_max_s": 0.05,
-                "timeout_s": CLIENT_TIMEOUT_S,
-                "batch_poll_s": 0.01,
-                **over,
-            }
-        },
-        "judge_stage",
+            "backend": "openai",
+            "model": "gpt-4.1-mini",
+            "base_url": server.base_url,
+            "api_key_env": "DEFINEMED_TEST_JUDGE_KEY",
+            "concurrency": 6,
+            "max_retries": 3,
+            "backoff_initial_s": 0.01,
+            "backoff_max_s": 0.05,
+            "timeout_s": CLIENT_TIMEOUT_S,
+            "batch_poll_s": 0.01,
+            **over,
+        }
     )
-    return stage["judge"]
 
 
 def make_requests(n, special=()):
@@ -93,7 +90,7 @@ def test_faults_retried_every_request_ends_answered_or_failed_none_twice_rerun_f
         for cid, rec in records.items():
             assert rec["status"] in ("ok", "failed")
             if cid in always_fail:
-                assert rec["status"] == "failed" and rec["attempts"] == settings["max_retries"] + 1
+                assert rec["status"] == "failed" and rec["attempts"] == settings.max_retries + 1
                 assert "503" in rec["error"]
         assert stats.answered + stats.failed == stats.sent == 90
         assert stats.failed >= len(always_fail)
@@ -119,7 +116,7 @@ def test_faults_retried_every_request_ends_answered_or_failed_none_twice_rerun_f
 
         # retry_failed sends exactly the recorded failures again
         failed = [r for r in requests if records[r.custom_id]["status"] == "failed"]
-        client = JudgeClient({**settings, "retry_failed": True}, tmp_path / "cache.sqlite")
+        client = JudgeClient(dataclasses.replace(settings, retry_failed=True), tmp_path / "cache.sqlite")
         _, stats3 = client.run(requests)
         client.close()
         assert stats3.sent == len(failed)
@@ -212,7 +209,8 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
         )
         gens.append(str(path))
     with JudgeServer(CANARY, fault_rate=1 / 3, timeout_hold_s=HOLD_S, seed=3) as server:
-        stage = {"judge": judge_settings(server), "both_orders": True, "output_tokens": 300}
+        stage = {"judge": judge_settings(server).to_dict(), "both_orders": True, "output_tokens": 300}
+        judges = {"pairwise": stage, "failure_modes": {"judge": stage["judge"]}, "max_cost_usd": None}
         out = tmp_path / "results"
         log = tmp_path / "judge.log"
         estimate = tmp_path / "cost_estimate.json"
@@ -222,7 +220,7 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
             cmd = [sys.executable, str(REPO / "scripts" / "judge_pairwise.py")]
             cmd += ["--queries", str(tmp_path / "queries.jsonl"), "--generations", *gens, "--models", "m1", "m2"]
             cmd += ["--settings", json.dumps(stage), "--cache", str(tmp_path / "work" / "cache.sqlite")]
-            cmd += ["--judges", json.dumps({"max_cost_usd": None}), "--estimate", str(estimate)]
+            cmd += ["--judges", json.dumps(judges), "--estimate", str(estimate)]
             cmd += ["--out", str(out / "verdicts.jsonl"), "--out-stats", str(out / "run.json")]
             subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         assert server.faults  # the faults were there
@@ -262,12 +260,11 @@ def test_local_backend_answers_in_schema_through_xgrammar_and_the_cache(tmp_path
     free-text fields capped, a rerun answered from the cache without loading the model."""
     from definemed.judges.prompts import failure_mode_schema
 
-    pairwise = validated(
-        {"judge": {"backend": "local", "model": "tiny-judge", "max_tokens": 64,
-                   "local": {"max_string_chars": 24, "batch_size": 8}}},
-        "judge_stage",
-    )["judge"]  # fmt: skip
-    failure = {**pairwise, "max_tokens": 400}
+    pairwise = JudgeSettings.from_config(
+        {"backend": "local", "model": "tiny-judge", "max_tokens": 64,
+         "local": {"max_string_chars": 24, "batch_size": 8}}
+    )  # fmt: skip
+    failure = dataclasses.replace(pairwise, max_tokens=400)
     requests = make_requests(4)
     fm_requests = [
         JudgeRequest(f"f{i}", messages("failure_modes", context="K", query=f"Frage {i}?", response=f"Antwort {i}."),
@@ -276,7 +273,7 @@ def test_local_backend_answers_in_schema_through_xgrammar_and_the_cache(tmp_path
     ]  # fmt: skip
     for settings, reqs, schema in ((pairwise, requests, PAIRWISE_SCHEMA), (failure, fm_requests, None)):
         schema = schema or failure_mode_schema()
-        cache = tmp_path / f"{settings['max_tokens']}.sqlite"
+        cache = tmp_path / f"{settings.max_tokens}.sqlite"
         client = JudgeClient(settings, cache, model_dir=tiny_judge)
         records, stats = client.run(reqs)
         client.close()

@@ -13,7 +13,7 @@ from conftest import REPO
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
 from definemed.io import read_jsonl
-from definemed.judges.client import judge_name
+from definemed.judges.client import JudgeSettings, judge_name
 from definemed.judges.generation import generation_models, instruct_base
 from definemed.judges.prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
 from definemed.judges.requests import generation_weights
@@ -143,13 +143,13 @@ def test_miniature_verdicts_are_schema_valid_and_the_matrix_recomputes(miniature
     n_queries = miniature_config["medalpaca"]["sample_size"]
     pairs = len(judged) * (len(judged) - 1) // 2
     assert len(verdicts) == pairs * 2 * n_queries  # every pair, query and order
-    judge = miniature_config["judges"]["pairwise"]["judge"]
+    judge = JudgeSettings.from_config(miniature_config["judges"]["pairwise"]["judge"])
     valid = [v for v in verdicts if v["status"] == "valid"]
     assert len(valid) >= 0.9 * len(verdicts)
     for v in valid:
         jsonschema.validate({"reasoning": v["reasoning"], "winner": v["winner_label"]}, PAIRWISE_SCHEMA)
-        if judge["backend"] == "local":
-            assert len(v["reasoning"]) <= judge["local"]["max_string_chars"]
+        if judge.backend == "local":
+            assert len(v["reasoning"]) <= judge.local.max_string_chars
         assert v["winner"] == {"A": v["model_a"], "B": v["model_b"], "0": "tie"}[v["winner_label"]]
     # both presentation orders of each (pair, query)
     orders = {(tuple(v["pair"]), v["query_id"], v["model_a"]) for v in verdicts}

@@ -12,8 +12,8 @@ import sys
 import pytest
 from conftest import REPO
 
-from definemed.config import load, validated
-from definemed.judges.client import JudgeClient, JudgeRequest, judge_name
+from definemed.config import load
+from definemed.judges.client import JudgeClient, JudgeRequest, JudgeSettings, judge_name
 from definemed.judges.generation import fixture_queries
 from definemed.judges.prompts import MODE_NAMES, PAIRWISE_SCHEMA, messages, parse_answer
 from definemed.judges.requests import failure_mode_requests, failure_mode_row, pairwise_requests, verdict_row
@@ -26,7 +26,7 @@ FACTS = {q["id"]: f for q, f in zip(QUERIES, MEDICAL_FACTS)}
 NONSENSE = "Quorzelbax"  # in no German vocabulary
 OFF_TOPIC = "Die Zwiebeln schälen, fein würfeln und in etwas Butter glasig dünsten."  # fixture text, topic kochen
 N_BIAS = 20  # queries of the position-bias set: 15 model pairs x 2 orders each
-SETTINGS = validated({"judge": {"backend": "rubric", "model": "rubric-v1"}}, "judge_stage")["judge"]
+SETTINGS = JudgeSettings.from_config({"backend": "rubric", "model": "rubric-v1"})
 
 
 def swap_answer(q):
@@ -213,11 +213,11 @@ def test_the_miniature_judges_with_the_rubric_and_loads_no_model():
     assert paper["pairwise"]["judge"]["backend"] != "rubric" and paper["failure_modes"]["judge"]["backend"] != "rubric"
     code = (
         "import sys, json, tempfile\n"
-        "from definemed.judges.client import JudgeClient\n"
+        "from definemed.judges.client import JudgeClient, JudgeSettings\n"
         "from definemed.judges.requests import pairwise_requests\n"
         "from definemed.judges.generation import fixture_queries\n"
         "q = fixture_queries()\n"
-        f"c = JudgeClient({SETTINGS!r}, tempfile.mkdtemp() + '/c.sqlite')\n"
+        f"c = JudgeClient(JudgeSettings.from_config({SETTINGS.to_dict()!r}), tempfile.mkdtemp() + '/c.sqlite')\n"
         "c.run(pairwise_requests(q, {'a': {x['id']: x['context'] for x in q}, 'b': {x['id']: '' for x in q}},"
         " ['a', 'b'], True))\n"
         "assert not {'torch', 'transformers', 'xgrammar'} & set(sys.modules), sorted(sys.modules)\n"
