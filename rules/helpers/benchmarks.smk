@@ -42,8 +42,10 @@ def benchmark_settings(name):
     """benchmarks section for one model: vLLM tensor parallelism from the model's GPU count."""
     bench = dict(config["benchmarks"], seed=config["seed"])
     bench.pop("tasks"), bench.pop("baselines"), bench.pop("resources")
-    # lm-eval renders the chat templates itself: the day they print (definemed/chat.py)
-    bench["chat_template_date"] = config["chat_template_date"]
+    # lm-eval renders the chat templates itself: the day they print (definemed/chat.py); without
+    # templates the job's settings take the schema's day, which nothing reads
+    if bench["apply_chat_template"]:
+        bench["chat_template_date"] = config["chat_template_date"]
     if bench["backend"] == "vllm":
         bench["model_args"] = {
             **bench["model_args"],
