@@ -182,7 +182,7 @@ def test_labelling_prompts_are_the_same_in_both_backends(tiny_model, miniature_c
     tok = load_tokenizer(folder)
     fake = FakeVLLM([])
     fake.install(monkeypatch)
-    scorer = VLLMScorer(folder, settings.answer_words, max_model_len=512, dtype="float32")
+    scorer = VLLMScorer(folder, settings.answer_words, **(settings.vllm | {"max_model_len": 512, "dtype": "float32"}))
     fake.logprobs = {i: -0.1 for i in scorer.yes_ids} | {i: -3.0 for i in scorer.no_ids}  # "yes"
     served = run(scorer, "served")
 

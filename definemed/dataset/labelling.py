@@ -172,11 +172,13 @@ class VLLMScorer:
         self,
         model_dir,
         answer_words,
-        tensor_parallel_size=1,
-        gpu_memory_utilization=0.9,
-        max_model_len=4096,
-        dtype="bfloat16",
+        *,
+        tensor_parallel_size: int,
+        gpu_memory_utilization: float,
+        max_model_len: int,
+        dtype: str,
     ):
+        """The engine settings are labelling.vllm's (schemas/config.schema.yaml holds their defaults)."""
         from vllm import LLM, SamplingParams
 
         self.llm = LLM(
