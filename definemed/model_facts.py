@@ -1,6 +1,7 @@
-"""Table 3's facts about a model, read from its folder: parameters counted from the weights'
-shapes (safetensors headers, no tensor loaded), vocabulary from the tokenizer, licence from the
-model card's front matter. Only the standard library: the paper's tables run in a small env."""
+"""Facts about a model, read from its folder: what identifies it (definemed-source.json, written by
+the fetch and build rules), and Table 3's: parameters counted from the weights' shapes
+(safetensors headers, no tensor loaded), vocabulary from the tokenizer, licence from the model
+card's front matter. Only the standard library: the paper's tables run in a small env."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ import math
 import re
 import struct
 from pathlib import Path
+
+SOURCE_FILE = "definemed-source.json"  # written into every model folder by fetch/build rules
+
+
+def model_fingerprint(model_dir) -> dict:
+    """What identifies a model folder's weights: the Hub repo and revision, or the tiny build spec."""
+    path = Path(model_dir) / SOURCE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; model folders are made by the fetch/build rules")
+    return json.loads(path.read_text())
 
 
 def safetensors_shapes(path: Path | str) -> dict[str, list[int]]:

@@ -10,8 +10,8 @@ import json
 import re
 
 from _cli import setup_logging
-from definemed.dataset.labelling import SOURCE_FILE
 from definemed.io import atomic_dir
+from definemed.model_facts import SOURCE_FILE
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -8,7 +8,7 @@ import argparse
 
 from _cli import setup_logging
 from definemed.io import write_jsonl
-from definemed.judges.generation import fixture_queries
+from definemed.miniature.benchmark_fixtures import fixture_queries
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -14,12 +14,12 @@ import dataclasses
 import json
 
 from _cli import setup_logging
-from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, translated_row, translation_requests
+from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, translated_row
 from definemed.io import read_jsonl, write_json, write_text
 from definemed.judges.client import JudgeClient
 from definemed.judges.cost import JudgeBudgetSettings, check_budget, estimate_stage
 from definemed.judges.prompts import parse_answer
-from definemed.judges.requests import JudgeStageSettings
+from definemed.judges.requests import JudgeStageSettings, medqa_translation_requests
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,7 +34,7 @@ args = p.parse_args()
 
 settings, budget = JudgeStageSettings.from_json(args.settings), JudgeBudgetSettings.from_json(args.judges)
 rows = read_jsonl(args.sample)
-requests = translation_requests(rows)
+requests = medqa_translation_requests(rows)
 estimate = estimate_stage("medqa_translation", requests, settings.judge, budget.prices, settings.output_tokens)
 log.info("cost estimate before any call: %s", json.dumps(estimate))
 check_budget(estimate["cost"], budget.max_cost_usd, f"{estimate['stage']} ({estimate['calls']} calls)")

@@ -80,3 +80,32 @@ def test_a_circle_through_a_function_level_import_is_found(tmp_path):
     assert import_cycle(graph) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
     (pkg / "c.py").write_text("def g():\n    return 1\n")
     assert import_cycle(package_imports(pkg)) is None
+
+
+# The stages in the order of the paper's DAG; the shared modules (definemed/*.py) sit below them,
+# except the two that read a whole run's config and plan it, which sit above.
+STAGES = ["dataset", "training", "evaluation", "judges", "miniature", "paper"]
+ABOVE_THE_STAGES = {"definemed.inputs", "definemed.plan"}
+
+
+def layer(module: str) -> tuple[int, str]:
+    """(floor, stage) of a module: 0 the shared modules, 1.. the stages in order, then the run's."""
+    parts = module.split(".")
+    if module in ABOVE_THE_STAGES:
+        return len(STAGES) + 1, module
+    if len(parts) > 1 and parts[1] in STAGES:
+        return STAGES.index(parts[1]) + 1, parts[1]
+    return 0, module
+
+
+def test_a_stage_imports_the_shared_modules_and_the_stages_before_it_only():
+    graph = package_imports(REPO / "definemed")
+    assert {f"definemed.{s}" for s in STAGES} <= set(graph)
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        floor, stage = layer(module)
+        for target in sorted(targets):
+            target_floor, target_stage = layer(target)
+            if target_floor > floor or (target_floor == floor and target_stage != stage and floor > 0):
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports against the stage order " + " > ".join(STAGES) + ":\n" + "\n".join(wrong)

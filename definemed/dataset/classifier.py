@@ -186,9 +186,9 @@ def train_classifier(train: pa.Table, settings: ClassifierSettings, model_dir, o
         TrainingArguments,
     )
 
+    from definemed.checkpoints import last_complete_checkpoint
     from definemed.dataset.splits import split
     from definemed.io import claim_work_dir, sha256_text
-    from definemed.training.cpt import last_complete_checkpoint
 
     fit, val = split(train, settings.validation_fraction, seed, stratify=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -28,10 +28,10 @@ import pyarrow.parquet as pq
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import Settings
 from definemed.io import parquet_metadata, sha256_text, write_parquet
+from definemed.model_facts import model_fingerprint
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = "<DOCUMENT>"
-SOURCE_FILE = "definemed-source.json"  # written into every model folder by fetch/build rules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,14 +63,6 @@ class LabellingSettings(Settings):
             "max_document_tokens": self.max_document_tokens,
             "chat_template_date": self.chat_template_date,
         }
-
-
-def model_fingerprint(model_dir) -> dict:
-    """What identifies a model folder's weights: the Hub repo and revision, or the tiny build spec."""
-    path = Path(model_dir) / SOURCE_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; model folders are made by the fetch/build rules")
-    return json.loads(path.read_text())
 
 
 def truncate_document(tokenizer, text: str, max_tokens: int) -> str:

@@ -43,21 +43,6 @@ def seeded_sample(rows: list[dict], size: int, seed: int) -> list[dict]:
     return [{**rows[i], "id": str(rows[i].get("id", i))} for i in keep]
 
 
-def translation_requests(rows: list[dict]):
-    from definemed.judges.client import JudgeRequest
-    from definemed.judges.prompts import messages
-
-    return [
-        JudgeRequest(
-            custom_id=r["id"],
-            messages=messages("translation_medqa", question=r["sent1"], options=[r[f"ending{i}"] for i in range(4)]),
-            schema_name="medqa_translation",
-            schema=TRANSLATION_SCHEMA,
-        )
-        for r in rows
-    ]
-
-
 def translated_row(row: dict, answer: dict) -> dict:
     """The English row with its question and options replaced by the German ones; the label (and
     so the correct option's position) is kept."""

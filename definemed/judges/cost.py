@@ -15,6 +15,7 @@ from definemed.judges.requests import (
     JudgeStageSettings,
     PairwiseSettings,
     failure_mode_requests,
+    medqa_translation_requests,
     pairwise_requests,
     translation_requests,
 )
@@ -163,7 +164,6 @@ def plan_cost(
 ) -> dict:
     """The judge bill of a whole run before anything exists: every planned call with prompts of
     the given lengths (MedAlpaca query and reference answer, responses, MedQA question + options)."""
-    from definemed.evaluation.medqa import translation_requests as medqa_requests
     from definemed.judges.generation import generation_models
 
     judges, models = JudgesSettings.from_config(config["judges"]), generation_models(config)
@@ -187,7 +187,7 @@ def plan_cost(
         ]
         stage = JudgeStageSettings.from_config(medqa["translation"])
         estimate["calls"]["medqa_translation"] = estimate_stage(
-            "medqa_translation", medqa_requests(rows), stage.judge, judges.prices, stage.output_tokens
+            "medqa_translation", medqa_translation_requests(rows), stage.judge, judges.prices, stage.output_tokens
         )
         estimate["total"] = sum(s["cost"] for s in estimate["calls"].values())
     estimate["plan"] = {

@@ -102,17 +102,6 @@ def generation_settings(config: dict, name: str) -> dict:
 
 
 # -- queries --------------------------------------------------------------------------------------
-def fixture_queries() -> list[dict]:
-    """Miniature: German questions of the fixture's medical facts, as a user would supply them
-    (context = the reference answer, as for MedAlpaca-de)."""
-    from definemed.miniature.fixture_text import MEDICAL_FACTS
-
-    return [
-        {"id": f"fixture-{i:03d}", "query": f["question"], "context": f["statements"][0], "area": f["area"]}
-        for i, f in enumerate(MEDICAL_FACTS)
-    ]
-
-
 def medalpaca_rows(records: list[dict], subset: str) -> list[dict]:
     """MedAlpaca (medical meadow) records {instruction, input, output} as {id, question, answer}:
     the question is `input` (falling back to `instruction` where `input` is empty)."""

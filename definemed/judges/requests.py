@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass
 
 from definemed.config import Settings
+from definemed.evaluation.medqa import TRANSLATION_SCHEMA as MEDQA_TRANSLATION_SCHEMA
 from definemed.io import read_jsonl
 from definemed.judges.client import JudgeRequest, JudgeSettings
 from definemed.judges.prompts import (
@@ -103,6 +104,19 @@ def translation_requests(rows: list[dict]):
             schema_name="translation",
             schema=TRANSLATION_SCHEMA,
             meta={"id": r["id"]},
+        )
+        for r in rows
+    ]
+
+
+def medqa_translation_requests(rows: list[dict]):
+    """MedQA rows (sent1, ending0-3) to translate into German (medqa_de.source: translate)."""
+    return [
+        JudgeRequest(
+            custom_id=r["id"],
+            messages=messages("translation_medqa", question=r["sent1"], options=[r[f"ending{i}"] for i in range(4)]),
+            schema_name="medqa_translation",
+            schema=MEDQA_TRANSLATION_SCHEMA,
         )
         for r in rows
     ]

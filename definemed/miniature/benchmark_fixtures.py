@@ -155,3 +155,12 @@ def _general_items(rng, layout: str, count: int, hard: bool) -> list[dict]:
                          "ctx_b": "", "ctx": context, "endings": options, "source_id": f"fixture-{topic}",
                          "split": "val", "split_type": "indomain", "label": str(gold)})  # fmt: skip
     return rows
+
+
+def fixture_queries() -> list[dict]:
+    """The judges' queries of the miniature (in place of MedAlpaca-de): German questions of the
+    fixture's medical facts, as a user would supply them (context = the reference answer)."""
+    return [
+        {"id": f"fixture-{i:03d}", "query": f["question"], "context": f["statements"][0], "area": f["area"]}
+        for i, f in enumerate(ft.MEDICAL_FACTS)
+    ]

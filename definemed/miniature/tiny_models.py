@@ -13,15 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from definemed.dataset.labelling import (
-    SOURCE_FILE,
-    LabellingSettings,
-    answer_token_ids,
-    model_fingerprint,
-    render_prompt,
-    truncate_document,
-)
+from definemed.dataset.labelling import LabellingSettings, answer_token_ids, render_prompt, truncate_document
 from definemed.miniature.fixtures import generate_documents
+from definemed.model_facts import SOURCE_FILE, model_fingerprint
 
 # Special tokens as the real tokenizers name them.
 FAMILIES = {

@@ -85,8 +85,8 @@ def _embedding_shape(model_dir):
 
 
 def _source(model_dir) -> dict | None:
-    """A model folder's definemed-source.json (labelling.model_fingerprint), or None if unreadable."""
-    from definemed.dataset.labelling import model_fingerprint
+    """A model folder's definemed-source.json (model_facts.model_fingerprint), or None if unreadable."""
+    from definemed.model_facts import model_fingerprint
 
     try:
         return model_fingerprint(model_dir)

@@ -52,7 +52,7 @@ def translate_medalpaca(tmp, server, judges):
 
 
 def translate_medqa(tmp, server, judges):
-    from definemed.evaluation.medqa import translation_requests as medqa_requests
+    from definemed.judges.requests import medqa_translation_requests as medqa_requests
 
     rows = [
         {

@@ -3,7 +3,7 @@ answers whose better one is known, one rule apart, it picks the better in both p
 its position bias by definemed.judges.stats is below 0.65; failure-mode counts follow the answers.
 
 Every answer is built from a fixture fact's reference statement (the query's context, as
-definemed.judges.generation.fixture_queries sets it), changed in one respect only."""
+definemed.miniature.benchmark_fixtures.fixture_queries sets it), changed in one respect only."""
 
 import json
 import subprocess
@@ -14,7 +14,7 @@ from conftest import REPO
 
 from definemed.config import load
 from definemed.judges.client import JudgeClient, JudgeRequest, JudgeSettings, judge_name
-from definemed.judges.generation import fixture_queries
+from definemed.miniature.benchmark_fixtures import fixture_queries
 from definemed.judges.prompts import MODE_NAMES, PAIRWISE_SCHEMA, messages, parse_answer
 from definemed.judges.requests import failure_mode_requests, failure_mode_row, pairwise_requests, verdict_row
 from definemed.judges.rubric import german_vocabulary, prompt_fields, score, words
@@ -215,7 +215,7 @@ def test_the_miniature_judges_with_the_rubric_and_loads_no_model():
         "import sys, json, tempfile\n"
         "from definemed.judges.client import JudgeClient, JudgeSettings\n"
         "from definemed.judges.requests import pairwise_requests\n"
-        "from definemed.judges.generation import fixture_queries\n"
+        "from definemed.miniature.benchmark_fixtures import fixture_queries\n"
         "q = fixture_queries()\n"
         f"c = JudgeClient(JudgeSettings.from_config({SETTINGS.to_dict()!r}), tempfile.mkdtemp() + '/c.sqlite')\n"
         "c.run(pairwise_requests(q, {'a': {x['id']: x['context'] for x in q}, 'b': {x['id']: '' for x in q}},"

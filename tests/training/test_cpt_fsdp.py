@@ -73,7 +73,7 @@ def copy_checkpoint(fsdp_run, kind, work, step=1):
 
 
 def test_complete_fsdp_checkpoints_are_resumed(fsdp_run, tmp_path):
-    from definemed.training.cpt import last_complete_checkpoint
+    from definemed.checkpoints import last_complete_checkpoint
 
     for kind in ("SHARDED_STATE_DICT", "FULL_STATE_DICT"):
         work = tmp_path / kind
@@ -126,7 +126,7 @@ def partial_checkpoints():
 
 @pytest.mark.parametrize("kind,left_out", partial_checkpoints())
 def test_partial_fsdp_checkpoint_is_refused_for_the_last_complete_one(fsdp_run, tmp_path, kind, left_out):
-    from definemed.training.cpt import last_complete_checkpoint
+    from definemed.checkpoints import last_complete_checkpoint
 
     older = copy_checkpoint(fsdp_run, kind, tmp_path, 100)
     newer = copy_checkpoint(fsdp_run, kind, tmp_path, 200)
@@ -140,7 +140,7 @@ def test_partial_fsdp_checkpoint_is_refused_for_the_last_complete_one(fsdp_run, 
 def test_truncated_trainer_state_and_missing_ranks_are_refused(fsdp_run, tmp_path):
     from transformers.trainer import TRAINER_STATE_NAME
 
-    from definemed.training.cpt import checkpoint_problem
+    from definemed.checkpoints import checkpoint_problem
 
     checkpoint = copy_checkpoint(fsdp_run, "SHARDED_STATE_DICT", tmp_path, 100)
     assert checkpoint_problem(checkpoint) is None
@@ -158,7 +158,7 @@ def test_checkpoints_without_fsdp_resume_as_before(tmp_path):
     from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
     from transformers.utils import SAFE_WEIGHTS_NAME
 
-    from definemed.training.cpt import last_complete_checkpoint
+    from definemed.checkpoints import last_complete_checkpoint
 
     for step in (10, 20):
         c = tmp_path / f"checkpoint-{step}"

@@ -214,7 +214,7 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_weights_and_
     tests/support/harnesses/stall_callback.py), then the same command: it resumes and ends where the
     uninterrupted run ended, bitwise: final model, the last checkpoint's sharded weights and AdamW's
     moments."""
-    from definemed.training.cpt import last_complete_checkpoint
+    from definemed.checkpoints import last_complete_checkpoint
 
     layout, ref = reference
     _, machines, per_machine = LAYOUTS[layout]

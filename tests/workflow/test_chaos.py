@@ -148,7 +148,7 @@ def killed_and_resumed(miniature: Path, tmp_path: Path) -> None:
     assert len(history) == 1 and history[0]["cached"] == K and history[0]["sent"] == history[0]["unique"] - K, history
 
     # --- the CPT: killed after its first complete checkpoint, resumed from a checkpoint; its merge
-    from definemed.training.cpt import checkpoint_problem
+    from definemed.checkpoints import checkpoint_problem
 
     cpt_args = ("--allowed-rules", *CPT_RULES, "-R", CPT_RULES[0], "--", f"miniature/models/{RUN}-slerp")
     cpt_work = mini / "work" / "cpt" / RUN

@@ -358,7 +358,7 @@ def test_save_before_time_limit_in_a_slurm_job(slurm_host, tmp_path):
     About 90 s (a tiny base built in seconds, then the minute of training)."""
     from conftest import build_tiny_cpt_inputs, cpt_job_settings
 
-    from definemed.training.cpt import last_complete_checkpoint
+    from definemed.checkpoints import last_complete_checkpoint
 
     subprocess.run(["bash", str(REPO / "scripts/install_slurm.sh")], check=True, timeout=900, stdin=subprocess.DEVNULL)
     inputs = build_tiny_cpt_inputs(tmp_path)

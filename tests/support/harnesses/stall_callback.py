@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from transformers import TrainerCallback
 
-from definemed.training.cpt import checkpoint_problem
+from definemed.checkpoints import checkpoint_problem
 
 OVERLAY = Path(__file__).resolve().parents[1] / "overlays" / "slurm_overlay.yaml"
 
