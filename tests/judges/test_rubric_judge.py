@@ -14,11 +14,11 @@ from conftest import REPO
 
 from definemed.config import load
 from definemed.judges.client import JudgeClient, JudgeRequest, JudgeSettings, judge_name
-from definemed.miniature.benchmark_fixtures import fixture_queries
 from definemed.judges.prompts import MODE_NAMES, PAIRWISE_SCHEMA, messages, parse_answer
 from definemed.judges.requests import failure_mode_requests, failure_mode_row, pairwise_requests, verdict_row
 from definemed.judges.rubric import german_vocabulary, prompt_fields, score, words
 from definemed.judges.stats import failure_mode_counts, position_bias, winrate_matrix
+from definemed.miniature.benchmark_fixtures import fixture_queries
 from definemed.miniature.fixture_text import MEDICAL_FACTS
 
 QUERIES = fixture_queries()
