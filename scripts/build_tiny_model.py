@@ -11,6 +11,7 @@ from _cli import set_torch_threads, setup_logging
 from definemed.config import validated
 from definemed.dataset.labelling import LabellingSettings
 from definemed.io import atomic_dir
+from definemed.miniature.fixtures import FixtureSettings
 from definemed.miniature.tiny_models import build_tiny_model
 
 log = setup_logging()
@@ -33,7 +34,7 @@ with atomic_dir(args.out) as tmp:
         tmp,
         args.seed,
         labelling=LabellingSettings.from_json(args.labelling) if args.labelling else None,
-        fixture=json.loads(args.fixture) if args.fixture else None,
+        fixture=FixtureSettings.from_json(args.fixture) if args.fixture else None,
         log=log.info,
         start_dir=args.start_from,
     )

@@ -100,6 +100,7 @@ def test_every_stage_setting_is_a_schema_key_without_a_default_of_its_own():
 SCRIPT_SETTINGS = {
     ("label_documents.py", "--settings"): "definemed.dataset.labelling:LabellingSettings",
     ("build_tiny_model.py", "--labelling"): "definemed.dataset.labelling:LabellingSettings",
+    ("build_tiny_model.py", "--fixture"): "definemed.miniature.fixtures:FixtureSettings",
     ("train_classifier.py", "--settings"): "definemed.dataset.classifier:ClassifierSettings",
     ("evaluate_classifier.py", "--settings"): "definemed.dataset.classifier:ClassifierSettings",
     ("train_cpt.py", "--settings"): "definemed.training.cpt:CptSettings",

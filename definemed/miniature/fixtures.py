@@ -10,13 +10,28 @@ only tests and reports read: the pipeline sees the shards alone, exactly as with
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 
+from definemed.config import Settings
 from definemed.dataset.fineweb import SCHEMA
 from definemed.miniature import fixture_text as ft
+
+
+@dataclasses.dataclass(frozen=True)
+class FixtureSettings(Settings):
+    """fineweb.fixture: the miniature's generated shards and their mix."""
+
+    SECTION: ClassVar[str] = "fineweb.fixture"
+    shards: int
+    documents_per_shard: int
+    medical_share: float
+    hard_negative_share: float
+
 
 MEDICAL = sorted(k for k, t in ft.TOPICS.items() if t["medical"])
 HARD_NEGATIVE = ["wellness_werbung", "praxis_verzeichnis", "gesundheit_news"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from definemed.dataset.labelling import LabellingSettings, answer_token_ids, render_prompt, truncate_document
-from definemed.miniature.fixtures import generate_documents
+from definemed.miniature.fixtures import FixtureSettings, generate_documents
 from definemed.model_facts import SOURCE_FILE, model_fingerprint
 
 # Special tokens as the real tokenizers name them.
@@ -133,7 +133,7 @@ def build_tiny_model(
     out_dir,
     seed: int,
     labelling: LabellingSettings | None = None,
-    fixture: dict | None = None,
+    fixture: FixtureSettings | None = None,
     log=print,
     start_dir=None,
 ) -> None:
@@ -141,7 +141,7 @@ def build_tiny_model(
     `tiny.start_from`, from that built model in `start_dir` (then only this model's own fitting runs)."""
     tiny = spec["tiny"]
     family = "xlm-roberta" if tiny["architecture"] == "xlm-roberta" else spec["chat_template"]
-    fixture = fixture or {"medical_share": 0.3, "hard_negative_share": 0.05}
+    fixture = fixture or FixtureSettings.from_config({})
     if tiny.get("start_from"):
         model, tokenizer, fitted = _start_from(name, tiny, start_dir)
     else:
@@ -183,8 +183,8 @@ def _build_and_fit_base(name, spec, family, seed, labelling, fixture, log):
     docs = generate_documents(
         seed,
         tiny["tokenizer_documents"],
-        fixture["medical_share"],
-        fixture["hard_negative_share"],
+        fixture.medical_share,
+        fixture.hard_negative_share,
         stream="tokenizer",
     )
     texts = [d["text"] for d in docs]
@@ -312,13 +312,15 @@ def fitting_optimizer(model, fit: dict, warmup: int):
     return opt, sched
 
 
-def fit_labeller(model, tokenizer, labelling: LabellingSettings, fit: dict, seed: int, fixture: dict, log=print):
+def fit_labeller(
+    model, tokenizer, labelling: LabellingSettings, fit: dict, seed: int, fixture: FixtureSettings, log=print
+):
     """Miniature only: teach a random tiny LLM to answer the labelling prompt, on fixture documents
     from a seed stream disjoint from the shards. Loss on the answer token alone."""
     import torch
 
     docs = generate_documents(
-        seed, fit["documents"], fixture["medical_share"], fixture["hard_negative_share"], stream="labeller"
+        seed, fit["documents"], fixture.medical_share, fixture.hard_negative_share, stream="labeller"
     )
     yes_ids, no_ids = answer_token_ids(tokenizer, labelling.answer_words)
     prompts = [
