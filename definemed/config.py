@@ -33,16 +33,19 @@ def _with_defaults(cls):
     return jsonschema.validators.extend(cls, {"properties": properties})
 
 
+def _filled(obj, schema: dict):
+    """A copy of `obj` validated against `schema` (its $refs resolved against the config schema's
+    $defs), with defaults filled in. Raises jsonschema.ValidationError naming the offending key."""
+    schema = {"$defs": _schema()["$defs"], **schema}
+    obj = copy.deepcopy(obj)
+    _with_defaults(jsonschema.validators.validator_for(schema))(schema).validate(obj)
+    return obj
+
+
 def validated(obj: dict, definition: str | None = None) -> dict:
     """A copy of `obj` validated against the whole schema, or against one of its $defs, with
     defaults filled in. Raises jsonschema.ValidationError naming the offending key."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    if definition:
-        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    obj = copy.deepcopy(obj)
-    cls = _with_defaults(jsonschema.validators.validator_for(schema))
-    cls(schema).validate(obj)
-    return obj
+    return _filled(obj, {"$ref": f"#/$defs/{definition}"} if definition else _schema())
 
 
 @functools.cache
@@ -66,16 +69,13 @@ def subschema(path: str) -> dict:
 
 
 def _validated_value(value, schema: dict, where: str):
-    """`value` validated against `schema` (defaults of nested objects filled in)."""
-    value = copy.deepcopy(value)
-    full = {"$defs": _schema()["$defs"], **schema}
-    cls = _with_defaults(jsonschema.validators.validator_for(full))
+    """`value` validated against `schema` (defaults of nested objects filled in), a failure named
+    by its key."""
     try:
-        cls(full).validate(value)
+        return _filled(value, schema)
     except jsonschema.ValidationError as e:
         at = ".".join(str(p) for p in e.absolute_path)
         raise ValueError(f"{where}{'.' + at if at else ''}: {e.message}") from None
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
