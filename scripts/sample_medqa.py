@@ -5,11 +5,10 @@
 """
 
 import argparse
-import json
 
 from _cli import setup_logging
 from definemed.evaluation.medqa import check_rows, seeded_sample
-from definemed.io import write_text
+from definemed.io import write_jsonl
 
 log = setup_logging()
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -27,5 +26,5 @@ source = load_dataset(args.repo, revision=args.revision, split=args.split)
 rows = [dict(r, id=str(r.get("id", i))) for i, r in enumerate(source)]
 check_rows(rows, f"{args.repo}@{args.revision}:{args.split}")
 sample = seeded_sample(rows, args.sample, args.seed)
-write_text(args.out, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in sample))
+write_jsonl(args.out, sample, sort_keys=True)
 log.info("%d of %d questions -> %s", len(sample), len(rows), args.out)

@@ -15,7 +15,7 @@ import json
 
 from _cli import setup_logging
 from definemed.evaluation.medqa import TRANSLATION_SCHEMA, check_rows, translated_row
-from definemed.io import read_jsonl, write_json, write_text
+from definemed.io import read_jsonl, write_json, write_jsonl
 from definemed.judges.client import JudgeClient
 from definemed.judges.cost import JudgeBudgetSettings, check_budget, estimate_stage
 from definemed.judges.prompts import parse_answer
@@ -55,5 +55,5 @@ if failed:
         f"{len(failed)} of {len(rows)} MedQA translations failed (see {args.out_stats}); rerun to retry them"
     )
 check_rows(out, "translated MedQA-de")
-write_text(args.out, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in out))
+write_jsonl(args.out, out, sort_keys=True)
 log.info("%d questions translated -> %s (%s)", len(out), args.out, stats.as_dict())

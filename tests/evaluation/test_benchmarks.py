@@ -20,6 +20,7 @@ from definemed.evaluation.benchmarks import (
     table_rows,
 )
 from definemed.evaluation.medqa import check_rows, seeded_sample
+from definemed.io import write_jsonl
 from definemed.miniature.benchmark_fixtures import LETTERS, fixture_items
 
 PAPER = load(REPO / "config.yaml")
@@ -218,7 +219,7 @@ def test_german_mmmlu_group_runs_offline_on_the_fixture(tmp_path, miniature):
 
     rows = fixture_items("mmmlu", seed=3, area="all", count=2)
     data = tmp_path / "mmlu.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_jsonl(data, rows)
     spec = {"lm_eval_task": "mmmlu_de_de", "group": "general", "metric": "acc", "filter": "none",
             "items": len(rows), "data": str(data)}  # fmt: skip
     settings = BenchmarkSettings.from_config({"backend": "hf", "dtype": "float32", "batch_size": 8, "num_fewshot": None,

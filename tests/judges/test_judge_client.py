@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 
 from definemed.config import validated
+from definemed.io import write_jsonl
 from definemed.judges.client import FatalJudgeError, JudgeClient, JudgeRequest, JudgeSettings
 from definemed.judges.prompts import PAIRWISE_SCHEMA, messages, parse_answer
 from tests.support.servers.judge_server import JudgeServer
@@ -193,7 +194,7 @@ def test_canary_key_never_in_outputs_cache_or_logs(tmp_path):
     queries = [
         {"id": f"q{i}", "query": f"Frage {i}" + (" ECHO-KEY" if i == 0 else ""), "context": "c"} for i in range(4)
     ]
-    (tmp_path / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    write_jsonl(tmp_path / "queries.jsonl", queries)
     gens = []
     for m in ("m1", "m2"):
         path = tmp_path / f"{m}.jsonl"

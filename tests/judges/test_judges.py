@@ -12,7 +12,7 @@ from conftest import REPO
 
 from definemed.chat import load_tokenizer, prompt_sha256, user_prompt_ids
 from definemed.config import load
-from definemed.io import read_jsonl
+from definemed.io import read_jsonl, write_jsonl
 from definemed.judges.client import JudgeSettings, judge_name
 from definemed.judges.generation import generation_models, instruct_base
 from definemed.judges.prompts import FAILURE_MODES, MODE_NAMES, PAIRWISE_SCHEMA, failure_mode_schema, messages
@@ -130,7 +130,7 @@ def test_miniature_generations(miniature, miniature_config, judged):
 
 def test_judge_results_refuse_generations_from_mixed_weights(tmp_path):
     rows = [{"model": "m", "id": i, "response": "r", "model_weights_sha256": h} for i, h in enumerate("ab")]
-    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(tmp_path / "m.jsonl", rows)
     with pytest.raises(ValueError, match="generations of m: responses from 2 different weights"):
         generation_weights([tmp_path / "m.jsonl"])
     (tmp_path / "m.jsonl").write_text(json.dumps(rows[0]) + "\n")
