@@ -63,23 +63,6 @@ def template_clock(date: str):
         chat_template_utils.datetime = real
 
 
-def template_prints_date(folder) -> bool:
-    """Whether the chat template of the model in `folder` prints a date (`strftime_now`): read
-    from tokenizer_config.json's `chat_template` and any chat_template*.jinja beside it."""
-    import json
-
-    folder = Path(folder)
-    texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("chat_template*.jinja"))]
-    config = folder / "tokenizer_config.json"
-    if config.exists():
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template") or ""
-        texts += [
-            t if isinstance(t, str) else t.get("template", "")
-            for t in (template if isinstance(template, list) else [template])
-        ]
-    return any("strftime_now" in t for t in texts)
-
-
 def chat_prompt_ids(tokenizer, messages: list[dict], template_date: str) -> list[int]:
     """Token ids of `messages` in the tokenizer's chat template, with the generation prompt and no
     second BOS; message text encoded as text."""
