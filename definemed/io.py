@@ -58,12 +58,8 @@ def read_jsonl(path) -> list[dict]:
     return rows
 
 
-def jsonl_text(rows, *, sort_keys: bool = False, ensure_ascii: bool = False) -> str:
-    return "".join(json.dumps(r, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n" for r in rows)
-
-
 def write_jsonl(path, rows, *, sort_keys: bool = False, ensure_ascii: bool = False) -> None:
-    write_text(path, jsonl_text(rows, sort_keys=sort_keys, ensure_ascii=ensure_ascii))
+    write_text(path, "".join(json.dumps(r, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n" for r in rows))
 
 
 def write_parquet(path, table: pa.Table, metadata: dict | None = None) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import _cli  # noqa: F401
 from definemed.evaluation.effects import render_effects
-from definemed.io import read_json, write_text
+from definemed.io import read_json, read_jsonl, write_text
 from definemed.paper import claims as cl
 from definemed.paper import reproduction as rp
 
@@ -54,7 +54,7 @@ for table in ("table4", "table8", "table9", "table11"):
         runs = {
             run: (
                 read_json(results / "cpt" / run / "summary.json"),
-                [json.loads(x) for x in (results / "cpt" / run / "training_log.jsonl").read_text().splitlines() if x],
+                read_jsonl(results / "cpt" / run / "training_log.jsonl"),
             )
             for run in settings.table8["runs"]
         }
@@ -112,7 +112,7 @@ if args.claims:
     for run in runs:
         log_path = results / "cpt" / run / "training_log.jsonl"
         if log_path.exists():
-            rows = [json.loads(x) for x in log_path.read_text().splitlines() if x]
+            rows = read_jsonl(log_path)
             device = read_json(results / "cpt" / run / "summary.json")["device"]
             throughput[run] = {"device": device, "step_tokens_per_s_per_device": cl.step_throughputs(rows)}
     scaling = {}

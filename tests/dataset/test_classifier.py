@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from definemed.dataset.classifier import Scorer, choose_threshold, score_shard, threshold_curve
+from definemed.io import read_jsonl
 
 
 def test_min_precision_rule_picks_the_smallest_threshold_reaching_the_target():
@@ -86,7 +87,7 @@ def test_miniature_classifier_and_finemed(miniature, miniature_config):
     assert metrics["recall"] == pytest.approx(tp / sum(labels), abs=1e-9)
     k = curve["threshold"].index(round(threshold, 6))
     assert (curve["precision"][k], curve["recall"][k]) == pytest.approx((tp / called, tp / sum(labels)))
-    assert [json.loads(line) for line in (cls / "training_log.jsonl").read_text().splitlines()]
+    assert read_jsonl(cls / "training_log.jsonl")
 
     # FineMed against the fixture's ground truth (read here, never by the pipeline)
     truth = pa.concat_tables(pq.read_table(p) for p in sorted((miniature / "data" / "fixture_truth").glob("*")))

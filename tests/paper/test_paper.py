@@ -17,6 +17,7 @@ import pytest
 from conftest import REPO, copy_repo, snakemake
 
 from definemed.determinism import compare_trees
+from definemed.io import read_jsonl
 from definemed.paper import reproduction as rp
 from definemed.paper import tables
 
@@ -365,7 +366,7 @@ def test_miniature_tables_come_from_their_results(miniature, miniature_config):
     assert len(body) == len(runs)
     for row, run in zip(body, runs):
         summary = json.loads((res / "cpt" / run / "summary.json").read_text())
-        log = [json.loads(x) for x in (res / "cpt" / run / "training_log.jsonl").read_text().splitlines()]
+        log = read_jsonl(res / "cpt" / run / "training_log.jsonl")
         cpt = miniature_config["cpt"]
         assert row[1] == cpt["runs"][run].get("cluster", cpt["cluster"])
         assert row[2] == summary["device"] and int(row[3]) == summary["world_size"]

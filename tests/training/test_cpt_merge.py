@@ -13,6 +13,7 @@ from conftest import REPO, cpt_job_settings
 from safetensors.torch import load_file
 
 from definemed.config import load
+from definemed.io import read_jsonl
 from definemed.training.merge import MergeSettings, check_compatible, layer_t, run_slerp
 
 # the A.4 schedule as config.yaml gives it to the merge rule
@@ -136,9 +137,7 @@ def test_miniature_merges_exist_in_float16_and_cpt_lowers_medical_perplexity(min
         assert ppl["cpt"]["perplexity"] < ppl["base"]["perplexity"], run
         summary = json.loads((miniature / "results" / "cpt" / run / "summary.json").read_text())
         assert summary["steps"] == summary["planned_steps"] > 0
-        log = [
-            json.loads(x) for x in (miniature / "results" / "cpt" / run / "training_log.jsonl").read_text().splitlines()
-        ]
+        log = read_jsonl(miniature / "results" / "cpt" / run / "training_log.jsonl")
         assert [r["step"] for r in log] == list(range(1, summary["steps"] + 1))
         assert all(r["tokens_per_s_per_device"] > 0 for r in log)
 
