@@ -43,7 +43,7 @@ with atomic_dir(args.out, owner=rank0) as tmp:  # the main process writes and re
         summary.update(
             run=args.run, base=args.base, corpus_tokens=packed["tokens"], corpus_documents=packed["documents"]
         )
-        write_text(Path(tmp) / "README.md", model_card(args.run, args.base, args.packed, summary, settings))
+        write_text(Path(tmp) / "README.md", model_card(args.run, args.base, args.packed, packed, summary, settings))
         (Path(tmp) / "definemed-source.json").write_text(
             json.dumps({"name": args.run, "cpt": summary}, indent=2) + "\n"
         )

@@ -3,17 +3,14 @@ and how it was trained, from the packed corpus's stats and the run's summary (pa
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from definemed.io import read_json
+from definemed.model_facts import model_fingerprint
 from definemed.training.cpt import CptSettings
 
 
-def model_card(run: str, base, packed, summary: dict, settings: CptSettings) -> str:
-    """`base` and `packed` are the folders of the instruct base and the packed corpus; the card
-    names the base's Hub repo where its fetch recorded one (definemed-source.json)."""
-    stats = read_json(Path(packed) / "stats.json")
-    base_model = read_json(Path(base) / "definemed-source.json").get("hub", {}).get("repo", base)
+def model_card(run: str, base, packed, stats: dict, summary: dict, settings: CptSettings) -> str:
+    """`base` and `packed` are the folders of the instruct base and the packed corpus, `stats` the
+    packed corpus's stats.json; the card names the base's Hub repo where its fetch recorded one."""
+    base_model = model_fingerprint(base).get("hub", {}).get("repo", base)
     return f"""---
 base_model: {base_model}
 tags: [medical, german, continual-pretraining, definemed]
